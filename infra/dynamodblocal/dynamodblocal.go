@@ -1,0 +1,57 @@
+// Package dynamodblocal connects tests to the DynamoDB Local that
+// start.sh (run by `make test`) started, and gives each test a table of its own.
+package dynamodblocal
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/google/uuid"
+
+	"github.com/keydeletion/service/shared/dynamostore"
+)
+
+// Client returns a client for the DynamoDB at endpoint. DynamoDB Local
+// accepts any credentials.
+func Client(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+}
+
+// Endpoint returns DYNAMODB_ENDPOINT. Without it the test is skipped, unless
+// REQUIRE_DYNAMODB is set (as `make test` sets it): then it fails, so that a
+// run meant to include DynamoDB can never pass without it.
+func Endpoint(t testing.TB) string {
+	t.Helper()
+	ep := os.Getenv("DYNAMODB_ENDPOINT")
+	if ep == "" {
+		if os.Getenv("REQUIRE_DYNAMODB") != "" {
+			t.Fatal("DYNAMODB_ENDPOINT is not set but REQUIRE_DYNAMODB is: DynamoDB Local did not start")
+		}
+		t.Skip("DYNAMODB_ENDPOINT not set; run `make test` to start DynamoDB Local")
+	}
+	return ep
+}
+
+// NewTable creates a fresh keys table for this test and returns a client and
+// its name.
+func NewTable(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	db := Client(Endpoint(t))
+	name := "keys-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
+	if err := dynamostore.EnsureTable(context.Background(), db, name); err != nil {
+		t.Fatalf("create table: %v", err)
+	}
+	t.Cleanup(func() {
+		db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	return db, name
+}

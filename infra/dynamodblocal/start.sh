@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Starts DynamoDB Local (com.amazonaws:DynamoDBLocal from Maven Central, run
+# with this machine's Java) in memory on a free loopback port, fetching it on
+# first use into .cache/dynamodb-local. Prints shell assignments for eval:
+#   DYNAMODB_ENDPOINT=http://127.0.0.1:<port>  DYNAMODB_LOCAL_PID=<pid>
+# Stop it with: kill "$DYNAMODB_LOCAL_PID"
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache="${DYNAMODB_LOCAL_HOME:-$root/.cache/dynamodb-local}"
+version=$(sed -n 's:.*<version>\(2\.[0-9.]*\)</version>.*:\1:p' "$here/pom.xml")
+mkdir -p "$cache"
+if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
+  echo "fetching DynamoDB Local $version from Maven Central..." >&2
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" >&2
+fi
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+log="$cache/dynamodb-local-$port.log"
+java -Xmx1g -Djava.library.path="$cache/lib" -cp "$cache/lib/*" \
+  com.amazonaws.services.dynamodbv2.local.main.ServerRunner -inMemory -port "$port" >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 1 120); do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "DYNAMODB_ENDPOINT=http://127.0.0.1:$port"
+    echo "DYNAMODB_LOCAL_PID=$pid"
+    exit 0
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "DynamoDB Local exited:" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+echo "DynamoDB Local did not listen on $port within 60s" >&2
+kill "$pid" || true
+exit 1

@@ -1,0 +1,329 @@
+// Package dynamostore is the production key store: one DynamoDB table with
+// TTL on deleteAt and a stream that feeds the expire function.
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// API is the part of the DynamoDB client this store uses (the SDK v2 has no
+// dynamodbiface).
+type API interface {
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Store is the DynamoDB key store.
+type Store struct {
+	db    API
+	table string
+}
+
+// New returns a store on table.
+func New(db API, table string) *Store {
+	return &Store{db: db, table: table}
+}
+
+func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
+func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+
+func itemKey(owner, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: s(partition(owner)), attrSK: s(sk)}
+}
+
+// Create implements keys.Store: a key alone is one conditional Put; a key
+// with an alias is one transaction that claims both.
+func (st *Store) Create(ctx context.Context, k keys.Key) error {
+	av, err := attributevalue.MarshalMap(toItem(k))
+	if err != nil {
+		return fmt.Errorf("dynamostore: marshal: %w", err)
+	}
+	notExists := aws.String("attribute_not_exists(pk)")
+	if k.Alias == "" {
+		_, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &st.table, Item: av, ConditionExpression: notExists})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return fmt.Errorf("dynamostore: key %s already exists", k.ID)
+		}
+		return wrap("create", err)
+	}
+	alias, err := attributevalue.MarshalMap(aliasItem{PK: partition(k.Owner), SK: prefixAlias + k.Alias, KeyID: k.ID})
+	if err != nil {
+		return fmt.Errorf("dynamostore: marshal: %w", err)
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: &st.table, Item: alias, ConditionExpression: notExists}},
+	}})
+	if failed := cancelledConditions(err); failed != nil {
+		if failed[1] {
+			return keys.ErrAliasExists
+		}
+		return fmt.Errorf("dynamostore: key %s already exists", k.ID)
+	}
+	return wrap("create", err)
+}
+
+// cancelledConditions returns, for a transaction cancelled by failed
+// conditions, which of its items failed; nil for any other outcome.
+func cancelledConditions(err error) []bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return nil
+	}
+	failed := make([]bool, len(tce.CancellationReasons))
+	anyFailed := false
+	for i, r := range tce.CancellationReasons {
+		if aws.ToString(r.Code) == "ConditionalCheckFailed" {
+			failed[i], anyFailed = true, true
+		}
+	}
+	if !anyFailed {
+		return nil
+	}
+	return failed
+}
+
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("dynamostore: %s: %w", op, err)
+}
+
+// Get implements keys.Store with a strongly consistent read.
+func (st *Store) Get(ctx context.Context, owner, id string) (keys.Key, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &st.table, Key: itemKey(owner, prefixKey+id), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return keys.Key{}, wrap("get", err)
+	}
+	if out.Item == nil {
+		return keys.Key{}, keys.ErrNotFound
+	}
+	return decodeKey(out.Item)
+}
+
+func decodeKey(av map[string]types.AttributeValue) (keys.Key, error) {
+	var it keyItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return keys.Key{}, fmt.Errorf("dynamostore: decode key: %w", err)
+	}
+	return it.key(), nil
+}
+
+// ResolveAlias implements keys.Store.
+func (st *Store) ResolveAlias(ctx context.Context, owner, alias string) (string, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &st.table, Key: itemKey(owner, prefixAlias+alias), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return "", wrap("resolve alias", err)
+	}
+	var it aliasItem
+	if out.Item == nil {
+		return "", keys.ErrNotFound
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return "", fmt.Errorf("dynamostore: decode alias: %w", err)
+	}
+	return it.KeyID, nil
+}
+
+// liveFilter is keys.Key.Live in DynamoDB's words: deleteAt is whole
+// seconds, so now < deleteAt*1000ms exactly when floor(now) < deleteAt.
+const liveFilter = "attribute_not_exists(deleteAt) OR deleteAt > :now"
+
+// List implements keys.Store with a strongly consistent Query of the owner's
+// partition, filtered to live keys.
+func (st *Store) List(ctx context.Context, owner, after string, limit int, now time.Time) ([]keys.Key, bool, error) {
+	in := &dynamodb.QueryInput{
+		TableName:              &st.table,
+		ConsistentRead:         aws.Bool(true),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :kp)"),
+		FilterExpression:       aws.String(liveFilter),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": s(partition(owner)), ":kp": s(prefixKey), ":now": n(now.Unix()),
+		},
+	}
+	if after != "" {
+		in.ExclusiveStartKey = itemKey(owner, prefixKey+after)
+	}
+	var out []keys.Key
+	for {
+		// Ask for one more than still needed, to learn whether more follow.
+		in.Limit = aws.Int32(int32(min(limit-len(out)+1, 1000)))
+		page, err := st.db.Query(ctx, in)
+		if err != nil {
+			return nil, false, wrap("list", err)
+		}
+		for _, av := range page.Items {
+			k, err := decodeKey(av)
+			if err != nil {
+				return nil, false, err
+			}
+			if len(out) == limit {
+				return out, true, nil
+			}
+			out = append(out, k)
+		}
+		if page.LastEvaluatedKey == nil {
+			return out, false, nil
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}
+
+// Apply implements keys.Store as one conditional UpdateItem whose condition
+// is keys.Change.Permits: owner, existence, legal state, open window.
+func (st *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
+	names := map[string]string{"#state": "state", "#owner": "owner"}
+	values := map[string]types.AttributeValue{
+		":owner": s(c.Owner), ":to": s(string(c.To)),
+		":now": n(c.Now.Unix()), ":changed": n(c.Now.UnixMilli()),
+	}
+	from := make([]string, len(c.From))
+	for i, st := range c.From {
+		ph := fmt.Sprintf(":from%d", i)
+		from[i] = ph
+		values[ph] = s(string(st))
+	}
+	cond := "attribute_exists(sk) AND #owner = :owner AND #state IN (" + strings.Join(from, ", ") + ") AND (" + liveFilter + ")"
+	update := "SET #state = :to, stateChangedAt = :changed"
+	if c.DeleteAt.IsZero() {
+		update += " REMOVE deleteAt, pendingDays"
+	} else {
+		update += ", deleteAt = :deleteAt, pendingDays = :days"
+		values[":deleteAt"] = n(c.DeleteAt.Unix())
+		values[":days"] = n(int64(c.PendingDays))
+	}
+	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: itemKey(c.Owner, prefixKey+c.ID),
+		ConditionExpression: &cond, UpdateExpression: &update,
+		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		failed := &keys.ConditionFailed{}
+		if ccf.Item != nil {
+			k, err := decodeKey(ccf.Item)
+			if err != nil {
+				return keys.Key{}, err
+			}
+			failed.Current = &k
+		}
+		return keys.Key{}, failed
+	}
+	if err != nil {
+		return keys.Key{}, wrap(string(c.Op), err)
+	}
+	return decodeKey(out.Attributes)
+}
+
+// Due implements keys.Store with a Scan. Production never calls it (TTL and
+// the stream do this work); it serves the local expiry loop when the local
+// server runs on DynamoDB.
+func (st *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, error) {
+	in := &dynamodb.ScanInput{
+		TableName:        &st.table,
+		ConsistentRead:   aws.Bool(true),
+		FilterExpression: aws.String("begins_with(sk, :kp) AND deleteAt <= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":kp": s(prefixKey), ":now": n(now.Unix()),
+		},
+	}
+	var out []keys.Key
+	for len(out) < limit {
+		page, err := st.db.Scan(ctx, in)
+		if err != nil {
+			return nil, wrap("due", err)
+		}
+		for _, av := range page.Items {
+			k, err := decodeKey(av)
+			if err != nil {
+				return nil, err
+			}
+			if len(out) < limit {
+				out = append(out, k)
+			}
+		}
+		if page.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	return out, nil
+}
+
+// Finalize implements keys.Store as one transaction: write the tombstone
+// (only if there is none: that makes redelivery a no-op), delete the key item
+// if TTL has not yet, and release the alias if it still names this key.
+func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) error {
+	tomb, err := attributevalue.MarshalMap(toTombstoneItem(t))
+	if err != nil {
+		return fmt.Errorf("dynamostore: marshal: %w", err)
+	}
+	items := []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &st.table, Item: tomb, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Delete: &types.Delete{
+			TableName: &st.table, Key: itemKey(k.Owner, prefixKey+k.ID),
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR (#state = :pending AND deleteAt = :deleteAt)"),
+			ExpressionAttributeNames:  map[string]string{"#state": "state"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":pending": s(string(keys.PendingDeletion)), ":deleteAt": n(k.DeleteAt.Unix())},
+		}},
+	}
+	if k.Alias != "" {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &st.table, Key: itemKey(k.Owner, prefixAlias+k.Alias),
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR keyId = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(k.ID)},
+		}})
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	if failed := cancelledConditions(err); failed != nil {
+		if failed[0] {
+			return nil // already finalized: a redelivery
+		}
+		return fmt.Errorf("dynamostore: finalize %s: the key is no longer the pending deletion to finalize", k.ID)
+	}
+	return wrap("finalize", err)
+}
+
+// Tombstone implements keys.Store.
+func (st *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombstone, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: &st.table, Key: itemKey(owner, prefixTombstone+id), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return keys.Tombstone{}, wrap("tombstone", err)
+	}
+	if out.Item == nil {
+		return keys.Tombstone{}, keys.ErrNotFound
+	}
+	var it tombstoneItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return keys.Tombstone{}, fmt.Errorf("dynamostore: decode tombstone: %w", err)
+	}
+	return it.tombstone(), nil
+}
+
+var _ keys.Store = (*Store)(nil)

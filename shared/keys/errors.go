@@ -1,0 +1,36 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrNotFound: no such key for this owner, or its deletion window has ended.
+	ErrNotFound = errors.New("key not found")
+	// ErrAliasExists: the owner already has a key with this alias or name.
+	ErrAliasExists = errors.New("alias already exists")
+	// ErrInvalidState matches every *StateError.
+	ErrInvalidState = errors.New("key state does not allow the operation")
+)
+
+// StateError is an operation refused because of the key's current state.
+type StateError struct {
+	Op    Op
+	State State
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("cannot %s a key in state %s", e.Op, e.State)
+}
+
+func (e *StateError) Is(target error) bool { return target == ErrInvalidState }
+
+// ConditionFailed is what a store returns when a Change's condition does not
+// hold. Current is the item as stored (nil if there is none); the service,
+// not the store, decides what that means.
+type ConditionFailed struct {
+	Current *Key
+}
+
+func (e *ConditionFailed) Error() string { return "condition failed" }

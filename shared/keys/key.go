@@ -1,0 +1,88 @@
+// Package keys is the domain: what a key is, which transitions are legal, and
+// the service every dialect calls. It knows neither the wire nor the storage.
+package keys
+
+import "time"
+
+// State is a key's lifecycle state. Deleted is never stored on a key: a key
+// whose window has ended is gone, and a tombstone remembers it.
+type State string
+
+const (
+	Enabled         State = "Enabled"
+	Disabled        State = "Disabled"
+	PendingDeletion State = "PendingDeletion"
+	PendingImport   State = "PendingImport"
+	Frozen          State = "Frozen"
+)
+
+// Spec is the kind of key. Dialects map their own names onto these.
+type Spec string
+
+const (
+	AES256  Spec = "AES_256"
+	RSA2048 Spec = "RSA_2048"
+	RSA3072 Spec = "RSA_3072"
+	RSA4096 Spec = "RSA_4096"
+	ECP256  Spec = "EC_P256"
+	ECP384  Spec = "EC_P384"
+)
+
+// Usage is what a key is for.
+type Usage string
+
+const (
+	EncryptDecrypt Usage = "ENCRYPT_DECRYPT"
+	SignVerify     Usage = "SIGN_VERIFY"
+)
+
+// Origin tells where the key material comes from. External keys start in
+// PendingImport.
+type Origin string
+
+const (
+	OriginKMS      Origin = "KMS"
+	OriginExternal Origin = "EXTERNAL"
+)
+
+// Key is one key, whichever dialect created it.
+type Key struct {
+	ID          string
+	Owner       string // tenant id
+	Alias       string // Huawei key_alias, NCP keyName; empty if none
+	Description string
+	Spec        Spec
+	Usage       Usage
+	Origin      Origin
+	State       State
+	CreatedAt   time.Time
+	// StateChangedAt is when the state last changed (NCP statusDate).
+	StateChangedAt time.Time
+	// DeleteAt is when a pending deletion ends, on a whole second; zero
+	// unless State is PendingDeletion.
+	DeleteAt time.Time
+	// PendingDays is the waiting period the deletion was scheduled with.
+	PendingDays int
+	// Rotation settings, carried for NCP's create-key and get-key.
+	AutoRotation       bool
+	RotationPeriodDays int
+	Protection         string
+}
+
+// Live reports whether the key exists for callers at now: a pending-deletion
+// key is deleted at the instant its window ends, whatever storage still holds.
+func (k Key) Live(now time.Time) bool {
+	return k.DeleteAt.IsZero() || now.Before(k.DeleteAt)
+}
+
+// Tombstone records a key's final deletion, so that the id is never served as
+// live again and the deletion can be audited.
+type Tombstone struct {
+	KeyID       string
+	Owner       string
+	Alias       string
+	ScheduledAt time.Time // when the deletion was scheduled
+	DeleteAt    time.Time // when the window ended
+	PendingDays int       // the window it was scheduled with
+	DeletedAt   time.Time // when the final deletion was carried out
+}

@@ -1,0 +1,190 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Service carries out key operations for every dialect.
+type Service struct {
+	store Store
+	now   func() time.Time
+}
+
+// NewService returns a service on store; now is the clock (time.Now in production).
+func NewService(store Store, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, now: now}
+}
+
+// Now is the service's clock, for dialects that report times of their own.
+func (s *Service) Now() time.Time { return s.now() }
+
+// CreateRequest describes a new key. Zero values take the defaults.
+type CreateRequest struct {
+	Owner              string
+	Alias              string
+	Description        string
+	Spec               Spec
+	Usage              Usage
+	Origin             Origin
+	AutoRotation       bool
+	RotationPeriodDays int
+	Protection         string
+}
+
+// Create makes a key with a fresh id.
+func (s *Service) Create(ctx context.Context, r CreateRequest) (Key, error) {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	k := Key{
+		ID: uuid.NewString(), Owner: r.Owner, Alias: r.Alias, Description: r.Description,
+		Spec: r.Spec, Usage: r.Usage, Origin: r.Origin, State: Enabled,
+		CreatedAt: now, StateChangedAt: now,
+		AutoRotation: r.AutoRotation, RotationPeriodDays: r.RotationPeriodDays, Protection: r.Protection,
+	}
+	if k.Spec == "" {
+		k.Spec = AES256
+	}
+	if k.Usage == "" {
+		k.Usage = EncryptDecrypt
+	}
+	if k.Origin == "" {
+		k.Origin = OriginKMS
+	}
+	if k.Origin == OriginExternal {
+		k.State = PendingImport
+	}
+	if err := s.store.Create(ctx, k); err != nil {
+		return Key{}, fmt.Errorf("create key: %w", err)
+	}
+	return k, nil
+}
+
+// Get returns a live key of owner.
+func (s *Service) Get(ctx context.Context, owner, id string) (Key, error) {
+	k, err := s.store.Get(ctx, owner, id)
+	if err != nil {
+		return Key{}, err
+	}
+	if !k.Live(s.now()) {
+		return Key{}, ErrNotFound
+	}
+	return k, nil
+}
+
+// GetByAlias returns the live key of owner that holds alias.
+func (s *Service) GetByAlias(ctx context.Context, owner, alias string) (Key, error) {
+	id, err := s.store.ResolveAlias(ctx, owner, alias)
+	if err != nil {
+		return Key{}, err
+	}
+	return s.Get(ctx, owner, id)
+}
+
+// Page is one page of a key listing.
+type Page struct {
+	Keys []Key
+	// Next is the marker of the next page; "" when this is the last one.
+	Next string
+}
+
+// List returns up to limit live keys of owner after the marker `after`.
+func (s *Service) List(ctx context.Context, owner, after string, limit int) (Page, error) {
+	ks, more, err := s.store.List(ctx, owner, after, limit, s.now())
+	if err != nil {
+		return Page{}, fmt.Errorf("list keys: %w", err)
+	}
+	p := Page{Keys: ks}
+	if more && len(ks) > 0 {
+		p.Next = ks[len(ks)-1].ID
+	}
+	return p, nil
+}
+
+// All returns every live key of owner, for the dialects whose listings are
+// numbered pages with a total count. A tenant's keys are bounded (KMS quotas
+// are in the thousands), so this walks them in batches.
+func (s *Service) All(ctx context.Context, owner string) ([]Key, error) {
+	const batch = 1000
+	var all []Key
+	after := ""
+	for {
+		p, err := s.List(ctx, owner, after, batch)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, p.Keys...)
+		if p.Next == "" {
+			return all, nil
+		}
+		after = p.Next
+	}
+}
+
+// Enable makes a disabled key usable again.
+func (s *Service) Enable(ctx context.Context, owner, id string) (Key, error) {
+	return s.apply(ctx, newChange(OpEnable, owner, id, s.now()))
+}
+
+// Disable makes an enabled key unusable.
+func (s *Service) Disable(ctx context.Context, owner, id string) (Key, error) {
+	return s.apply(ctx, newChange(OpDisable, owner, id, s.now()))
+}
+
+// ScheduleDeletion puts a key into PendingDeletion for days days; the window
+// ends on the whole second at or after now + days, so that the stored TTL
+// (epoch seconds) never ends it early. Range checks are the dialect's,
+// through package validation.
+func (s *Service) ScheduleDeletion(ctx context.Context, owner, id string, days int) (Key, error) {
+	if days <= 0 {
+		return Key{}, fmt.Errorf("schedule deletion: window of %d days", days)
+	}
+	now := s.now()
+	c := newChange(OpSchedule, owner, id, now)
+	c.DeleteAt = ceilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
+	c.PendingDays = days
+	return s.apply(ctx, c)
+}
+
+// CancelDeletion takes a key out of PendingDeletion while its window is open;
+// it comes back Disabled.
+func (s *Service) CancelDeletion(ctx context.Context, owner, id string) (Key, error) {
+	return s.apply(ctx, newChange(OpCancel, owner, id, s.now()))
+}
+
+func (s *Service) apply(ctx context.Context, c Change) (Key, error) {
+	c.Now = c.Now.UTC().Truncate(time.Millisecond)
+	k, err := s.store.Apply(ctx, c)
+	var failed *ConditionFailed
+	switch {
+	case err == nil:
+		return k, nil
+	case errors.As(err, &failed):
+		cur := failed.Current
+		if cur == nil || cur.Owner != c.Owner || !cur.Live(c.Now) {
+			return Key{}, ErrNotFound
+		}
+		return Key{}, &StateError{Op: c.Op, State: cur.State}
+	default:
+		return Key{}, fmt.Errorf("%s: %w", c.Op, err)
+	}
+}
+
+// Due returns keys whose window has ended, for the local expiry loop.
+func (s *Service) Due(ctx context.Context, limit int) ([]Key, error) {
+	return s.store.Due(ctx, s.now(), limit)
+}
+
+func ceilSecond(t time.Time) time.Time {
+	t = t.UTC()
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}

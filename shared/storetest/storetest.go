@@ -1,0 +1,512 @@
+// Package storetest is the conformance suite every keys.Store must pass. It
+// drives stores through keys.Service, so it checks the pair the product runs.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// Clock is a settable clock for the suite.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a clock set to t.
+func NewClock(t time.Time) *Clock { c := &Clock{}; c.Set(t); return c }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()).UTC() }
+
+// Set sets the clock.
+func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+type fixture struct {
+	t     *testing.T
+	ctx   context.Context
+	store keys.Store
+	clock *Clock
+	svc   *keys.Service
+	owner string
+}
+
+// Run runs the suite. newStore returns a fresh, empty store (or one whose
+// state the suite cannot see, e.g. a new table) for each subtest.
+func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
+	setup := func(t *testing.T) *fixture {
+		st := newStore(t)
+		// Start at the real present: DynamoDB Local enforces TTL, so a clock
+		// in the past would let it remove pending keys under the test.
+		clock := NewClock(time.Now().UTC().Truncate(time.Millisecond))
+		return &fixture{t: t, ctx: context.Background(), store: st, clock: clock,
+			svc: keys.NewService(st, clock.Now), owner: "tenant-a"}
+	}
+	t.Run("CreateGetRoundTrip", func(t *testing.T) { testRoundTrip(setup(t)) })
+	t.Run("Aliases", func(t *testing.T) { testAliases(setup(t)) })
+	t.Run("OwnerIsolation", func(t *testing.T) { testOwnerIsolation(setup(t)) })
+	t.Run("StateMachine", func(t *testing.T) { testStateMachine(t, setup) })
+	t.Run("WindowBoundary", func(t *testing.T) { testWindowBoundary(setup(t)) })
+	t.Run("List", func(t *testing.T) { testList(setup(t)) })
+	t.Run("DueAndFinalize", func(t *testing.T) { testDueAndFinalize(setup(t)) })
+	t.Run("ConcurrentTransitions", func(t *testing.T) { testConcurrent(setup(t)) })
+}
+
+func (f *fixture) create(alias string, origin keys.Origin) keys.Key {
+	f.t.Helper()
+	k, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: alias, Description: "d", Origin: origin})
+	if err != nil {
+		f.t.Fatalf("create: %v", err)
+	}
+	return k
+}
+
+func testRoundTrip(f *fixture) {
+	t := f.t
+	k, err := f.svc.Create(f.ctx, keys.CreateRequest{
+		Owner: f.owner, Alias: "app/one", Description: "payments", Spec: keys.RSA2048, Usage: keys.SignVerify,
+		AutoRotation: true, RotationPeriodDays: 90, Protection: "BASIC",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.svc.Get(f.ctx, f.owner, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != k {
+		t.Fatalf("stored key differs:\n got %+v\nwant %+v", got, k)
+	}
+	if k.State != keys.Enabled || k.Origin != keys.OriginKMS {
+		t.Fatalf("new key: state %s origin %s", k.State, k.Origin)
+	}
+	ext := f.create("", keys.OriginExternal)
+	if ext.State != keys.PendingImport {
+		t.Fatalf("external key state %s, want PendingImport", ext.State)
+	}
+	if _, err := f.svc.Get(f.ctx, f.owner, "00000000-0000-4000-8000-000000000000"); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+func testAliases(f *fixture) {
+	t := f.t
+	k := f.create("shared-name", keys.OriginKMS)
+	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: "shared-name"}); !errors.Is(err, keys.ErrAliasExists) {
+		t.Fatalf("duplicate alias: %v", err)
+	}
+	all, err := f.svc.All(f.ctx, f.owner)
+	if err != nil || len(all) != 1 {
+		t.Fatalf("after refused create: %d keys, %v; want 1", len(all), err)
+	}
+	got, err := f.svc.GetByAlias(f.ctx, f.owner, "shared-name")
+	if err != nil || got.ID != k.ID {
+		t.Fatalf("by alias: %v %v", got.ID, err)
+	}
+	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: "tenant-b", Alias: "shared-name"}); err != nil {
+		t.Fatalf("same alias, other owner: %v", err)
+	}
+	if _, err := f.svc.GetByAlias(f.ctx, f.owner, "nope"); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("unknown alias: %v", err)
+	}
+}
+
+func testOwnerIsolation(f *fixture) {
+	t := f.t
+	k := f.create("mine", keys.OriginKMS)
+	other := "tenant-b"
+	if _, err := f.svc.Get(f.ctx, other, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("get across owners: %v", err)
+	}
+	if _, err := f.svc.GetByAlias(f.ctx, other, "mine"); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("alias across owners: %v", err)
+	}
+	for name, op := range map[string]func(string, string) (keys.Key, error){
+		"enable":   func(o, id string) (keys.Key, error) { return f.svc.Enable(f.ctx, o, id) },
+		"disable":  func(o, id string) (keys.Key, error) { return f.svc.Disable(f.ctx, o, id) },
+		"schedule": func(o, id string) (keys.Key, error) { return f.svc.ScheduleDeletion(f.ctx, o, id, 7) },
+		"cancel":   func(o, id string) (keys.Key, error) { return f.svc.CancelDeletion(f.ctx, o, id) },
+	} {
+		if _, err := op(other, k.ID); !errors.Is(err, keys.ErrNotFound) {
+			t.Fatalf("%s across owners: %v, want not found", name, err)
+		}
+	}
+	p, err := f.svc.List(f.ctx, other, "", 100)
+	if err != nil || len(p.Keys) != 0 {
+		t.Fatalf("list across owners: %d keys, %v", len(p.Keys), err)
+	}
+	got, _ := f.svc.Get(f.ctx, f.owner, k.ID)
+	if got != k {
+		t.Fatalf("key changed by another owner's calls: %+v", got)
+	}
+}
+
+// start states the matrix covers; "Expired" is a pending deletion whose window has ended.
+var startStates = []string{"Enabled", "Disabled", "PendingDeletion", "PendingImport", "Expired"}
+
+func (f *fixture) keyIn(state string) keys.Key {
+	f.t.Helper()
+	var k keys.Key
+	var err error
+	switch state {
+	case "Enabled":
+		k = f.create("", keys.OriginKMS)
+	case "Disabled":
+		k, err = f.svc.Disable(f.ctx, f.owner, f.create("", keys.OriginKMS).ID)
+	case "PendingDeletion":
+		k, err = f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+	case "PendingImport":
+		k = f.create("", keys.OriginExternal)
+	case "Expired":
+		k, err = f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+		f.clock.Advance(7*24*time.Hour + time.Second)
+	}
+	if err != nil {
+		f.t.Fatalf("put key in %s: %v", state, err)
+	}
+	return k
+}
+
+func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
+	type outcome struct {
+		state keys.State // resulting state on success
+		err   error      // or the error
+	}
+	ok := func(s keys.State) outcome { return outcome{state: s} }
+	bad := outcome{err: keys.ErrInvalidState}
+	gone := outcome{err: keys.ErrNotFound}
+	want := map[string]map[keys.Op]outcome{
+		"Enabled":         {keys.OpEnable: bad, keys.OpDisable: ok(keys.Disabled), keys.OpSchedule: ok(keys.PendingDeletion), keys.OpCancel: bad},
+		"Disabled":        {keys.OpEnable: ok(keys.Enabled), keys.OpDisable: bad, keys.OpSchedule: ok(keys.PendingDeletion), keys.OpCancel: bad},
+		"PendingDeletion": {keys.OpEnable: bad, keys.OpDisable: bad, keys.OpSchedule: bad, keys.OpCancel: ok(keys.Disabled)},
+		"PendingImport":   {keys.OpEnable: bad, keys.OpDisable: bad, keys.OpSchedule: ok(keys.PendingDeletion), keys.OpCancel: bad},
+		"Expired":         {keys.OpEnable: gone, keys.OpDisable: gone, keys.OpSchedule: gone, keys.OpCancel: gone},
+	}
+	for _, start := range startStates {
+		for _, op := range []keys.Op{keys.OpEnable, keys.OpDisable, keys.OpSchedule, keys.OpCancel} {
+			t.Run(start+"/"+string(op), func(t *testing.T) {
+				f := setup(t)
+				k := f.keyIn(start)
+				before, _ := f.store.Get(f.ctx, f.owner, k.ID)
+				var got keys.Key
+				var err error
+				switch op {
+				case keys.OpEnable:
+					got, err = f.svc.Enable(f.ctx, f.owner, k.ID)
+				case keys.OpDisable:
+					got, err = f.svc.Disable(f.ctx, f.owner, k.ID)
+				case keys.OpSchedule:
+					got, err = f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 10)
+				case keys.OpCancel:
+					got, err = f.svc.CancelDeletion(f.ctx, f.owner, k.ID)
+				}
+				w := want[start][op]
+				if w.err != nil {
+					if !errors.Is(err, w.err) {
+						t.Fatalf("got %v, want %v", err, w.err)
+					}
+					var se *keys.StateError
+					if errors.As(err, &se) && (se.State != before.State || se.Op != op) {
+						t.Fatalf("state error %+v, stored state %s", se, before.State)
+					}
+					after, _ := f.store.Get(f.ctx, f.owner, k.ID)
+					if after != before {
+						t.Fatalf("refused %s changed the key:\nbefore %+v\n after %+v", op, before, after)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("got %v, want state %s", err, w.state)
+				}
+				if got.State != w.state {
+					t.Fatalf("state %s, want %s", got.State, w.state)
+				}
+				stored, _ := f.svc.Get(f.ctx, f.owner, k.ID)
+				if stored != got {
+					t.Fatalf("returned key differs from stored:\n%+v\n%+v", got, stored)
+				}
+				if pending := got.State == keys.PendingDeletion; pending != !got.DeleteAt.IsZero() || pending != (got.PendingDays != 0) {
+					t.Fatalf("deletion fields inconsistent with state: %+v", got)
+				}
+				if op == keys.OpSchedule {
+					wantAt := f.clock.Now().Add(10 * 24 * time.Hour).Truncate(time.Second).Add(time.Second)
+					if !got.DeleteAt.Equal(wantAt) || got.PendingDays != 10 {
+						t.Fatalf("deleteAt %v days %d, want %v and 10", got.DeleteAt, got.PendingDays, wantAt)
+					}
+				}
+			})
+		}
+	}
+}
+
+func testWindowBoundary(f *fixture) {
+	t := f.t
+	k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("edge", keys.OriginKMS).ID, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(k.DeleteAt.Add(-time.Millisecond))
+	if _, err := f.svc.Get(f.ctx, f.owner, k.ID); err != nil {
+		t.Fatalf("1ms before the window ends: %v", err)
+	}
+	if p, _ := f.svc.List(f.ctx, f.owner, "", 10); len(p.Keys) != 1 {
+		t.Fatalf("1ms before: list has %d keys", len(p.Keys))
+	}
+	if _, err := f.svc.CancelDeletion(f.ctx, f.owner, k.ID); err != nil {
+		t.Fatalf("cancel 1ms before the end: %v", err)
+	}
+	k, err = f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Set(k.DeleteAt)
+	if _, err := f.svc.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("at the instant the window ends: %v, want not found", err)
+	}
+	if _, err := f.svc.GetByAlias(f.ctx, f.owner, "edge"); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("by alias at the end: %v, want not found", err)
+	}
+	if p, _ := f.svc.List(f.ctx, f.owner, "", 10); len(p.Keys) != 0 {
+		t.Fatalf("at the end: list has %d keys", len(p.Keys))
+	}
+	if _, err := f.svc.CancelDeletion(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("cancel at the end: %v, want not found", err)
+	}
+}
+
+func testList(f *fixture) {
+	t := f.t
+	made := map[string]bool{}
+	for i := 0; i < 7; i++ {
+		made[f.create(fmt.Sprintf("k%d", i), keys.OriginKMS).ID] = true
+	}
+	gone, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+	f.clock.Advance(8 * 24 * time.Hour)
+	pending, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+	made[pending.ID] = true
+	f.create("", keys.OriginKMS) // another owner's key must not show
+	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: "tenant-b"}); err != nil {
+		t.Fatal(err)
+	}
+	delete(made, "")
+	seen := map[string]bool{}
+	after, prev := "", ""
+	pages := 0
+	for {
+		p, err := f.svc.List(f.ctx, f.owner, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if len(p.Keys) > 3 {
+			t.Fatalf("page of %d keys, limit 3", len(p.Keys))
+		}
+		for _, k := range p.Keys {
+			if k.ID <= prev {
+				t.Fatalf("ids out of order: %s after %s", k.ID, prev)
+			}
+			prev = k.ID
+			seen[k.ID] = true
+		}
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
+	}
+	if seen[gone.ID] {
+		t.Fatal("expired key listed")
+	}
+	if len(seen) != 9 || pages != 3 {
+		t.Fatalf("listed %d keys in %d pages, want 9 in 3", len(seen), pages)
+	}
+	all, err := f.svc.All(f.ctx, f.owner)
+	if err != nil || len(all) != 9 {
+		t.Fatalf("All: %d keys, %v", len(all), err)
+	}
+}
+
+func testDueAndFinalize(f *fixture) {
+	t := f.t
+	k, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("doomed", keys.OriginKMS).ID, 7)
+	later, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 30)
+	f.create("", keys.OriginKMS)
+	if due, _ := f.svc.Due(f.ctx, 10); len(due) != 0 {
+		t.Fatalf("due before any window ended: %d", len(due))
+	}
+	f.clock.Set(k.DeleteAt)
+	due, err := f.svc.Due(f.ctx, 10)
+	if err != nil || len(due) != 1 || due[0].ID != k.ID {
+		t.Fatalf("due: %+v %v", due, err)
+	}
+	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
+		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: f.clock.Now().Truncate(time.Millisecond)}
+	if err := f.store.Finalize(f.ctx, due[0], tomb); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.Finalize(f.ctx, due[0], tomb); err != nil {
+		t.Fatalf("second finalize (redelivery): %v", err)
+	}
+	if _, err := f.store.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("item after finalize: %v", err)
+	}
+	got, err := f.store.Tombstone(f.ctx, f.owner, k.ID)
+	if err != nil || got != tomb {
+		t.Fatalf("tombstone %+v %v, want %+v", got, err, tomb)
+	}
+	if due, _ := f.svc.Due(f.ctx, 10); len(due) != 0 {
+		t.Fatalf("due after finalize: %d", len(due))
+	}
+	// The alias is free again, and a later finalize of the old key must not take it back.
+	reuse := f.create("doomed", keys.OriginKMS)
+	if err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := f.svc.GetByAlias(f.ctx, f.owner, "doomed"); err != nil || got.ID != reuse.ID {
+		t.Fatalf("reused alias: %v %v", got.ID, err)
+	}
+	if _, err := f.svc.Get(f.ctx, f.owner, later.ID); err != nil {
+		t.Fatalf("other pending key: %v", err)
+	}
+}
+
+// testConcurrent runs many goroutines against the same keys and checks that
+// the successful transitions of each key form one path through the state
+// machine from its first state to its last: some serial order of the calls
+// that succeeded explains the outcome, and no update was lost.
+func testConcurrent(f *fixture) {
+	t := f.t
+	const nKeys, workers, perWorker = 3, 8, 25
+	ks := make([]keys.Key, nKeys)
+	for i := range ks {
+		ks[i] = f.create("", keys.OriginKMS)
+	}
+	var mu sync.Mutex
+	edges := make([][]edge, nKeys)
+	ops := []keys.Op{keys.OpEnable, keys.OpDisable, keys.OpSchedule, keys.OpCancel}
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < perWorker; i++ {
+				ki := (w + i) % nKeys
+				op := ops[(w*7+i*3)%len(ops)]
+				var err error
+				var after keys.Key
+				switch op {
+				case keys.OpEnable:
+					after, err = f.svc.Enable(f.ctx, f.owner, ks[ki].ID)
+				case keys.OpDisable:
+					after, err = f.svc.Disable(f.ctx, f.owner, ks[ki].ID)
+				case keys.OpSchedule:
+					after, err = f.svc.ScheduleDeletion(f.ctx, f.owner, ks[ki].ID, 7)
+				case keys.OpCancel:
+					after, err = f.svc.CancelDeletion(f.ctx, f.owner, ks[ki].ID)
+				}
+				if err == nil {
+					mu.Lock()
+					edges[ki] = append(edges[ki], edge{fromOf(op), after.State})
+					mu.Unlock()
+				} else if !errors.Is(err, keys.ErrInvalidState) {
+					t.Errorf("%s: %v", op, err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	for i, k := range ks {
+		final, err := f.svc.Get(f.ctx, f.owner, k.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(edges[i]) == 0 {
+			t.Fatalf("key %d: no call succeeded; the test exercised nothing", i)
+		}
+		if err := serialOrderExists(keys.Enabled, final.State, edges[i]); err != nil {
+			t.Fatalf("key %d: %d successful transitions, final %s: %v", i, len(edges[i]), final.State, err)
+		}
+	}
+}
+
+// serialOrderExists reports whether the transitions can be ordered into one
+// walk from start to end: an Eulerian path. Schedule edges carry no known
+// origin (Enabled or Disabled); the degree balance fixes how many came from
+// each, and the check fails if no split works.
+func serialOrderExists(start, end keys.State, es []edge) error {
+	bal := map[keys.State]int{start: -1, end: 1} // out - in, plus the path's ends
+	if start == end {
+		bal = map[keys.State]int{}
+	}
+	schedules := 0
+	adj := map[keys.State][]keys.State{}
+	for _, e := range es {
+		bal[e.to]--
+		if e.from == "" {
+			schedules++
+			continue
+		}
+		bal[e.from]++
+		adj[e.from] = append(adj[e.from], e.to)
+	}
+	// x schedules left Enabled, the rest Disabled: balance at Enabled
+	// must come to zero.
+	x := -bal[keys.Enabled]
+	if x < 0 || x > schedules {
+		return fmt.Errorf("no serial order: Enabled unbalanced by %d with %d schedules", bal[keys.Enabled], schedules)
+	}
+	bal[keys.Enabled] += x
+	bal[keys.Disabled] += schedules - x
+	for st, b := range bal {
+		if b != 0 {
+			return fmt.Errorf("no serial order: state %s unbalanced by %d", st, b)
+		}
+	}
+	if x > 0 {
+		adj[keys.Enabled] = append(adj[keys.Enabled], keys.PendingDeletion)
+	}
+	if schedules-x > 0 {
+		adj[keys.Disabled] = append(adj[keys.Disabled], keys.PendingDeletion)
+	}
+	// Every transition must be reachable from the start.
+	seen := map[keys.State]bool{start: true}
+	queue := []keys.State{start}
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		for _, n := range adj[s] {
+			if !seen[n] {
+				seen[n] = true
+				queue = append(queue, n)
+			}
+		}
+	}
+	for from := range adj {
+		if !seen[from] {
+			return fmt.Errorf("no serial order: transitions from %s unreachable from %s", from, start)
+		}
+	}
+	return nil
+}
+
+type edge struct{ from, to keys.State }
+
+// fromOf returns the state a successful op must have started from; "" for
+// schedule, which may start from Enabled or Disabled.
+func fromOf(op keys.Op) keys.State {
+	switch op {
+	case keys.OpEnable:
+		return keys.Disabled
+	case keys.OpDisable:
+		return keys.Enabled
+	case keys.OpCancel:
+		return keys.PendingDeletion
+	}
+	return ""
+}
