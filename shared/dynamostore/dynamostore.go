@@ -41,7 +41,9 @@ func New(db API, table string) *Store {
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func n(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func n(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 
 func itemKey(owner, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: s(partition(owner)), attrSK: s(sk)}

@@ -17,12 +17,12 @@ import (
 type Problem int
 
 const (
-	Missing  Problem = iota + 1 // a required value is absent
-	Format                      // the value does not have the required shape
-	TooSmall                    // a number below its range
-	TooLarge                    // a number above its range
-	TooLong                     // a string or body longer than allowed
-	Unsupported                 // a value outside an enumeration, or a content type we do not accept
+	Missing     Problem = iota + 1 // a required value is absent
+	Format                         // the value does not have the required shape
+	TooSmall                       // a number below its range
+	TooLarge                       // a number above its range
+	TooLong                        // a string or body longer than allowed
+	Unsupported                    // a value outside an enumeration, or a content type we do not accept
 )
 
 // Error is a broken input rule. Field is the dialect's own name of the input.
