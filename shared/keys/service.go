@@ -176,11 +176,6 @@ func (s *Service) apply(ctx context.Context, c Change) (Key, error) {
 	}
 }
 
-// Due returns keys whose window has ended, for the local expiry loop.
-func (s *Service) Due(ctx context.Context, limit int) ([]Key, error) {
-	return s.store.Due(ctx, s.now(), limit)
-}
-
 func ceilSecond(t time.Time) time.Time {
 	t = t.UTC()
 	if r := t.Truncate(time.Second); !r.Equal(t) {

@@ -337,11 +337,11 @@ func testDueAndFinalize(f *fixture) {
 	k, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("doomed", keys.OriginKMS).ID, 7)
 	later, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 30)
 	f.create("", keys.OriginKMS)
-	if due, _ := f.svc.Due(f.ctx, 10); len(due) != 0 {
+	if due, _ := f.store.Due(f.ctx, f.clock.Now(), 10); len(due) != 0 {
 		t.Fatalf("due before any window ended: %d", len(due))
 	}
 	f.clock.Set(k.DeleteAt)
-	due, err := f.svc.Due(f.ctx, 10)
+	due, err := f.store.Due(f.ctx, f.clock.Now(), 10)
 	if err != nil || len(due) != 1 || due[0].ID != k.ID {
 		t.Fatalf("due: %+v %v", due, err)
 	}
@@ -360,7 +360,7 @@ func testDueAndFinalize(f *fixture) {
 	if err != nil || got != tomb {
 		t.Fatalf("tombstone %+v %v, want %+v", got, err, tomb)
 	}
-	if due, _ := f.svc.Due(f.ctx, 10); len(due) != 0 {
+	if due, _ := f.store.Due(f.ctx, f.clock.Now(), 10); len(due) != 0 {
 		t.Fatalf("due after finalize: %d", len(due))
 	}
 	// The alias is free again, and a later finalize of the old key must not take it back.

@@ -4,7 +4,12 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 )
+
+// ErrUnknownKeyTag is a well-formed key tag that this service never issued:
+// to a caller, the same as a tag of a key that does not exist.
+var ErrUnknownKeyTag = errors.New("unknown key tag")
 
 // An NCP keyTag is 64 lowercase hex characters, as in NCP's public samples.
 // Ours is the key id's 16 bytes followed by the first 16 bytes of a SHA-256
@@ -45,7 +50,7 @@ func KeyTag(tag string) (string, error) {
 	id := h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 	want := hex.EncodeToString(tagDigest(id))
 	if subtle.ConstantTimeCompare([]byte(want), []byte(tag[32:])) != 1 {
-		return "", bad
+		return "", ErrUnknownKeyTag
 	}
 	return id, nil
 }

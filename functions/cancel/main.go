@@ -1,0 +1,28 @@
+// Command cancel serves the cancel-deletion routes of the Huawei and NCP dialects,
+// behind API Gateway (HTTP API, payload 2.0).
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/keydeletion/service/shared/config"
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/routes"
+)
+
+func main() {
+	log := config.Logger()
+	store, err := config.DynamoStore(context.Background())
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	handler := routes.Handler(keys.NewService(store, time.Now), log, httpapi.Cancel)
+	lambda.Start(httpadapter.NewV2(handler).ProxyWithContext)
+}

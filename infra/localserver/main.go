@@ -1,0 +1,130 @@
+// Command localserver runs every route of every dialect in one process: on
+// the embedded store in DATA_DIR by default, or on DynamoDB when TABLE_NAME
+// is set (DYNAMODB_ENDPOINT for DynamoDB Local). A loop finalizes keys whose
+// window has ended, standing in for DynamoDB TTL and the stream.
+//
+// Environment:
+//
+//	ADDR               listen address (default 127.0.0.1:8080)
+//	DATA_DIR           embedded store folder (default ./data)
+//	TABLE_NAME         use this DynamoDB table instead (created if missing)
+//	DYNAMODB_ENDPOINT  DynamoDB endpoint, e.g. DynamoDB Local
+//	CLOCK_OFFSET       Go duration added to the wall clock, e.g. 73h, to try out windows
+//	EXPIRY_INTERVAL    how often the expiry loop runs (default 1s)
+//	LOG_LEVEL          debug, info, warn, error (default info)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/keydeletion/service/shared/boltstore"
+	"github.com/keydeletion/service/shared/config"
+	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/shared/expiry"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/routes"
+)
+
+func main() {
+	log := config.Logger()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log); err != nil {
+		log.Error("localserver", "error", err.Error())
+		os.Exit(1)
+	}
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(ctx context.Context, log *slog.Logger) error {
+	offset, err := time.ParseDuration(env("CLOCK_OFFSET", "0s"))
+	if err != nil {
+		return fmt.Errorf("CLOCK_OFFSET: %w", err)
+	}
+	interval, err := time.ParseDuration(env("EXPIRY_INTERVAL", "1s"))
+	if err != nil || interval <= 0 {
+		return fmt.Errorf("EXPIRY_INTERVAL must be a positive duration")
+	}
+	now := func() time.Time { return time.Now().Add(offset) }
+
+	store, closeStore, err := openStore(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	svc := keys.NewService(store, now)
+	finalizer := expiry.New(store, now, log)
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	loopDone := make(chan struct{})
+	go func() { defer close(loopDone); finalizer.Run(loopCtx, interval) }()
+	defer func() { stopLoop(); <-loopDone }()
+
+	ln, err := net.Listen("tcp", env("ADDR", "127.0.0.1:8080"))
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           routes.Handler(svc, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "clockOffset", offset.String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func openStore(ctx context.Context, log *slog.Logger) (keys.Store, func(), error) {
+	if table := os.Getenv("TABLE_NAME"); table != "" || os.Getenv("DYNAMODB_ENDPOINT") != "" {
+		if table == "" {
+			table = "keys"
+			os.Setenv("TABLE_NAME", table)
+		}
+		db, err := config.DynamoDB(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := dynamostore.EnsureTable(ctx, db, table); err != nil {
+			return nil, nil, err
+		}
+		log.Info("store", "kind", "dynamodb", "table", table, "endpoint", os.Getenv("DYNAMODB_ENDPOINT"))
+		return dynamostore.New(db, table), func() {}, nil
+	}
+	dir := env("DATA_DIR", "data")
+	st, err := boltstore.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("store", "kind", "embedded", "dir", dir)
+	return st, func() { st.Close() }, nil
+}

@@ -1,0 +1,57 @@
+// Package config turns the process environment into the logger and key
+// store the local server and the Lambda functions run on.
+package config
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/keydeletion/service/shared/dynamostore"
+)
+
+// Logger returns a JSON logger on stdout at LOG_LEVEL (debug, info, warn,
+// error; default info).
+func Logger() *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.TrimSpace(os.Getenv("LOG_LEVEL")))); err != nil {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+}
+
+// DynamoDB returns a DynamoDB client from the default AWS configuration;
+// DYNAMODB_ENDPOINT, if set, points it elsewhere (DynamoDB Local).
+func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
+		if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+	}), nil
+}
+
+// DynamoStore returns the store on the table named by TABLE_NAME.
+func DynamoStore(ctx context.Context) (*dynamostore.Store, error) {
+	table := os.Getenv("TABLE_NAME")
+	if table == "" {
+		return nil, fmt.Errorf("TABLE_NAME is not set")
+	}
+	db, err := DynamoDB(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return dynamostore.New(db, table), nil
+}

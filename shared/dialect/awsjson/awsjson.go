@@ -1,0 +1,525 @@
+// Package awsjson speaks AWS KMS's JSON 1.1 protocol: every operation is
+// POST / with X-Amz-Target: TrentService.<Operation>; errors are
+// {"__type","message"}. It only translates between that wire and the keys service.
+package awsjson
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
+	"github.com/keydeletion/service/shared/validation"
+)
+
+// Dialect names this dialect in routes and logs.
+const Dialect = "aws"
+
+const (
+	contentType  = "application/x-amz-json-1.1"
+	targetPrefix = "TrentService."
+)
+
+// Operations lists the X-Amz-Target operations served, by the action each performs.
+var Operations = map[string]httpapi.Action{
+	"CreateKey":           httpapi.Create,
+	"DescribeKey":         httpapi.Describe,
+	"ListKeys":            httpapi.List,
+	"EnableKey":           httpapi.Enable,
+	"DisableKey":          httpapi.Disable,
+	"ScheduleKeyDeletion": httpapi.Schedule,
+	"CancelKeyDeletion":   httpapi.Cancel,
+}
+
+// Routes returns the AWS route: one POST / that dispatches on X-Amz-Target.
+func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
+	a := &api{svc: svc, log: log}
+	a.ops = map[string]func(*call) (any, error){
+		"CreateKey": a.createKey, "DescribeKey": a.describeKey, "ListKeys": a.listKeys,
+		"EnableKey": a.enableKey, "DisableKey": a.disableKey,
+		"ScheduleKeyDeletion": a.scheduleKeyDeletion, "CancelKeyDeletion": a.cancelKeyDeletion,
+	}
+	return []httpapi.Route{
+		{Dialect: Dialect, Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: http.HandlerFunc(a.serve)},
+		{Dialect: Dialect, Action: httpapi.Fallback, Path: "/", Handler: http.HandlerFunc(a.unknown)},
+	}
+}
+
+type api struct {
+	svc *keys.Service
+	log *slog.Logger
+	ops map[string]func(*call) (any, error)
+}
+
+type call struct {
+	ctx    context.Context
+	tenant tenant.Tenant
+	body   []byte
+	info   *httpapi.Info
+}
+
+// apiError is an AWS error: __type, message, and HTTP status.
+type apiError struct {
+	status int
+	typ    string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.typ + ": " + e.msg }
+
+func badRequest(typ, format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, typ: typ, msg: fmt.Sprintf(format, args...)}
+}
+
+func (a *api) serve(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	info := httpapi.InfoFrom(ctx)
+	info.Dialect = Dialect
+	w.Header().Set("X-Amzn-RequestId", info.RequestID)
+	target := r.Header.Get("X-Amz-Target")
+	op, ok := a.ops[strings.TrimPrefix(target, targetPrefix)]
+	if !ok || !strings.HasPrefix(target, targetPrefix) {
+		a.writeError(ctx, w, badRequest("UnknownOperationException", "Unknown operation %q", target))
+		return
+	}
+	info.Operation = strings.TrimPrefix(target, targetPrefix)
+	if err := validation.ContentType(r.Header.Get("Content-Type"), contentType); err != nil {
+		a.writeError(ctx, w, err)
+		return
+	}
+	body, err := httpapi.ReadBody(w, r)
+	if err != nil {
+		a.writeError(ctx, w, err)
+		return
+	}
+	t, _ := tenant.From(ctx)
+	resp, err := op(&call{ctx: ctx, tenant: t, body: body, info: info})
+	if err != nil {
+		a.writeError(ctx, w, err)
+		return
+	}
+	if resp == nil {
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, contentType, resp)
+}
+
+func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
+	info := httpapi.InfoFrom(r.Context())
+	info.Dialect = Dialect
+	w.Header().Set("X-Amzn-RequestId", info.RequestID)
+	a.writeError(r.Context(), w, &apiError{status: http.StatusNotFound, typ: "UnknownOperationException",
+		msg: "No operation at " + r.Method + " " + r.URL.Path})
+}
+
+// epochSeconds is a timestamp as AWS JSON writes it: a number of seconds.
+type epochSeconds time.Time
+
+func (t epochSeconds) MarshalJSON() ([]byte, error) {
+	ms := time.Time(t).UnixMilli()
+	return json.Marshal(float64(ms) / 1000)
+}
+
+// Key specs and origins on the wire.
+var specNames = map[keys.Spec]string{
+	keys.AES256: "SYMMETRIC_DEFAULT", keys.RSA2048: "RSA_2048", keys.RSA3072: "RSA_3072",
+	keys.RSA4096: "RSA_4096", keys.ECP256: "ECC_NIST_P256", keys.ECP384: "ECC_NIST_P384",
+}
+
+var originNames = map[keys.Origin]string{keys.OriginKMS: "AWS_KMS", keys.OriginExternal: "EXTERNAL"}
+
+// AWS has no Frozen state; a frozen key is Unavailable to AWS callers.
+var stateNames = map[keys.State]string{
+	keys.Enabled: "Enabled", keys.Disabled: "Disabled", keys.PendingDeletion: "PendingDeletion",
+	keys.PendingImport: "PendingImport", keys.Frozen: "Unavailable",
+}
+
+type keyMetadata struct {
+	AWSAccountId                string        `json:"AWSAccountId"`
+	KeyId                       string        `json:"KeyId"`
+	Arn                         string        `json:"Arn"`
+	CreationDate                epochSeconds  `json:"CreationDate"`
+	Enabled                     bool          `json:"Enabled"`
+	Description                 string        `json:"Description"`
+	KeyUsage                    string        `json:"KeyUsage"`
+	KeyState                    string        `json:"KeyState"`
+	DeletionDate                *epochSeconds `json:"DeletionDate,omitempty"`
+	PendingDeletionWindowInDays *int          `json:"PendingDeletionWindowInDays,omitempty"`
+	Origin                      string        `json:"Origin"`
+	KeyManager                  string        `json:"KeyManager"`
+	CustomerMasterKeySpec       string        `json:"CustomerMasterKeySpec"`
+	KeySpec                     string        `json:"KeySpec"`
+	MultiRegion                 bool          `json:"MultiRegion"`
+}
+
+func (c *call) arn(id string) string {
+	return validation.KeyARN(c.tenant.AWSRegion, c.tenant.AWSAccountID, id)
+}
+
+func (c *call) metadata(k keys.Key) keyMetadata {
+	m := keyMetadata{
+		AWSAccountId: c.tenant.AWSAccountID, KeyId: k.ID, Arn: c.arn(k.ID),
+		CreationDate: epochSeconds(k.CreatedAt), Enabled: k.State == keys.Enabled,
+		Description: k.Description, KeyUsage: string(k.Usage), KeyState: stateNames[k.State],
+		Origin: originNames[k.Origin], KeyManager: "CUSTOMER",
+		CustomerMasterKeySpec: specNames[k.Spec], KeySpec: specNames[k.Spec],
+	}
+	if !k.DeleteAt.IsZero() {
+		d, days := epochSeconds(k.DeleteAt), k.PendingDays
+		m.DeletionDate, m.PendingDeletionWindowInDays = &d, &days
+	}
+	return m
+}
+
+// resolve turns an AWS KeyId into a key id of the caller. Another account's
+// or region's ARN names no key of the caller: not found, as an unknown key.
+func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
+	if ref == nil {
+		return "", &validation.Error{Field: "keyId", Problem: validation.Missing}
+	}
+	r, err := validation.AWSKeyRef(*ref, allowAlias)
+	if err != nil {
+		return "", err
+	}
+	if (r.Kind == validation.RefKeyARN || r.Kind == validation.RefAliasARN) &&
+		(r.Account != c.tenant.AWSAccountID || r.Region != c.tenant.AWSRegion) {
+		return "", &notFound{msg: "Key '" + *ref + "' does not exist"}
+	}
+	id := r.KeyID
+	if r.Kind == validation.RefAliasName || r.Kind == validation.RefAliasARN {
+		k, err := a.svc.GetByAlias(c.ctx, c.tenant.ID, r.Alias)
+		if err != nil {
+			return "", aliasNotFound(err, *ref)
+		}
+		id = k.ID
+	}
+	c.info.KeyID = id
+	return id, nil
+}
+
+// notFound is a NotFoundException whose message names the KeyId as the
+// caller gave it.
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string { return e.msg }
+
+func aliasNotFound(err error, ref string) error {
+	if errors.Is(err, keys.ErrNotFound) {
+		return &notFound{msg: "Alias '" + ref + "' is not found."}
+	}
+	return err
+}
+
+type keyIDRequest struct {
+	KeyId *string `json:"KeyId"`
+}
+
+func (c *call) decode(v any) error { return httpapi.DecodeJSON(c.body, v) }
+
+func (a *api) scheduleKeyDeletion(c *call) (any, error) {
+	var req struct {
+		KeyId               *string `json:"KeyId"`
+		PendingWindowInDays *int    `json:"PendingWindowInDays"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	days, err := validation.AWSWindow(req.PendingWindowInDays)
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.ScheduleDeletion(c.ctx, c.tenant.ID, id, days)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"KeyId": c.arn(k.ID), "DeletionDate": epochSeconds(k.DeleteAt),
+		"KeyState": stateNames[k.State], "PendingWindowInDays": k.PendingDays,
+	}, nil
+}
+
+func (a *api) cancelKeyDeletion(c *call) (any, error) {
+	var req keyIDRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.CancelDeletion(c.ctx, c.tenant.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"KeyId": c.arn(k.ID)}, nil
+}
+
+func (a *api) enableKey(c *call) (any, error) {
+	var req keyIDRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.svc.Enable(c.ctx, c.tenant.ID, id)
+	return nil, err
+}
+
+func (a *api) disableKey(c *call) (any, error) {
+	var req keyIDRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.svc.Disable(c.ctx, c.tenant.ID, id)
+	return nil, err
+}
+
+func (a *api) describeKey(c *call) (any, error) {
+	var req keyIDRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, true)
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.Get(c.ctx, c.tenant.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]keyMetadata{"KeyMetadata": c.metadata(k)}, nil
+}
+
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+func (a *api) listKeys(c *call) (any, error) {
+	var req struct {
+		Limit  *int    `json:"Limit"`
+		Marker *string `json:"Marker"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	limit := defaultListLimit
+	if req.Limit != nil {
+		if err := validation.IntRange("limit", *req.Limit, 1, maxListLimit); err != nil {
+			return nil, err
+		}
+		limit = *req.Limit
+	}
+	after := ""
+	if req.Marker != nil {
+		if err := validation.KeyID("marker", *req.Marker); err != nil {
+			return nil, err
+		}
+		after = *req.Marker
+	}
+	p, err := a.svc.List(c.ctx, c.tenant.ID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	type entry struct {
+		KeyId  string `json:"KeyId"`
+		KeyArn string `json:"KeyArn"`
+	}
+	list := make([]entry, len(p.Keys))
+	for i, k := range p.Keys {
+		list[i] = entry{KeyId: k.ID, KeyArn: c.arn(k.ID)}
+	}
+	resp := map[string]any{"Keys": list, "Truncated": p.Next != ""}
+	if p.Next != "" {
+		resp["NextMarker"] = p.Next
+	}
+	return resp, nil
+}
+
+func (a *api) createKey(c *call) (any, error) {
+	var req struct {
+		Description           *string `json:"Description"`
+		KeyUsage              *string `json:"KeyUsage"`
+		KeySpec               *string `json:"KeySpec"`
+		CustomerMasterKeySpec *string `json:"CustomerMasterKeySpec"`
+		Origin                *string `json:"Origin"`
+		Tags                  []struct {
+			TagKey   string `json:"TagKey"`
+			TagValue string `json:"TagValue"`
+		} `json:"Tags"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	cr := keys.CreateRequest{Owner: c.tenant.ID}
+	if req.Description != nil {
+		if err := validation.Description("description", *req.Description, 8192); err != nil {
+			return nil, err
+		}
+		cr.Description = *req.Description
+	}
+	specName := req.KeySpec
+	if specName == nil {
+		specName = req.CustomerMasterKeySpec
+	}
+	if specName != nil {
+		spec, ok := lookup(specNames, *specName)
+		if !ok {
+			return nil, badRequest("UnsupportedOperationException", "KeySpec %s is not supported by this service.", *specName)
+		}
+		cr.Spec = spec
+	}
+	if req.KeyUsage != nil {
+		if err := validation.OneOf("keyUsage", *req.KeyUsage, string(keys.EncryptDecrypt), string(keys.SignVerify)); err != nil {
+			return nil, badRequest("UnsupportedOperationException", "KeyUsage %s is not supported by this service.", *req.KeyUsage)
+		}
+		cr.Usage = keys.Usage(*req.KeyUsage)
+	}
+	if err := checkUsage(cr.Spec, cr.Usage); err != nil {
+		return nil, err
+	}
+	if req.Origin != nil {
+		o, ok := lookup(originNames, *req.Origin)
+		if !ok {
+			return nil, badRequest("UnsupportedOperationException", "Origin %s is not supported by this service.", *req.Origin)
+		}
+		cr.Origin = o
+	}
+	k, err := a.svc.Create(c.ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	c.info.KeyID = k.ID
+	return map[string]keyMetadata{"KeyMetadata": c.metadata(k)}, nil
+}
+
+// checkUsage enforces AWS's pairing of key specs and usages.
+func checkUsage(spec keys.Spec, usage keys.Usage) error {
+	if spec == "" {
+		spec = keys.AES256
+	}
+	if usage == "" {
+		usage = keys.EncryptDecrypt
+	}
+	ok := true
+	switch spec {
+	case keys.AES256:
+		ok = usage == keys.EncryptDecrypt
+	case keys.ECP256, keys.ECP384:
+		ok = usage == keys.SignVerify
+	}
+	if !ok {
+		return badRequest("ValidationException", "KeyUsage %s is not compatible with KeySpec %s", usage, specNames[spec])
+	}
+	return nil
+}
+
+func lookup[K comparable](m map[K]string, wire string) (K, bool) {
+	for k, v := range m {
+		if v == wire {
+			return k, true
+		}
+	}
+	var zero K
+	return zero, false
+}
+
+func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
+	e := a.translate(ctx, err)
+	httpapi.WriteJSON(w, e.status, contentType, map[string]string{"__type": e.typ, "message": e.msg})
+}
+
+func (a *api) translate(ctx context.Context, err error) *apiError {
+	var (
+		ae       *apiError
+		verr     *validation.Error
+		syntax   *httpapi.SyntaxError
+		typeErr  *httpapi.TypeError
+		stateErr *keys.StateError
+		nf       *notFound
+	)
+	info := httpapi.InfoFrom(ctx)
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, validation.ErrInvalidARN):
+		return badRequest("InvalidArnException", "%s", strings.TrimPrefix(err.Error(), "invalid ARN: ")+" is not a valid ARN.")
+	case errors.As(err, &verr):
+		return validationError(verr)
+	case errors.As(err, &syntax):
+		return badRequest("SerializationException", "%s", syntax.Error())
+	case errors.As(err, &typeErr):
+		return badRequest("SerializationException", "Start of structure or map found where not expected: %s must be %s", typeErr.Field, typeErr.Want)
+	case errors.As(err, &nf):
+		return badRequest("NotFoundException", "%s", nf.Error())
+	case errors.Is(err, keys.ErrNotFound):
+		return badRequest("NotFoundException", "Key '%s' does not exist", validation.KeyARN(tenantOf(ctx).AWSRegion, tenantOf(ctx).AWSAccountID, info.KeyID))
+	case errors.As(err, &stateErr):
+		arn := validation.KeyARN(tenantOf(ctx).AWSRegion, tenantOf(ctx).AWSAccountID, info.KeyID)
+		return badRequest("KMSInvalidStateException", "%s", stateMessage(arn, stateErr))
+	}
+	a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
+	return &apiError{status: http.StatusInternalServerError, typ: "KMSInternalException", msg: "An internal error occurred."}
+}
+
+func tenantOf(ctx context.Context) tenant.Tenant {
+	t, _ := tenant.From(ctx)
+	return t
+}
+
+func stateMessage(arn string, e *keys.StateError) string {
+	switch e.State {
+	case keys.PendingDeletion:
+		return arn + " is pending deletion."
+	case keys.PendingImport:
+		return arn + " is pending import."
+	}
+	switch e.Op {
+	case keys.OpCancel:
+		return arn + " is not pending deletion."
+	case keys.OpEnable:
+		return arn + " is not disabled."
+	case keys.OpDisable:
+		return arn + " is not enabled."
+	}
+	return arn + " is " + stateNames[e.State] + "."
+}
+
+// validationError renders a rule broken as AWS does. A malformed KeyId is
+// NotFoundException ("Invalid keyId"), as in AWS KMS.
+func validationError(v *validation.Error) *apiError {
+	switch {
+	case v.Field == "body":
+		return &apiError{status: http.StatusRequestEntityTooLarge, typ: "ValidationException", msg: v.Detail}
+	case v.Field == "Content-Type":
+		return badRequest("SerializationException", "Content-Type %q is not supported; use %s", v.Value, contentType)
+	case v.Field == "keyId" && v.Problem == validation.Format:
+		return badRequest("NotFoundException", "Invalid keyId '%s'", v.Value)
+	case v.Problem == validation.Missing:
+		return badRequest("ValidationException", "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", v.Field)
+	case v.Problem == validation.TooSmall || v.Problem == validation.TooLarge:
+		return badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have value %s", v.Value, v.Field, v.Detail)
+	case v.Problem == validation.TooLong:
+		return badRequest("ValidationException", "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", v.Field, v.Limit)
+	}
+	return badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", v.Value, v.Field, v.Detail)
+}

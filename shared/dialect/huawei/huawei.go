@@ -1,0 +1,435 @@
+// Package huawei speaks Huawei Cloud KMS v1.0: POST /v1.0/{project_id}/kms/<operation>,
+// string-valued JSON bodies, {"error":{"error_code","error_msg"}} errors.
+// It only translates between that wire and the keys service.
+package huawei
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
+	"github.com/keydeletion/service/shared/validation"
+)
+
+// Dialect names this dialect in routes and logs.
+const Dialect = "huawei"
+
+const contentType = "application/json;charset=UTF-8"
+
+// Routes returns every Huawei route, served by svc.
+func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
+	a := &api{svc: svc, log: log}
+	return []httpapi.Route{
+		a.route(httpapi.Create, "create-key", a.createKey),
+		a.route(httpapi.Describe, "describe-key", a.describeKey),
+		a.route(httpapi.List, "list-keys", a.listKeys),
+		a.route(httpapi.Enable, "enable-key", a.enableKey),
+		a.route(httpapi.Disable, "disable-key", a.disableKey),
+		a.route(httpapi.Schedule, "schedule-key-deletion", a.scheduleKeyDeletion),
+		a.route(httpapi.Cancel, "cancel-key-deletion", a.cancelKeyDeletion),
+		{Dialect: Dialect, Action: httpapi.Fallback, Path: "/v1.0/", Handler: http.HandlerFunc(a.unknown)},
+	}
+}
+
+type api struct {
+	svc *keys.Service
+	log *slog.Logger
+}
+
+type call struct {
+	ctx    context.Context
+	tenant tenant.Tenant
+	body   []byte
+	info   *httpapi.Info
+}
+
+func (a *api) route(action httpapi.Action, op string, serve func(c *call) (any, error)) httpapi.Route {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		info := httpapi.InfoFrom(ctx)
+		info.Dialect, info.Operation = Dialect, op
+		w.Header().Set("X-Request-Id", info.RequestID)
+		t, _ := tenant.From(ctx)
+		if err := validation.ProjectID(r.PathValue("project_id")); err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		if err := validation.ContentType(r.Header.Get("Content-Type"), "application/json"); err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		body, err := httpapi.ReadBody(w, r)
+		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		resp, err := serve(&call{ctx: ctx, tenant: t, body: body, info: info})
+		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, contentType, resp)
+	}
+	return httpapi.Route{Dialect: Dialect, Action: action, Method: http.MethodPost,
+		Path: "/v1.0/{project_id}/kms/" + op, Handler: http.HandlerFunc(h)}
+}
+
+func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
+	info := httpapi.InfoFrom(r.Context())
+	info.Dialect = Dialect
+	w.Header().Set("X-Request-Id", info.RequestID)
+	writeError(w, http.StatusBadRequest, "KMS.0201", "Invalid request URL: "+r.Method+" "+r.URL.Path)
+}
+
+// Key states on the wire.
+var stateCodes = map[keys.State]string{
+	keys.Enabled: "2", keys.Disabled: "3", keys.PendingDeletion: "4", keys.PendingImport: "5", keys.Frozen: "7",
+}
+
+var originNames = map[keys.Origin]string{keys.OriginKMS: "kms", keys.OriginExternal: "external"}
+
+func origin(wire string) (keys.Origin, bool) {
+	for o, name := range originNames {
+		if name == wire {
+			return o, true
+		}
+	}
+	return "", false
+}
+
+// keyRequest is the body of describe-key, enable-key, disable-key and cancel-key-deletion.
+type keyRequest struct {
+	KeyID    *string `json:"key_id"`
+	Sequence *string `json:"sequence"`
+}
+
+func (c *call) keyID() (string, error) {
+	var req keyRequest
+	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+		return "", err
+	}
+	return c.checkKey(req.KeyID, req.Sequence)
+}
+
+func (c *call) checkKey(keyID, seq *string) (string, error) {
+	if err := validation.KeyID("key_id", deref(keyID)); err != nil {
+		return "", err
+	}
+	if err := validation.Sequence(seq); err != nil {
+		return "", err
+	}
+	c.info.KeyID = *keyID
+	return *keyID, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+type keyStatus struct {
+	KeyID    string `json:"key_id"`
+	KeyState string `json:"key_state"`
+}
+
+func (a *api) scheduleKeyDeletion(c *call) (any, error) {
+	var req struct {
+		KeyID       *string `json:"key_id"`
+		PendingDays *string `json:"pending_days"`
+		Sequence    *string `json:"sequence"`
+	}
+	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+		return nil, err
+	}
+	id, err := c.checkKey(req.KeyID, req.Sequence)
+	if err != nil {
+		return nil, err
+	}
+	days, err := validation.HuaweiPendingDays(deref(req.PendingDays))
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.ScheduleDeletion(c.ctx, c.tenant.ID, id, days)
+	if err != nil {
+		return nil, err
+	}
+	return keyStatus{KeyID: k.ID, KeyState: stateCodes[k.State]}, nil
+}
+
+func (a *api) cancelKeyDeletion(c *call) (any, error) {
+	id, err := c.keyID()
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.CancelDeletion(c.ctx, c.tenant.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return keyStatus{KeyID: k.ID, KeyState: stateCodes[k.State]}, nil
+}
+
+func (a *api) enableKey(c *call) (any, error) {
+	id, err := c.keyID()
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.Enable(c.ctx, c.tenant.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]keyStatus{"key_info": {KeyID: k.ID, KeyState: stateCodes[k.State]}}, nil
+}
+
+func (a *api) disableKey(c *call) (any, error) {
+	id, err := c.keyID()
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.Disable(c.ctx, c.tenant.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]keyStatus{"key_info": {KeyID: k.ID, KeyState: stateCodes[k.State]}}, nil
+}
+
+func (a *api) createKey(c *call) (any, error) {
+	var req struct {
+		KeyAlias       *string `json:"key_alias"`
+		KeySpec        *string `json:"key_spec"`
+		KeyUsage       *string `json:"key_usage"`
+		KeyDescription *string `json:"key_description"`
+		Origin         *string `json:"origin"`
+		Sequence       *string `json:"sequence"`
+	}
+	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+		return nil, err
+	}
+	if err := validation.HuaweiAlias(deref(req.KeyAlias)); err != nil {
+		return nil, err
+	}
+	if err := validation.Sequence(req.Sequence); err != nil {
+		return nil, err
+	}
+	if err := validation.Description("key_description", deref(req.KeyDescription), 255); err != nil {
+		return nil, err
+	}
+	cr := keys.CreateRequest{Owner: c.tenant.ID, Alias: *req.KeyAlias, Description: deref(req.KeyDescription)}
+	if req.KeySpec != nil {
+		if err := validation.OneOf("key_spec", *req.KeySpec, string(keys.AES256), string(keys.RSA2048),
+			string(keys.RSA3072), string(keys.RSA4096), string(keys.ECP256), string(keys.ECP384)); err != nil {
+			return nil, err
+		}
+		cr.Spec = keys.Spec(*req.KeySpec)
+	}
+	if req.KeyUsage != nil {
+		if err := validation.OneOf("key_usage", *req.KeyUsage, string(keys.EncryptDecrypt), string(keys.SignVerify)); err != nil {
+			return nil, err
+		}
+		cr.Usage = keys.Usage(*req.KeyUsage)
+	}
+	if req.Origin != nil {
+		o, ok := origin(*req.Origin)
+		if !ok {
+			return nil, validation.OneOf("origin", *req.Origin, "kms", "external")
+		}
+		cr.Origin = o
+	}
+	k, err := a.svc.Create(c.ctx, cr)
+	if err != nil {
+		return nil, err
+	}
+	c.info.KeyID = k.ID
+	return map[string]any{"key_info": map[string]string{
+		"key_id": k.ID, "domain_id": c.tenant.HuaweiDomainID, "region_id": c.tenant.HuaweiRegion,
+	}}, nil
+}
+
+// keyDetails is a key as describe-key and list-keys show it. Dates are epoch
+// milliseconds in strings, as Huawei's documented examples show.
+type keyDetails struct {
+	KeyID                  string `json:"key_id"`
+	DomainID               string `json:"domain_id"`
+	KeyAlias               string `json:"key_alias"`
+	Realm                  string `json:"realm"`
+	KeySpec                string `json:"key_spec"`
+	KeyUsage               string `json:"key_usage"`
+	KeyDescription         string `json:"key_description"`
+	CreationDate           string `json:"creation_date"`
+	ScheduledDeletionDate  string `json:"scheduled_deletion_date"`
+	KeyState               string `json:"key_state"`
+	DefaultKeyFlag         string `json:"default_key_flag"`
+	KeyType                string `json:"key_type"`
+	ExpirationTime         string `json:"expiration_time"`
+	Origin                 string `json:"origin"`
+	KeyRotationEnabled     string `json:"key_rotation_enabled"`
+	SysEnterpriseProjectID string `json:"sys_enterprise_project_id"`
+}
+
+func details(t tenant.Tenant, k keys.Key) keyDetails {
+	d := keyDetails{
+		KeyID: k.ID, DomainID: t.HuaweiDomainID, KeyAlias: k.Alias, Realm: t.HuaweiRegion,
+		KeySpec: string(k.Spec), KeyUsage: string(k.Usage), KeyDescription: k.Description,
+		CreationDate: strconv.FormatInt(k.CreatedAt.UnixMilli(), 10), KeyState: stateCodes[k.State],
+		DefaultKeyFlag: "0", KeyType: "1", Origin: originNames[k.Origin],
+		KeyRotationEnabled: strconv.FormatBool(k.AutoRotation), SysEnterpriseProjectID: "0",
+	}
+	if !k.DeleteAt.IsZero() {
+		d.ScheduledDeletionDate = strconv.FormatInt(k.DeleteAt.UnixMilli(), 10)
+	}
+	return d
+}
+
+func (a *api) describeKey(c *call) (any, error) {
+	id, err := c.keyID()
+	if err != nil {
+		return nil, err
+	}
+	k, err := a.svc.Get(c.ctx, c.tenant.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]keyDetails{"key_info": details(c.tenant, k)}, nil
+}
+
+const maxListLimit = 1000
+
+func (a *api) listKeys(c *call) (any, error) {
+	var req struct {
+		Limit    *string `json:"limit"`
+		Marker   *string `json:"marker"`
+		KeyState *string `json:"key_state"`
+		KeySpec  *string `json:"key_spec"`
+		Sequence *string `json:"sequence"`
+	}
+	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+		return nil, err
+	}
+	if err := validation.Sequence(req.Sequence); err != nil {
+		return nil, err
+	}
+	limit := maxListLimit
+	if req.Limit != nil {
+		var err error
+		if limit, err = validation.DecimalString("limit", *req.Limit, 1, maxListLimit); err != nil {
+			return nil, err
+		}
+	}
+	if req.Marker != nil && *req.Marker != "" {
+		if err := validation.KeyID("marker", *req.Marker); err != nil {
+			return nil, err
+		}
+	}
+	if req.KeyState != nil {
+		if err := validation.OneOf("key_state", *req.KeyState, "1", "2", "3", "4", "5", "7"); err != nil {
+			return nil, err
+		}
+	}
+	all, err := a.svc.All(c.ctx, c.tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	var match []keys.Key
+	for _, k := range all {
+		if req.KeyState != nil && stateCodes[k.State] != *req.KeyState {
+			continue
+		}
+		if req.KeySpec != nil && *req.KeySpec != "ALL" && string(k.Spec) != *req.KeySpec {
+			continue
+		}
+		match = append(match, k)
+	}
+	start := 0
+	if m := deref(req.Marker); m != "" {
+		for start < len(match) && match[start].ID <= m {
+			start++
+		}
+	}
+	end := min(start+limit, len(match))
+	ids := make([]string, 0, end-start)
+	dets := make([]keyDetails, 0, end-start)
+	for _, k := range match[start:end] {
+		ids = append(ids, k.ID)
+		dets = append(dets, details(c.tenant, k))
+	}
+	resp := map[string]any{"keys": ids, "key_details": dets, "next_marker": "", "truncated": "false", "total": len(match)}
+	if end < len(match) {
+		resp["next_marker"], resp["truncated"] = match[end-1].ID, "true"
+	}
+	return resp, nil
+}
+
+// Error codes for inputs, by field; any other field's error is KMS.0308.
+var fieldCodes = map[string]string{
+	"key_id":       "KMS.0205",
+	"sequence":     "KMS.0206",
+	"pending_days": "KMS.1401",
+	"project_id":   "KMS.0201",
+	"body":         "KMS.0203",
+	"Content-Type": "KMS.0202",
+}
+
+func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
+	var (
+		verr     *validation.Error
+		syntax   *httpapi.SyntaxError
+		typeErr  *httpapi.TypeError
+		stateErr *keys.StateError
+	)
+	switch {
+	case errors.As(err, &verr):
+		code, ok := fieldCodes[verr.Field]
+		if verr.Problem == validation.Missing {
+			code = "KMS.0204"
+		} else if !ok {
+			code = "KMS.0308"
+		}
+		msg := verr.Error()
+		if verr.Field == "pending_days" {
+			msg = "The pending deletion period must be 7 to 1096 days."
+		}
+		writeError(w, http.StatusBadRequest, code, msg)
+	case errors.As(err, &syntax):
+		writeError(w, http.StatusBadRequest, "KMS.0202", "Invalid JSON: "+syntax.Err.Error())
+	case errors.As(err, &typeErr):
+		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: "+typeErr.Field+" must be a string.")
+	case errors.Is(err, keys.ErrNotFound):
+		writeError(w, http.StatusNotFound, "KMS.0207", "The key does not exist.")
+	case errors.As(err, &stateErr):
+		code, msg := stateError(stateErr)
+		writeError(w, http.StatusBadRequest, code, msg)
+	case errors.Is(err, keys.ErrAliasExists):
+		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: key_alias is already in use.")
+	default:
+		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
+		writeError(w, http.StatusInternalServerError, "KMS.0101", "Internal error.")
+	}
+}
+
+func stateError(e *keys.StateError) (code, msg string) {
+	switch {
+	case e.Op == keys.OpSchedule && e.State == keys.PendingDeletion:
+		return "KMS.1402", "The key is already pending deletion."
+	case e.Op == keys.OpCancel:
+		return "KMS.1501", "The key is not pending deletion."
+	case e.State == keys.PendingDeletion:
+		return "KMS.0210", "The key is pending deletion and cannot be used."
+	case e.Op == keys.OpEnable:
+		return "KMS.1201", "The key is not disabled."
+	case e.Op == keys.OpDisable:
+		return "KMS.1301", "The key is not enabled."
+	}
+	return "KMS.0308", "The key state does not allow this operation."
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	httpapi.WriteJSON(w, status, contentType, map[string]map[string]string{
+		"error": {"error_code": code, "error_msg": msg},
+	})
+}

@@ -1,0 +1,356 @@
+// Package ncp speaks Naver Cloud Platform KMS: REST routes under /kms/v1/keys,
+// {"code":"SUCCESS","data":...} bodies, times in epoch milliseconds, and the
+// API gateway's {"error":{"errorCode","message","details"}} errors. It only
+// translates between that wire and the keys service.
+package ncp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
+	"github.com/keydeletion/service/shared/validation"
+)
+
+// Dialect names this dialect in routes and logs.
+const Dialect = "ncp"
+
+const (
+	contentType = "application/json;charset=UTF-8"
+	base        = "/kms/v1/keys"
+	// NCP's waiting period is fixed: 72 hours, kept as whole days.
+	windowDays = validation.NCPWindowHours / 24
+)
+
+// Routes returns every NCP route, served by svc.
+func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
+	a := &api{svc: svc, log: log}
+	return []httpapi.Route{
+		a.route(httpapi.Create, "create-key", http.MethodPost, base, false, a.createKey),
+		a.route(httpapi.List, "list-keys", http.MethodGet, base, false, a.listKeys),
+		a.route(httpapi.Describe, "get-key", http.MethodGet, base+"/{keyTag}", true, a.getKey),
+		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", true, a.enableKey),
+		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", true, a.disableKey),
+		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", true, a.requestDeletion),
+		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", true, a.cancelDeletion),
+		{Dialect: Dialect, Action: httpapi.Fallback, Path: "/kms/", Handler: http.HandlerFunc(a.unknown)},
+	}
+}
+
+type api struct {
+	svc *keys.Service
+	log *slog.Logger
+}
+
+type call struct {
+	ctx    context.Context
+	r      *http.Request
+	tenant tenant.Tenant
+	keyID  string // from the path's keyTag, on key routes
+	body   []byte
+}
+
+// gatewayError is an NCP API gateway error: HTTP status and error code.
+type gatewayError struct {
+	status  int
+	code    string
+	message string
+	details string
+}
+
+func (e *gatewayError) Error() string { return e.message + ": " + e.details }
+
+func badRequest(details string) *gatewayError {
+	return &gatewayError{http.StatusBadRequest, "100", "Bad Request Exception", details}
+}
+
+func (a *api) route(action httpapi.Action, op, method, path string, keyRoute bool, serve func(*call) (any, error)) httpapi.Route {
+	h := func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		info := httpapi.InfoFrom(ctx)
+		info.Dialect, info.Operation = Dialect, op
+		w.Header().Set("X-Request-Id", info.RequestID)
+		t, _ := tenant.From(ctx)
+		c := &call{ctx: ctx, r: r, tenant: t}
+		if keyRoute {
+			id, err := validation.KeyTag(r.PathValue("keyTag"))
+			if err != nil {
+				a.writeError(ctx, w, err)
+				return
+			}
+			c.keyID, info.KeyID = id, id
+		}
+		body, err := httpapi.ReadBody(w, r)
+		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		if method == http.MethodPost && !keyRoute {
+			// Only create-key has a body; the key routes take none.
+			if err := validation.ContentType(r.Header.Get("Content-Type"), "application/json"); err != nil {
+				a.writeError(ctx, w, err)
+				return
+			}
+		}
+		c.body = body
+		resp, err := serve(c)
+		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"code": "SUCCESS", "data": resp})
+	}
+	return httpapi.Route{Dialect: Dialect, Action: action, Method: method, Path: path, Handler: http.HandlerFunc(h)}
+}
+
+func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
+	info := httpapi.InfoFrom(r.Context())
+	info.Dialect = Dialect
+	w.Header().Set("X-Request-Id", info.RequestID)
+	a.writeError(r.Context(), w, &gatewayError{http.StatusNotFound, "300", "Not Found Exception",
+		"No API at " + r.Method + " " + r.URL.Path})
+}
+
+// Statuses on the wire. NCP has no import or frozen state; those keys show
+// the internal state's name, so that no NCP status misstates them.
+var statusNames = map[keys.State]string{
+	keys.Enabled: "ENABLE", keys.Disabled: "DISABLE", keys.PendingDeletion: "REVOKE",
+	keys.PendingImport: "PENDING_IMPORT", keys.Frozen: "FROZEN",
+}
+
+var keyTypes = map[keys.Spec]string{keys.AES256: "AES256", keys.RSA2048: "RSA2048", keys.ECP256: "ECDSA"}
+
+type keyView struct {
+	KeyID          string `json:"keyId"`
+	KeyTag         string `json:"keyTag"`
+	KeyName        string `json:"keyName"`
+	KeyType        string `json:"keyType"`
+	Status         string `json:"status"`
+	CurrentVersion int    `json:"currentVersion"`
+	ProtectionType string `json:"protectionType"`
+	IsAutoRotation bool   `json:"isAutoRotation"`
+	RotationPeriod int    `json:"rotationPeriod,omitempty"`
+	Memo           string `json:"memo"`
+	RegisterDate   int64  `json:"registerDate"`
+	StatusDate     int64  `json:"statusDate"`
+	DestroyDate    *int64 `json:"destroyDate,omitempty"`
+}
+
+func view(k keys.Key) keyView {
+	v := keyView{
+		KeyID: k.ID, KeyTag: validation.KeyTagFor(k.ID), KeyName: k.Alias, KeyType: keyTypes[k.Spec],
+		Status: statusNames[k.State], CurrentVersion: 1, ProtectionType: k.Protection,
+		IsAutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriodDays, Memo: k.Description,
+		RegisterDate: k.CreatedAt.UnixMilli(), StatusDate: k.StateChangedAt.UnixMilli(),
+	}
+	if v.KeyType == "" {
+		v.KeyType = string(k.Spec)
+	}
+	if v.ProtectionType == "" {
+		v.ProtectionType = "BASIC"
+	}
+	if !k.DeleteAt.IsZero() {
+		d := k.DeleteAt.UnixMilli()
+		v.DestroyDate = &d
+	}
+	return v
+}
+
+type statusView struct {
+	KeyTag     string `json:"keyTag"`
+	Status     string `json:"status"`
+	StatusDate int64  `json:"statusDate"`
+}
+
+func status(k keys.Key) statusView {
+	return statusView{KeyTag: validation.KeyTagFor(k.ID), Status: statusNames[k.State], StatusDate: k.StateChangedAt.UnixMilli()}
+}
+
+func (a *api) requestDeletion(c *call) (any, error) {
+	k, err := a.svc.ScheduleDeletion(c.ctx, c.tenant.ID, c.keyID, windowDays)
+	if err != nil {
+		return nil, err
+	}
+	return status(k), nil
+}
+
+func (a *api) cancelDeletion(c *call) (any, error) {
+	k, err := a.svc.CancelDeletion(c.ctx, c.tenant.ID, c.keyID)
+	if err != nil {
+		return nil, err
+	}
+	return status(k), nil
+}
+
+func (a *api) enableKey(c *call) (any, error) {
+	k, err := a.svc.Enable(c.ctx, c.tenant.ID, c.keyID)
+	if err != nil {
+		return nil, err
+	}
+	return status(k), nil
+}
+
+func (a *api) disableKey(c *call) (any, error) {
+	k, err := a.svc.Disable(c.ctx, c.tenant.ID, c.keyID)
+	if err != nil {
+		return nil, err
+	}
+	return status(k), nil
+}
+
+func (a *api) getKey(c *call) (any, error) {
+	k, err := a.svc.Get(c.ctx, c.tenant.ID, c.keyID)
+	if err != nil {
+		return nil, err
+	}
+	return view(k), nil
+}
+
+const (
+	defaultPageSize = 20
+	maxPageSize     = 200
+)
+
+func (a *api) listKeys(c *call) (any, error) {
+	q := c.r.URL.Query()
+	pageNo, pageSize := 1, defaultPageSize
+	var err error
+	if s := q.Get("pageNo"); s != "" {
+		if pageNo, err = validation.DecimalString("pageNo", s, 1, 1_000_000); err != nil {
+			return nil, err
+		}
+	}
+	if s := q.Get("pageSize"); s != "" {
+		if pageSize, err = validation.DecimalString("pageSize", s, 1, maxPageSize); err != nil {
+			return nil, err
+		}
+	}
+	all, err := a.svc.All(c.ctx, c.tenant.ID)
+	if err != nil {
+		return nil, err
+	}
+	start := min((pageNo-1)*pageSize, len(all))
+	end := min(start+pageSize, len(all))
+	list := make([]keyView, 0, end-start)
+	for _, k := range all[start:end] {
+		list = append(list, view(k))
+	}
+	return map[string]any{
+		"keyList": list, "currentPageNo": pageNo, "totalCount": len(all),
+		"totalPageNo": (len(all) + pageSize - 1) / pageSize,
+	}, nil
+}
+
+func (a *api) createKey(c *call) (any, error) {
+	var req struct {
+		KeyName        *string `json:"keyName"`
+		KeyType        *string `json:"keyType"`
+		IsAutoRotation *bool   `json:"isAutoRotation"`
+		RotationPeriod *int    `json:"rotationPeriod"`
+		ProtectionType *string `json:"protectionType"`
+		Memo           *string `json:"memo"`
+		IsConvergent   *bool   `json:"isConvergent"`
+	}
+	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+		return nil, err
+	}
+	if err := validation.NCPKeyName(deref(req.KeyName)); err != nil {
+		return nil, err
+	}
+	if req.KeyType == nil {
+		return nil, &validation.Error{Field: "keyType", Problem: validation.Missing, Detail: "must not be empty"}
+	}
+	spec, ok := lookup(keyTypes, *req.KeyType)
+	if !ok {
+		return nil, validation.OneOf("keyType", *req.KeyType, "AES256", "RSA2048", "ECDSA")
+	}
+	if req.IsAutoRotation == nil {
+		return nil, &validation.Error{Field: "isAutoRotation", Problem: validation.Missing, Detail: "must not be empty"}
+	}
+	if req.ProtectionType == nil {
+		return nil, &validation.Error{Field: "protectionType", Problem: validation.Missing, Detail: "must not be empty"}
+	}
+	if err := validation.OneOf("protectionType", *req.ProtectionType, "BASIC", "COMMON_HSM"); err != nil {
+		return nil, err
+	}
+	period := 0
+	if *req.IsAutoRotation {
+		if req.RotationPeriod == nil {
+			return nil, &validation.Error{Field: "rotationPeriod", Problem: validation.Missing, Detail: "is required when isAutoRotation is true"}
+		}
+		if err := validation.IntRange("rotationPeriod", *req.RotationPeriod, 1, 730); err != nil {
+			return nil, err
+		}
+		period = *req.RotationPeriod
+	}
+	if err := validation.Description("memo", deref(req.Memo), 500); err != nil {
+		return nil, err
+	}
+	usage := keys.EncryptDecrypt
+	if spec == keys.ECP256 {
+		usage = keys.SignVerify
+	}
+	k, err := a.svc.Create(c.ctx, keys.CreateRequest{
+		Owner: c.tenant.ID, Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec, Usage: usage,
+		AutoRotation: *req.IsAutoRotation, RotationPeriodDays: period, Protection: *req.ProtectionType,
+	})
+	if err != nil {
+		return nil, err
+	}
+	httpapi.InfoFrom(c.ctx).KeyID = k.ID
+	return view(k), nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func lookup(m map[keys.Spec]string, wire string) (keys.Spec, bool) {
+	for k, v := range m {
+		if v == wire {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
+	var (
+		ge       *gatewayError
+		verr     *validation.Error
+		syntax   *httpapi.SyntaxError
+		typeErr  *httpapi.TypeError
+		stateErr *keys.StateError
+	)
+	switch {
+	case errors.As(err, &ge):
+	case errors.Is(err, keys.ErrNotFound), errors.Is(err, validation.ErrUnknownKeyTag):
+		ge = &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "The key does not exist."}
+	case errors.As(err, &verr) && verr.Field == "body":
+		ge = &gatewayError{http.StatusRequestEntityTooLarge, "430", "Request Entity Too Large", verr.Detail}
+	case errors.As(err, &verr):
+		ge = badRequest(verr.Error())
+	case errors.As(err, &syntax):
+		ge = badRequest(syntax.Error())
+	case errors.As(err, &typeErr):
+		ge = badRequest(typeErr.Error())
+	case errors.As(err, &stateErr):
+		ge = badRequest("The key status " + statusNames[stateErr.State] + " does not allow " + string(stateErr.Op) + ".")
+	case errors.Is(err, keys.ErrAliasExists):
+		ge = badRequest("keyName is already in use.")
+	default:
+		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
+		ge = &gatewayError{http.StatusInternalServerError, "900", "Internal Server Error", "An internal error occurred."}
+	}
+	httpapi.WriteJSON(w, ge.status, contentType, map[string]map[string]string{
+		"error": {"errorCode": ge.code, "message": ge.message, "details": ge.details},
+	})
+}
+

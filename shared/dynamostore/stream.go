@@ -1,0 +1,100 @@
+package dynamostore
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// TTL removals reach the stream with this identity; a user's delete has none.
+const (
+	ttlPrincipal    = "dynamodb.amazonaws.com"
+	ttlIdentityType = "Service"
+)
+
+// ExpiredKey decodes a stream record of the keys table. ok is true only for
+// a TTL removal of a key that was pending deletion; every other record
+// (inserts, updates, a user's delete, alias and tombstone items) is ignored.
+// A TTL removal of a key item that cannot be decoded is an error, so that it
+// is retried and, failing that, reaches the on-failure destination.
+func ExpiredKey(rec events.DynamoDBEventRecord) (keys.Key, bool, error) {
+	if rec.EventName != string(events.DynamoDBOperationTypeRemove) || rec.UserIdentity == nil ||
+		rec.UserIdentity.Type != ttlIdentityType || rec.UserIdentity.PrincipalID != ttlPrincipal {
+		return keys.Key{}, false, nil
+	}
+	sk, ok := rec.Change.Keys[attrSK]
+	if !ok || sk.DataType() != events.DataTypeString || !strings.HasPrefix(sk.String(), prefixKey) {
+		return keys.Key{}, false, nil
+	}
+	if rec.Change.OldImage == nil {
+		return keys.Key{}, false, fmt.Errorf("TTL removal of %s without an old image: the stream view must include old images", sk.String())
+	}
+	av, err := fromStreamImage(rec.Change.OldImage)
+	if err != nil {
+		return keys.Key{}, false, err
+	}
+	k, err := decodeKey(av)
+	if err != nil {
+		return keys.Key{}, false, err
+	}
+	if k.State != keys.PendingDeletion || k.DeleteAt.IsZero() || k.ID == "" || k.Owner == "" {
+		return keys.Key{}, false, nil
+	}
+	return k, true, nil
+}
+
+func fromStreamImage(img map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {
+	out := make(map[string]types.AttributeValue, len(img))
+	for name, v := range img {
+		av, err := fromStreamValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("stream image attribute %s: %w", name, err)
+		}
+		out[name] = av
+	}
+	return out, nil
+}
+
+// fromStreamValue converts the Lambda event's attribute value to the SDK's.
+func fromStreamValue(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
+	switch v.DataType() {
+	case events.DataTypeString:
+		return &types.AttributeValueMemberS{Value: v.String()}, nil
+	case events.DataTypeNumber:
+		return &types.AttributeValueMemberN{Value: v.Number()}, nil
+	case events.DataTypeBoolean:
+		return &types.AttributeValueMemberBOOL{Value: v.Boolean()}, nil
+	case events.DataTypeNull:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case events.DataTypeBinary:
+		return &types.AttributeValueMemberB{Value: v.Binary()}, nil
+	case events.DataTypeStringSet:
+		return &types.AttributeValueMemberSS{Value: v.StringSet()}, nil
+	case events.DataTypeNumberSet:
+		return &types.AttributeValueMemberNS{Value: v.NumberSet()}, nil
+	case events.DataTypeBinarySet:
+		return &types.AttributeValueMemberBS{Value: v.BinarySet()}, nil
+	case events.DataTypeList:
+		list := v.List()
+		out := make([]types.AttributeValue, len(list))
+		for i, e := range list {
+			av, err := fromStreamValue(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = av
+		}
+		return &types.AttributeValueMemberL{Value: out}, nil
+	case events.DataTypeMap:
+		m, err := fromStreamImage(v.Map())
+		if err != nil {
+			return nil, err
+		}
+		return &types.AttributeValueMemberM{Value: m}, nil
+	}
+	return nil, fmt.Errorf("unknown attribute type %v", v.DataType())
+}

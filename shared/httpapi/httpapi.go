@@ -1,0 +1,241 @@
+// Package httpapi is the HTTP plumbing the dialects share: the route table,
+// request ids and per-request JSON logs, body limits, JSON decoding with
+// errors a dialect can translate, and panic recovery.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keydeletion/service/shared/tenant"
+	"github.com/keydeletion/service/shared/validation"
+)
+
+// Action is what a route does to keys; function mains select routes by it.
+type Action string
+
+const (
+	Create   Action = "create"
+	Describe Action = "describe"
+	List     Action = "list"
+	Enable   Action = "enable"
+	Disable  Action = "disable"
+	Schedule Action = "schedule"
+	Cancel   Action = "cancel"
+	// Dispatch is a route that serves many actions chosen by a header
+	// (AWS's POST / with X-Amz-Target).
+	Dispatch Action = "dispatch"
+	// Fallback routes answer unknown paths with the dialect's own error.
+	Fallback Action = "fallback"
+)
+
+// Route is one method and path pattern of a dialect (net/http pattern syntax).
+type Route struct {
+	Dialect string
+	Action  Action
+	Method  string // "" for a Fallback route: any method
+	Path    string
+	Handler http.Handler
+}
+
+// Pattern is the route's net/http ServeMux pattern.
+func (r Route) Pattern() string {
+	if r.Method == "" {
+		return r.Path
+	}
+	return r.Method + " " + r.Path
+}
+
+// Select returns the routes whose action is among actions, plus every
+// Fallback route, so that a function serving a few routes still answers the
+// others with its dialects' errors.
+func Select(routes []Route, actions ...Action) []Route {
+	var out []Route
+	for _, r := range routes {
+		if r.Action == Fallback {
+			out = append(out, r)
+			continue
+		}
+		for _, a := range actions {
+			if r.Action == a {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Handler returns the handler that serves routes: each request gets an id,
+// the default tenant, a recovered panic, and one log line.
+func Handler(log *slog.Logger, routes []Route) *Server {
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.Pattern(), r.Handler)
+	}
+	return &Server{mux: mux, log: log, routes: routes}
+}
+
+// Server serves a set of routes.
+type Server struct {
+	mux    *http.ServeMux
+	log    *slog.Logger
+	routes []Route
+}
+
+// Routes returns the routes the server serves.
+func (s *Server) Routes() []Route { return s.routes }
+
+// Info describes a request for its log line; handlers fill in what they learn.
+type Info struct {
+	RequestID string
+	Dialect   string
+	Operation string
+	KeyID     string
+}
+
+type infoKey struct{}
+
+// InfoFrom returns the request's Info (a throwaway one outside a server).
+func InfoFrom(ctx context.Context) *Info {
+	if i, ok := ctx.Value(infoKey{}).(*Info); ok {
+		return i
+	}
+	return &Info{}
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info := &Info{RequestID: uuid.NewString()}
+	ctx := context.WithValue(r.Context(), infoKey{}, info)
+	// Until authentication arrives every request acts for the default tenant.
+	ctx = tenant.With(ctx, tenant.Default())
+	rec := &statusRecorder{ResponseWriter: w}
+	func() {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.ErrorContext(ctx, "panic", "requestId", info.RequestID, "panic", fmt.Sprint(p))
+				if rec.status == 0 {
+					http.Error(rec, `{"message":"internal error"}`, http.StatusInternalServerError)
+				}
+			}
+		}()
+		s.mux.ServeHTTP(rec, r.WithContext(ctx))
+	}()
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	s.log.LogAttrs(ctx, level, "request",
+		slog.String("requestId", info.RequestID),
+		slog.String("dialect", info.Dialect),
+		slog.String("operation", info.Operation),
+		slog.String("key", info.KeyID),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.Int("status", rec.status),
+		slog.Float64("latencyMs", float64(time.Since(start).Microseconds())/1000),
+	)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// ReadBody reads the whole body up to validation.MaxBodyBytes; a larger body
+// is a validation error (Problem TooLong).
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	if r.ContentLength > validation.MaxBodyBytes {
+		return nil, validation.BodyTooLarge()
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, validation.MaxBodyBytes))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return nil, validation.BodyTooLarge()
+	}
+	if err != nil {
+		return nil, &SyntaxError{Err: err}
+	}
+	return body, nil
+}
+
+// SyntaxError is a body that is not a JSON object.
+type SyntaxError struct{ Err error }
+
+func (e *SyntaxError) Error() string { return "malformed JSON: " + e.Err.Error() }
+func (e *SyntaxError) Unwrap() error { return e.Err }
+
+// TypeError is a JSON value of the wrong type for its field.
+type TypeError struct {
+	Field string // JSON name, dotted for nested fields
+	Want  string
+}
+
+func (e *TypeError) Error() string { return fmt.Sprintf("field %s must be %s", e.Field, e.Want) }
+
+// DecodeJSON decodes one JSON object from body into v. An empty body decodes
+// as {}. Unknown fields are ignored, as the vendors' services do.
+func DecodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	err := dec.Decode(v)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr):
+		field := typeErr.Field
+		if field == "" {
+			return &SyntaxError{Err: fmt.Errorf("body must be a JSON object")}
+		}
+		return &TypeError{Field: field, Want: typeErr.Type.String()}
+	case err != nil:
+		return &SyntaxError{Err: err}
+	}
+	if dec.More() {
+		return &SyntaxError{Err: errors.New("trailing data after the JSON object")}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &SyntaxError{Err: errors.New("trailing data after the JSON object")}
+	}
+	return nil
+}
+
+// WriteJSON writes v as the response body with status and content type.
+func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Every response type here marshals; reaching this is a bug.
+		panic(fmt.Sprintf("httpapi: marshal response: %v", err))
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(body)
+}

@@ -1,0 +1,29 @@
+// Package routes gathers the routes of every dialect, for the local server
+// and for the functions that each serve a selection of them.
+package routes
+
+import (
+	"log/slog"
+	"slices"
+
+	"github.com/keydeletion/service/shared/dialect/awsjson"
+	"github.com/keydeletion/service/shared/dialect/huawei"
+	"github.com/keydeletion/service/shared/dialect/ncp"
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// All returns every route of every dialect.
+func All(svc *keys.Service, log *slog.Logger) []httpapi.Route {
+	return slices.Concat(huawei.Routes(svc, log), ncp.Routes(svc, log), awsjson.Routes(svc, log))
+}
+
+// Handler serves the routes of every dialect that perform one of actions
+// (all routes when none are given).
+func Handler(svc *keys.Service, log *slog.Logger, actions ...httpapi.Action) *httpapi.Server {
+	rs := All(svc, log)
+	if len(actions) > 0 {
+		rs = httpapi.Select(rs, actions...)
+	}
+	return httpapi.Handler(log, rs)
+}
