@@ -353,4 +353,3 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		"error": {"errorCode": ge.code, "message": ge.message, "details": ge.details},
 	})
 }
-
