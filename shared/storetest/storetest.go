@@ -17,6 +17,11 @@ import (
 // Clock is a settable clock for the suite.
 type Clock struct{ ns atomic.Int64 }
 
+// RealNow is the wall clock to the millisecond, where suites start their
+// clocks: DynamoDB Local enforces TTL against the real time, so a clock in
+// the past would let it remove pending keys under a test.
+func RealNow() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
 // NewClock returns a clock set to t.
 func NewClock(t time.Time) *Clock { c := &Clock{}; c.Set(t); return c }
 
@@ -43,9 +48,7 @@ type fixture struct {
 func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 	setup := func(t *testing.T) *fixture {
 		st := newStore(t)
-		// Start at the real present: DynamoDB Local enforces TTL, so a clock
-		// in the past would let it remove pending keys under the test.
-		clock := NewClock(time.Now().UTC().Truncate(time.Millisecond))
+		clock := NewClock(RealNow())
 		return &fixture{t: t, ctx: context.Background(), store: st, clock: clock,
 			svc: keys.NewService(st, clock.Now), owner: "tenant-a"}
 	}

@@ -516,8 +516,10 @@ func validationError(v *validation.Error) *apiError {
 		return badRequest("NotFoundException", "Invalid keyId '%s'", v.Value)
 	case v.Problem == validation.Missing:
 		return badRequest("ValidationException", "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", v.Field)
-	case v.Problem == validation.TooSmall || v.Problem == validation.TooLarge:
-		return badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have value %s", v.Value, v.Field, v.Detail)
+	case v.Problem == validation.TooSmall:
+		return badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have value greater than or equal to %d", v.Value, v.Field, v.Limit)
+	case v.Problem == validation.TooLarge:
+		return badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have value less than or equal to %d", v.Value, v.Field, v.Limit)
 	case v.Problem == validation.TooLong:
 		return badRequest("ValidationException", "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", v.Field, v.Limit)
 	}

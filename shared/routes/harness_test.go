@@ -1,0 +1,57 @@
+package routes_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/shared/boltstore"
+	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/routes"
+	"github.com/keydeletion/service/shared/storetest"
+	"github.com/keydeletion/service/shared/tenant"
+)
+
+// The default tenant's names, as clients address them.
+var (
+	def       = tenant.Default()
+	projectID = def.HuaweiProjectIDs[0]
+)
+
+type env struct {
+	url   string
+	store keys.Store
+	clock *storetest.Clock
+}
+
+// eachStore runs fn once on the embedded store and once on DynamoDB Local,
+// with a server serving every route.
+func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
+	stores := map[string]func(t *testing.T) keys.Store{
+		"bolt": func(t *testing.T) keys.Store {
+			st, err := boltstore.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+		"dynamodb": func(t *testing.T) keys.Store {
+			db, table := dynamodblocal.NewTable(t)
+			return dynamostore.New(db, table)
+		},
+	}
+	for _, name := range []string{"bolt", "dynamodb"} {
+		t.Run(name, func(t *testing.T) {
+			st := stores[name](t)
+			clock := storetest.NewClock(storetest.RealNow())
+			log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+			srv := httptest.NewServer(routes.Handler(keys.NewService(st, clock.Now), log))
+			t.Cleanup(srv.Close)
+			fn(t, &env{url: srv.URL, store: st, clock: clock})
+		})
+	}
+}
