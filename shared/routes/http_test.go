@@ -1,0 +1,81 @@
+package routes_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// reply is a decoded response.
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+// path returns a value by dotted path, e.g. "data.keyTag" or "error.error_code".
+func (r reply) path(p string) any {
+	var cur any = r.body
+	for _, part := range strings.Split(p, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = m[part]
+	}
+	return cur
+}
+
+func (r reply) str(p string) string {
+	s, _ := r.path(p).(string)
+	return s
+}
+
+func do(t *testing.T, method, url string, headers map[string]string, body string) reply {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			t.Fatalf("%s %s: response is not a JSON object: %q", method, url, raw)
+		}
+	}
+	return r
+}
+
+var (
+	jsonCT = map[string]string{"Content-Type": "application/json"}
+)
+
+func awsCall(t *testing.T, base, op, body string) reply {
+	return do(t, http.MethodPost, base+"/", map[string]string{
+		"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService." + op}, body)
+}
+
+func huaweiCall(t *testing.T, base, op, body string) reply {
+	return do(t, http.MethodPost, base+"/v1.0/"+projectID+"/kms/"+op, jsonCT, body)
+}
+
+func ncpCall(t *testing.T, base, method, path string) reply {
+	return do(t, method, base+"/kms/v1/keys"+path, nil, "")
+}
