@@ -11,7 +11,6 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/keydeletion/service/shared/config"
-	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/routes"
 )
@@ -23,6 +22,6 @@ func main() {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	handler := routes.Handler(keys.NewService(store, time.Now), log, httpapi.Schedule)
+	handler := routes.Handler(keys.NewService(store, time.Now), log, routes.ScheduleFunction...)
 	lambda.Start(httpadapter.NewV2(handler).ProxyWithContext)
 }

@@ -13,6 +13,15 @@ import (
 	"github.com/keydeletion/service/shared/keys"
 )
 
+// The actions each API function serves. The function mains and the tests
+// that replay events/ share these lists.
+var (
+	ScheduleFunction = []httpapi.Action{httpapi.Schedule}
+	CancelFunction   = []httpapi.Action{httpapi.Cancel}
+	KeysFunction     = []httpapi.Action{httpapi.Create, httpapi.Describe, httpapi.List, httpapi.Enable, httpapi.Disable}
+	AWSFunction      = []httpapi.Action{httpapi.Dispatch}
+)
+
 // All returns every route of every dialect.
 func All(svc *keys.Service, log *slog.Logger) []httpapi.Route {
 	return slices.Concat(huawei.Routes(svc, log), ncp.Routes(svc, log), awsjson.Routes(svc, log))

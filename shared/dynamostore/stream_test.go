@@ -1,0 +1,267 @@
+package dynamostore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+
+	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/shared/expiry"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/storetest"
+)
+
+const eventsDir = "../../events"
+
+var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
+
+type streamManifest struct {
+	KeyID  string `json:"keyId"`
+	Events map[string]struct {
+		Function   string   `json:"function"`
+		Failures   []string `json:"failures"`
+		Tombstones []string `json:"tombstones"`
+		After      string   `json:"after"`
+		Released   bool     `json:"aliasReleased"`
+	} `json:"events"`
+}
+
+func readEvent(t *testing.T, name string) events.DynamoDBEvent {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(eventsDir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// The stream events in events/, fed to the expire function's handler (the
+// one functions/expire starts) against DynamoDB Local.
+func TestStreamEvents(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(eventsDir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m streamManifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for name, want := range m.Events {
+		if want.Function != "expire" {
+			continue
+		}
+		ran++
+		t.Run(name, func(t *testing.T) {
+			db, table := dynamodblocal.NewTable(t)
+			st := dynamostore.New(db, table)
+			ctx := context.Background()
+			// The key and its alias as they were; TTL has removed the key item.
+			now := storetest.RealNow()
+			k := keys.Key{ID: m.KeyID, Owner: "default", Alias: "events-demo", Spec: keys.AES256, Usage: keys.EncryptDecrypt,
+				Origin: keys.OriginKMS, State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
+			if err := st.Create(ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{
+				"pk": &ddbtypes.AttributeValueMemberS{Value: "T#default"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "K#" + m.KeyID}}}); err != nil {
+				t.Fatal(err)
+			}
+			handler := expiry.New(st, time.Now, quiet).StreamHandler(dynamostore.ExpiredKey)
+			var first keys.Tombstone
+			if want.After != "" {
+				if _, err := handler(ctx, readEvent(t, want.After)); err != nil {
+					t.Fatal(err)
+				}
+				first, _ = st.Tombstone(ctx, "default", m.KeyID)
+			}
+			resp, err := handler(ctx, readEvent(t, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed []string
+			for _, f := range resp.BatchItemFailures {
+				failed = append(failed, f.ItemIdentifier)
+			}
+			if len(failed) != len(want.Failures) || (len(failed) > 0 && !reflect.DeepEqual(failed, want.Failures)) {
+				t.Fatalf("batch item failures %v, want %v", failed, want.Failures)
+			}
+			for _, id := range []string{m.KeyID, "bb6a3d22-dc93-47ac-b5bd-88df7ad35f1e"} {
+				tomb, err := st.Tombstone(ctx, "default", id)
+				wantTomb := contains(want.Tombstones, id)
+				if wantTomb != (err == nil) {
+					t.Fatalf("tombstone of %s: %v, want present=%v", id, err, wantTomb)
+				}
+				if wantTomb && (tomb.PendingDays != 7 || tomb.DeleteAt.Unix() != 1795000000) {
+					t.Fatalf("tombstone %+v", tomb)
+				}
+				if want.After != "" && id == m.KeyID && tomb != first {
+					t.Fatalf("redelivery changed the tombstone: %+v, was %+v", tomb, first)
+				}
+			}
+			_, aliasErr := st.ResolveAlias(ctx, "default", "events-demo")
+			if released := errors.Is(aliasErr, keys.ErrNotFound); released != want.Released {
+				t.Fatalf("alias released=%v, want %v", released, want.Released)
+			}
+		})
+	}
+	if ran != 4 {
+		t.Fatalf("%d stream events ran, want 4", ran)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// The real path: a key scheduled through the service, removed by DynamoDB
+// Local's own TTL, read back from the table's stream, converted to the event
+// Lambda would receive, and finalized by the expire handler.
+func TestTTLRemovalThroughStream(t *testing.T) {
+	db, table := dynamodblocal.NewTable(t)
+	st := dynamostore.New(db, table)
+	ctx := context.Background()
+	// The service's clock runs 8 days behind, so a 7-day window has already
+	// ended by DynamoDB's clock.
+	past := func() time.Time { return time.Now().Add(-8 * 24 * time.Hour) }
+	svc := keys.NewService(st, past)
+	k, err := svc.Create(ctx, keys.CreateRequest{Owner: "default", Alias: "ttl-demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err = svc.ScheduleDeletion(ctx, "default", k.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := svc.Create(ctx, keys.CreateRequest{Owner: "default"})
+
+	records := waitForTTLRemoval(t, db, table, k.ID)
+	handler := expiry.New(st, time.Now, quiet).StreamHandler(dynamostore.ExpiredKey)
+	resp, err := handler(ctx, events.DynamoDBEvent{Records: records})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handler: %+v %v", resp, err)
+	}
+	tomb, err := st.Tombstone(ctx, "default", k.ID)
+	if err != nil || !tomb.DeleteAt.Equal(k.DeleteAt) || tomb.PendingDays != 7 || tomb.Alias != "ttl-demo" {
+		t.Fatalf("tombstone %+v %v", tomb, err)
+	}
+	if _, err := st.ResolveAlias(ctx, "default", "ttl-demo"); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("alias after expiry: %v", err)
+	}
+	if _, err := st.Tombstone(ctx, "default", other.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("a live key got a tombstone: %v", err)
+	}
+	// Redelivery of the whole batch changes nothing.
+	if resp, err := handler(ctx, events.DynamoDBEvent{Records: records}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("redelivery: %+v %v", resp, err)
+	}
+	if again, _ := st.Tombstone(ctx, "default", k.ID); again != tomb {
+		t.Fatalf("redelivery changed the tombstone")
+	}
+}
+
+// waitForTTLRemoval reads the table's stream until it holds the TTL removal
+// of key id, and returns every record so far as Lambda would deliver them.
+func waitForTTLRemoval(t *testing.T, db *dynamodb.Client, table, id string) []events.DynamoDBEventRecord {
+	t.Helper()
+	ctx := context.Background()
+	d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := dynamodbstreams.New(dynamodbstreams.Options{Region: "us-east-1",
+		BaseEndpoint: aws.String(dynamodblocal.Endpoint(t)),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", "")})
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var out []events.DynamoDBEventRecord
+		found := false
+		ds, err := streams.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: d.Table.LatestStreamArn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sh := range ds.StreamDescription.Shards {
+			it, err := streams.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{StreamArn: d.Table.LatestStreamArn,
+				ShardId: sh.ShardId, ShardIteratorType: streamtypes.ShardIteratorTypeTrimHorizon})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := streams.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{ShardIterator: it.ShardIterator})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs.Records {
+				ev := toEventRecord(r)
+				out = append(out, ev)
+				if ev.EventName == "REMOVE" && ev.Change.Keys["sk"].String() == "K#"+id {
+					found = true
+				}
+			}
+		}
+		if found {
+			return out
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("DynamoDB Local did not remove key %s by TTL within 60s", id)
+	return nil
+}
+
+// toEventRecord converts a DynamoDB Streams record to the shape the Lambda
+// event source mapping delivers.
+func toEventRecord(r streamtypes.Record) events.DynamoDBEventRecord {
+	ev := events.DynamoDBEventRecord{
+		EventID: aws.ToString(r.EventID), EventName: string(r.EventName), EventSource: aws.ToString(r.EventSource),
+		AWSRegion: aws.ToString(r.AwsRegion),
+		Change: events.DynamoDBStreamRecord{
+			Keys: toEventImage(r.Dynamodb.Keys), OldImage: toEventImage(r.Dynamodb.OldImage), NewImage: toEventImage(r.Dynamodb.NewImage),
+			SequenceNumber: aws.ToString(r.Dynamodb.SequenceNumber), StreamViewType: string(r.Dynamodb.StreamViewType),
+		},
+	}
+	if r.UserIdentity != nil {
+		ev.UserIdentity = &events.DynamoDBUserIdentity{Type: aws.ToString(r.UserIdentity.Type), PrincipalID: aws.ToString(r.UserIdentity.PrincipalId)}
+	}
+	return ev
+}
+
+func toEventImage(img map[string]streamtypes.AttributeValue) map[string]events.DynamoDBAttributeValue {
+	if img == nil {
+		return nil
+	}
+	out := map[string]events.DynamoDBAttributeValue{}
+	for k, v := range img {
+		switch v := v.(type) {
+		case *streamtypes.AttributeValueMemberS:
+			out[k] = events.NewStringAttribute(v.Value)
+		case *streamtypes.AttributeValueMemberN:
+			out[k] = events.NewNumberAttribute(v.Value)
+		case *streamtypes.AttributeValueMemberBOOL:
+			out[k] = events.NewBooleanAttribute(v.Value)
+		}
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package routes_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/shared/boltstore"
+	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/routes"
+	"github.com/keydeletion/service/shared/storetest"
+	"github.com/keydeletion/service/shared/validation"
+)
+
+const eventsDir = "../../events"
+
+type manifest struct {
+	KeyID  string `json:"keyId"`
+	KeyTag string `json:"keyTag"`
+	Events map[string]struct {
+		Function string `json:"function"`
+		Seed     string `json:"seed"`
+		Status   int    `json:"status"`
+		Code     string `json:"code"`
+	} `json:"events"`
+}
+
+func readManifest(t *testing.T) manifest {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(eventsDir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// The actions each API function serves, by the name events/manifest.json uses.
+var functions = map[string][]httpapi.Action{
+	"schedule": routes.ScheduleFunction,
+	"cancel":   routes.CancelFunction,
+	"keys":     routes.KeysFunction,
+	"aws":      routes.AWSFunction,
+}
+
+// seed puts the events' key into state on a fresh store.
+func seed(t *testing.T, svc *keys.Service, st keys.Store, id, state string) {
+	t.Helper()
+	if state == "none" {
+		return
+	}
+	now := storetest.RealNow()
+	ctx := context.Background()
+	k := keys.Key{ID: id, Owner: def.ID, Spec: keys.AES256, Usage: keys.EncryptDecrypt, Origin: keys.OriginKMS,
+		State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
+	if err := st.Create(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	switch state {
+	case "Disabled":
+		_, err = svc.Disable(ctx, def.ID, id)
+	case "PendingDeletion":
+		_, err = svc.ScheduleDeletion(ctx, def.ID, id, 7)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Every API event in events/, fed to its function's handler through the
+// api-proxy adapter exactly as the Lambda main does, on both stores.
+func TestEventsThroughAPIProxy(t *testing.T) {
+	m := readManifest(t)
+	if validation.KeyTagFor(m.KeyID) != m.KeyTag {
+		t.Fatalf("events/ key tag %s is not the tag of %s: regenerate events", m.KeyTag, m.KeyID)
+	}
+	newStores := map[string]func(t *testing.T) keys.Store{
+		"bolt": func(t *testing.T) keys.Store {
+			st, err := boltstore.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st
+		},
+		"dynamodb": func(t *testing.T) keys.Store {
+			db, table := dynamodblocal.NewTable(t)
+			return dynamostore.New(db, table)
+		},
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	for _, storeName := range []string{"bolt", "dynamodb"} {
+		t.Run(storeName, func(t *testing.T) {
+			ran := 0
+			for name, want := range m.Events {
+				actions, ok := functions[want.Function]
+				if !ok {
+					continue // stream events: see the expire tests
+				}
+				ran++
+				t.Run(name, func(t *testing.T) {
+					st := newStores[storeName](t)
+					svc := keys.NewService(st, storetest.RealNow)
+					seed(t, svc, st, m.KeyID, want.Seed)
+					raw, err := os.ReadFile(filepath.Join(eventsDir, name+".json"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					var ev events.APIGatewayV2HTTPRequest
+					if err := json.Unmarshal(raw, &ev); err != nil {
+						t.Fatal(err)
+					}
+					adapter := httpadapter.NewV2(routes.Handler(svc, log, actions...))
+					resp, err := adapter.ProxyWithContext(context.Background(), ev)
+					if err != nil {
+						t.Fatalf("adapter: %v", err)
+					}
+					if resp.StatusCode != want.Status {
+						t.Fatalf("status %d, want %d: %s", resp.StatusCode, want.Status, resp.Body)
+					}
+					if want.Code != "" && !strings.Contains(resp.Body, `"`+want.Code+`"`) {
+						t.Fatalf("body %s lacks error code %s", resp.Body, want.Code)
+					}
+					if want.Status == 200 && !strings.Contains(resp.Body, "{") && resp.Body != "" {
+						t.Fatalf("body %q", resp.Body)
+					}
+				})
+			}
+			if ran < 30 {
+				t.Fatalf("only %d API events ran", ran)
+			}
+		})
+	}
+}
+
+// Every route each function serves has at least one event in events/.
+func TestEveryRouteHasAnEvent(t *testing.T) {
+	m := readManifest(t)
+	covered := map[string]bool{}
+	for name, want := range m.Events {
+		raw, err := os.ReadFile(filepath.Join(eventsDir, name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev struct {
+			RouteKey string `json:"routeKey"`
+		}
+		json.Unmarshal(raw, &ev)
+		covered[want.Function+" "+ev.RouteKey] = true
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	svc := keys.NewService(nil, nil)
+	for fn, actions := range functions {
+		for _, r := range routes.Handler(svc, log, actions...).Routes() {
+			if r.Action == httpapi.Fallback {
+				continue
+			}
+			key := fn + " " + r.Method + " " + strings.TrimSuffix(r.Path, "{$}")
+			if !covered[key] {
+				t.Errorf("no event in events/ for %s", key)
+			}
+		}
+	}
+}
