@@ -125,7 +125,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p := recover(); p != nil {
 				s.log.ErrorContext(ctx, "panic", "requestId", info.RequestID, "panic", fmt.Sprint(p))
 				if rec.status == 0 {
-					http.Error(rec, `{"message":"internal error"}`, http.StatusInternalServerError)
+					WriteJSON(rec, http.StatusInternalServerError, "application/json", map[string]string{"message": "internal error"})
 				}
 			}
 		}()
