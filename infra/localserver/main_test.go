@@ -15,6 +15,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keydeletion/service/infra/dynamodblocal"
 )
 
 var binary string
@@ -44,7 +48,14 @@ type server struct {
 func start(t *testing.T, env ...string) *server {
 	t.Helper()
 	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(), append([]string{"ADDR=127.0.0.1:0"}, env...)...)
+	var base []string
+	for _, kv := range os.Environ() {
+		// The store is the test's choice, not the environment's.
+		if !strings.HasPrefix(kv, "DYNAMODB_ENDPOINT=") && !strings.HasPrefix(kv, "TABLE_NAME=") {
+			base = append(base, kv)
+		}
+	}
+	cmd.Env = append(base, append([]string{"ADDR=127.0.0.1:0"}, env...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -168,10 +179,18 @@ func TestAcknowledgedWritesSurviveKill(t *testing.T) {
 }
 
 // With CLOCK_OFFSET past the 72-hour window, the key is gone and the local
-// expiry loop finalizes it through the same path the Lambda uses.
+// expiry loop finalizes it through the same path the Lambda uses: on the
+// embedded store and on DynamoDB Local.
 func TestExpiryLoopWithClockOffset(t *testing.T) {
-	data := t.TempDir()
-	s := start(t, "DATA_DIR="+data)
+	t.Run("embedded", func(t *testing.T) { testExpiryLoop(t, "DATA_DIR="+t.TempDir()) })
+	t.Run("dynamodb", func(t *testing.T) {
+		table := "localserver-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+		testExpiryLoop(t, "DYNAMODB_ENDPOINT="+dynamodblocal.Endpoint(t), "TABLE_NAME="+table)
+	})
+}
+
+func testExpiryLoop(t *testing.T, store ...string) {
+	s := start(t, store...)
 	_, body, err := post(s.url+"/kms/v1/keys", `{"keyName":"soon-gone","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`)
 	if err != nil {
 		t.Fatal(err)
@@ -184,14 +203,14 @@ func TestExpiryLoopWithClockOffset(t *testing.T) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.cmd.Wait()
 
-	s = start(t, "DATA_DIR="+data, "CLOCK_OFFSET=71h", "EXPIRY_INTERVAL=100ms")
+	s = start(t, append(store, "CLOCK_OFFSET=71h", "EXPIRY_INTERVAL=100ms")...)
 	if code := get(s.url + "/kms/v1/keys/" + tag); code != 200 {
 		t.Fatalf("71h in: %d, want the key still there", code)
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.cmd.Wait()
 
-	s = start(t, "DATA_DIR="+data, "CLOCK_OFFSET=73h", "EXPIRY_INTERVAL=100ms")
+	s = start(t, append(store, "CLOCK_OFFSET=73h", "EXPIRY_INTERVAL=100ms")...)
 	if code := get(s.url + "/kms/v1/keys/" + tag); code != 404 {
 		t.Fatalf("73h in: %d, want 404", code)
 	}

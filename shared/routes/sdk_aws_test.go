@@ -22,14 +22,6 @@ func awsClient(url string) *kms.Client {
 	})
 }
 
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 // The official AWS SDK for Go v2 kms client, unchanged, through the whole
 // lifecycle and its error cases.
 func TestAWSSDKLifecycle(t *testing.T) {
