@@ -10,7 +10,19 @@ root=$(cd "$here/../.." && pwd)
 cache="${DYNAMODB_LOCAL_HOME:-$root/.cache/dynamodb-local}"
 version=$(sed -n 's:.*<version>\(2\.[0-9.]*\)</version>.*:\1:p' "$here/pom.xml")
 mkdir -p "$cache"
+command -v java >/dev/null 2>&1 || { echo "DynamoDB Local needs Java (java on PATH)" >&2; exit 1; }
 if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
+  if ! command -v mvn >/dev/null 2>&1; then
+    # Maven is needed once, to fetch the artifact; install Debian's if we can.
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      echo "installing Maven (apt-get) to fetch DynamoDB Local..." >&2
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >&2
+    else
+      echo "Maven (mvn) is needed once to fetch DynamoDB Local from Maven Central; install it and retry" >&2
+      exit 1
+    fi
+  fi
   echo "fetching DynamoDB Local $version from Maven Central..." >&2
   mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" >&2
 fi

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/uuid"
 
 	"github.com/keydeletion/service/shared/tenant"
@@ -115,7 +116,7 @@ func InfoFrom(ctx context.Context) *Info {
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	info := &Info{RequestID: uuid.NewString()}
+	info := &Info{RequestID: requestID(r.Context())}
 	ctx := context.WithValue(r.Context(), infoKey{}, info)
 	// Until authentication arrives every request acts for the default tenant.
 	ctx = tenant.With(ctx, tenant.Default())
@@ -145,6 +146,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", rec.status),
 		slog.Float64("latencyMs", float64(time.Since(start).Microseconds())/1000),
 	)
+}
+
+// requestID is the Lambda invocation's id inside Lambda (so that log lines
+// match Lambda's own), a fresh UUID elsewhere.
+func requestID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	return uuid.NewString()
 }
 
 type statusRecorder struct {
