@@ -93,4 +93,3 @@ func TestGroupCommitConcurrentAliasClaims(t *testing.T) {
 		t.Fatalf("%d created, %d refused; want 51 and 49", ok, taken)
 	}
 }
-

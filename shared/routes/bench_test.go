@@ -96,7 +96,9 @@ func BenchmarkDescribe(b *testing.B) {
 			r.Header.Set("Content-Type", "application/json")
 			return r
 		},
-		"ncp": func() *http.Request { return httptest.NewRequest("GET", "/kms/v1/keys/"+validation.KeyTagFor(k.ID), nil) },
+		"ncp": func() *http.Request {
+			return httptest.NewRequest("GET", "/kms/v1/keys/"+validation.KeyTagFor(k.ID), nil)
+		},
 	}
 	for _, name := range []string{"aws", "huawei", "ncp"} {
 		b.Run(name, func(b *testing.B) {
