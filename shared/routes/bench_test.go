@@ -60,6 +60,7 @@ func BenchmarkScheduleCancel(b *testing.B) {
 		}},
 	} {
 		b.Run(d.name, func(b *testing.B) {
+			b.SetParallelism(8) // 8 × GOMAXPROCS clients: their fsyncs are shared
 			b.RunParallel(func(pb *testing.PB) {
 				k, err := svc.Create(b.Context(), keys.CreateRequest{Owner: def.ID})
 				if err != nil {
