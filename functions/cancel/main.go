@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,11 +16,7 @@ import (
 
 func main() {
 	log := config.Logger()
-	store, err := config.DynamoStore(context.Background())
-	if err != nil {
-		log.Error("configuration", "error", err.Error())
-		os.Exit(1)
-	}
+	store := config.MustDynamoStore(context.Background(), log)
 	handler := routes.Handler(keys.NewService(store, time.Now), log, routes.CancelFunction...)
 	lambda.Start(httpadapter.NewV2(handler).ProxyWithContext)
 }

@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -16,11 +15,7 @@ import (
 
 func main() {
 	log := config.Logger()
-	store, err := config.DynamoStore(context.Background())
-	if err != nil {
-		log.Error("configuration", "error", err.Error())
-		os.Exit(1)
-	}
+	store := config.MustDynamoStore(context.Background(), log)
 	finalizer := expiry.New(store, time.Now, log)
 	lambda.Start(finalizer.StreamHandler(dynamostore.ExpiredKey))
 }

@@ -17,14 +17,15 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/keydeletion/service/shared/keyrecord"
 	"github.com/keydeletion/service/shared/keys"
 )
 
 var (
-	bucketKeys       = []byte("keys")       // owner \x00 id -> record
+	bucketKeys       = []byte("keys")       // owner \x00 id -> keyrecord.Key
 	bucketAliases    = []byte("aliases")    // owner \x00 alias -> id
 	bucketDue        = []byte("due")        // deleteAt (8 bytes, big-endian seconds) owner \x00 id -> nothing
-	bucketTombstones = []byte("tombstones") // owner \x00 id -> tombstoneRecord
+	bucketTombstones = []byte("tombstones") // owner \x00 id -> keyrecord.Tombstone
 )
 
 // maxGroup bounds how many writes share one commit.
@@ -173,16 +174,16 @@ func getRecord(tx *bolt.Tx, owner, id string) (*keys.Key, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	var r record
+	var r keyrecord.Key
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("boltstore: decode %s: %w", id, err)
 	}
-	k := r.key()
+	k := r.Key()
 	return &k, nil
 }
 
 func putRecord(tx *bolt.Tx, k keys.Key) error {
-	raw, err := json.Marshal(toRecord(k))
+	raw, err := json.Marshal(keyrecord.FromKey(k))
 	if err != nil {
 		return err
 	}
@@ -261,11 +262,11 @@ func (s *Store) List(ctx context.Context, owner, after string, limit int, now ti
 			start = itemKey(owner, after+"\x00") // the first id sorting after `after`
 		}
 		for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-			var r record
+			var r keyrecord.Key
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("boltstore: decode %q: %w", k, err)
 			}
-			key := r.key()
+			key := r.Key()
 			if !key.Live(now) {
 				continue
 			}
@@ -376,7 +377,7 @@ func (s *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) erro
 				}
 			}
 		}
-		raw, err := json.Marshal(toTombstoneRecord(t))
+		raw, err := json.Marshal(keyrecord.FromTombstone(t))
 		if err != nil {
 			return err
 		}
@@ -403,11 +404,11 @@ func (s *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombstone
 	if raw == nil {
 		return keys.Tombstone{}, keys.ErrNotFound
 	}
-	var r tombstoneRecord
+	var r keyrecord.Tombstone
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return keys.Tombstone{}, err
 	}
-	return r.tombstone(), nil
+	return r.Tombstone(), nil
 }
 
 var _ keys.Store = (*Store)(nil)

@@ -61,3 +61,14 @@ func DynamoStore(ctx context.Context) (*dynamostore.Store, error) {
 	}
 	return dynamostore.New(db, table), nil
 }
+
+// MustDynamoStore is DynamoStore for a Lambda main: without its table the
+// function cannot serve, so it logs why and exits (Lambda reports an init error).
+func MustDynamoStore(ctx context.Context, log *slog.Logger) *dynamostore.Store {
+	st, err := DynamoStore(ctx)
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	return st
+}

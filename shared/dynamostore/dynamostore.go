@@ -128,7 +128,7 @@ func decodeKey(av map[string]types.AttributeValue) (keys.Key, error) {
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
 		return keys.Key{}, fmt.Errorf("dynamostore: decode key: %w", err)
 	}
-	return it.key(), nil
+	return it.Key.Key(), nil
 }
 
 // ResolveAlias implements keys.Store.
@@ -325,7 +325,7 @@ func (st *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombston
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
 		return keys.Tombstone{}, fmt.Errorf("dynamostore: decode tombstone: %w", err)
 	}
-	return it.tombstone(), nil
+	return it.Tombstone.Tombstone(), nil
 }
 
 var _ keys.Store = (*Store)(nil)

@@ -1,0 +1,88 @@
+// Package keyrecord is how both stores persist a key and a tombstone: times
+// in epoch milliseconds, deleteAt in epoch seconds (DynamoDB's TTL unit), so
+// the two stores keep the same precision. The tags serve bbolt (json) and
+// DynamoDB (dynamodbav).
+package keyrecord
+
+import (
+	"time"
+
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// Key is a stored key.
+type Key struct {
+	ID                 string `json:"id" dynamodbav:"id"`
+	Owner              string `json:"owner" dynamodbav:"owner"`
+	Alias              string `json:"alias,omitempty" dynamodbav:"alias,omitempty"`
+	Description        string `json:"description,omitempty" dynamodbav:"description,omitempty"`
+	Spec               string `json:"spec" dynamodbav:"spec"`
+	Usage              string `json:"usage" dynamodbav:"usage"`
+	Origin             string `json:"origin" dynamodbav:"origin"`
+	State              string `json:"state" dynamodbav:"state"`
+	CreatedAt          int64  `json:"createdAt" dynamodbav:"createdAt"`
+	StateChangedAt     int64  `json:"stateChangedAt" dynamodbav:"stateChangedAt"`
+	DeleteAt           int64  `json:"deleteAt,omitempty" dynamodbav:"deleteAt,omitempty"`
+	PendingDays        int    `json:"pendingDays,omitempty" dynamodbav:"pendingDays,omitempty"`
+	AutoRotation       bool   `json:"autoRotation,omitempty" dynamodbav:"autoRotation,omitempty"`
+	RotationPeriodDays int    `json:"rotationPeriodDays,omitempty" dynamodbav:"rotationPeriodDays,omitempty"`
+	Protection         string `json:"protection,omitempty" dynamodbav:"protection,omitempty"`
+}
+
+// FromKey returns the record of k.
+func FromKey(k keys.Key) Key {
+	r := Key{
+		ID: k.ID, Owner: k.Owner, Alias: k.Alias, Description: k.Description,
+		Spec: string(k.Spec), Usage: string(k.Usage), Origin: string(k.Origin), State: string(k.State),
+		CreatedAt: k.CreatedAt.UnixMilli(), StateChangedAt: k.StateChangedAt.UnixMilli(),
+		PendingDays: k.PendingDays, AutoRotation: k.AutoRotation,
+		RotationPeriodDays: k.RotationPeriodDays, Protection: k.Protection,
+	}
+	if !k.DeleteAt.IsZero() {
+		r.DeleteAt = k.DeleteAt.Unix()
+	}
+	return r
+}
+
+// Key returns the key the record holds.
+func (r Key) Key() keys.Key {
+	k := keys.Key{
+		ID: r.ID, Owner: r.Owner, Alias: r.Alias, Description: r.Description,
+		Spec: keys.Spec(r.Spec), Usage: keys.Usage(r.Usage), Origin: keys.Origin(r.Origin), State: keys.State(r.State),
+		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), StateChangedAt: time.UnixMilli(r.StateChangedAt).UTC(),
+		PendingDays: r.PendingDays, AutoRotation: r.AutoRotation,
+		RotationPeriodDays: r.RotationPeriodDays, Protection: r.Protection,
+	}
+	if r.DeleteAt != 0 {
+		k.DeleteAt = time.Unix(r.DeleteAt, 0).UTC()
+	}
+	return k
+}
+
+// Tombstone is a stored tombstone. Its window end is deletionDate, never
+// deleteAt: a tombstone must not carry the TTL attribute.
+type Tombstone struct {
+	KeyID        string `json:"keyId" dynamodbav:"keyId"`
+	Owner        string `json:"owner" dynamodbav:"owner"`
+	Alias        string `json:"alias,omitempty" dynamodbav:"alias,omitempty"`
+	ScheduledAt  int64  `json:"scheduledAt" dynamodbav:"scheduledAt"`
+	DeletionDate int64  `json:"deletionDate" dynamodbav:"deletionDate"`
+	PendingDays  int    `json:"pendingDays" dynamodbav:"pendingDays"`
+	DeletedAt    int64  `json:"deletedAt" dynamodbav:"deletedAt"`
+}
+
+// FromTombstone returns the record of t.
+func FromTombstone(t keys.Tombstone) Tombstone {
+	return Tombstone{
+		KeyID: t.KeyID, Owner: t.Owner, Alias: t.Alias, ScheduledAt: t.ScheduledAt.UnixMilli(),
+		DeletionDate: t.DeleteAt.Unix(), PendingDays: t.PendingDays, DeletedAt: t.DeletedAt.UnixMilli(),
+	}
+}
+
+// Tombstone returns the tombstone the record holds.
+func (r Tombstone) Tombstone() keys.Tombstone {
+	return keys.Tombstone{
+		KeyID: r.KeyID, Owner: r.Owner, Alias: r.Alias, ScheduledAt: time.UnixMilli(r.ScheduledAt).UTC(),
+		DeleteAt: time.Unix(r.DeletionDate, 0).UTC(), PendingDays: r.PendingDays, DeletedAt: time.UnixMilli(r.DeletedAt).UTC(),
+	}
+}
