@@ -251,45 +251,35 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 	}, nil
 }
 
-func (a *api) cancelKeyDeletion(c *call) (any, error) {
+// keyOp runs op on the key a KeyId-only request names (key id or key ARN).
+func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string) (keys.Key, error)) (keys.Key, error) {
 	var req keyIDRequest
 	if err := c.decode(&req); err != nil {
-		return nil, err
+		return keys.Key{}, err
 	}
 	id, err := a.resolve(c, req.KeyId, false)
 	if err != nil {
-		return nil, err
+		return keys.Key{}, err
 	}
-	k, err := a.svc.CancelDeletion(c.ctx, c.tenant.ID, id)
+	return op(c.ctx, c.tenant.ID, id)
+}
+
+func (a *api) cancelKeyDeletion(c *call) (any, error) {
+	k, err := a.keyOp(c, a.svc.CancelDeletion)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]string{"KeyId": c.arn(k.ID)}, nil
 }
 
+// EnableKey and DisableKey answer with an empty body.
 func (a *api) enableKey(c *call) (any, error) {
-	var req keyIDRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	id, err := a.resolve(c, req.KeyId, false)
-	if err != nil {
-		return nil, err
-	}
-	_, err = a.svc.Enable(c.ctx, c.tenant.ID, id)
+	_, err := a.keyOp(c, a.svc.Enable)
 	return nil, err
 }
 
 func (a *api) disableKey(c *call) (any, error) {
-	var req keyIDRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	id, err := a.resolve(c, req.KeyId, false)
-	if err != nil {
-		return nil, err
-	}
-	_, err = a.svc.Disable(c.ctx, c.tenant.ID, id)
+	_, err := a.keyOp(c, a.svc.Disable)
 	return nil, err
 }
 

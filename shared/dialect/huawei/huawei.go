@@ -163,40 +163,32 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 	return keyStatus{KeyID: k.ID, KeyState: stateCodes[k.State]}, nil
 }
 
-func (a *api) cancelKeyDeletion(c *call) (any, error) {
+// keyOp runs op on the key a key_id request names and returns its new state.
+func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string) (keys.Key, error)) (keyStatus, error) {
 	id, err := c.keyID()
 	if err != nil {
-		return nil, err
+		return keyStatus{}, err
 	}
-	k, err := a.svc.CancelDeletion(c.ctx, c.tenant.ID, id)
+	k, err := op(c.ctx, c.tenant.ID, id)
 	if err != nil {
-		return nil, err
+		return keyStatus{}, err
 	}
 	return keyStatus{KeyID: k.ID, KeyState: stateCodes[k.State]}, nil
 }
 
+func (a *api) cancelKeyDeletion(c *call) (any, error) {
+	return a.keyOp(c, a.svc.CancelDeletion)
+}
+
+// enable-key and disable-key wrap the status in key_info.
 func (a *api) enableKey(c *call) (any, error) {
-	id, err := c.keyID()
-	if err != nil {
-		return nil, err
-	}
-	k, err := a.svc.Enable(c.ctx, c.tenant.ID, id)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]keyStatus{"key_info": {KeyID: k.ID, KeyState: stateCodes[k.State]}}, nil
+	st, err := a.keyOp(c, a.svc.Enable)
+	return map[string]keyStatus{"key_info": st}, err
 }
 
 func (a *api) disableKey(c *call) (any, error) {
-	id, err := c.keyID()
-	if err != nil {
-		return nil, err
-	}
-	k, err := a.svc.Disable(c.ctx, c.tenant.ID, id)
-	if err != nil {
-		return nil, err
-	}
-	return map[string]keyStatus{"key_info": {KeyID: k.ID, KeyState: stateCodes[k.State]}}, nil
+	st, err := a.keyOp(c, a.svc.Disable)
+	return map[string]keyStatus{"key_info": st}, err
 }
 
 func (a *api) createKey(c *call) (any, error) {
