@@ -1,13 +1,20 @@
 # make run   start the service on the embedded store (ADDR, DATA_DIR, CLOCK_OFFSET: see README)
 # make test  every test: gofmt, vet, staticcheck, and go test with DynamoDB Local
 # make build the Lambda binaries, as sam build makes them, into bin/<function>/bootstrap
+#
+# sam build (BuildMethod: makefile) calls build-<LogicalId>, e.g. build-ScheduleFunction,
+# with ARTIFACTS_DIR set; the function's code is functions/<lowercase LogicalId without "Function">.
 # make bench the benchmarks whose figures the README reports
 
 GO ?= go
-FUNCTIONS := schedule cancel keys aws expire
+FUNCTIONS := Schedule Cancel Keys Aws Expire
+# Lambda runs arm64 (template.yaml); the test harness builds for the host.
+LAMBDA_GOARCH ?= arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
+ARTIFACTS_DIR ?= bin/$*
 
-.PHONY: run test build bench events clean $(addprefix build-,$(FUNCTIONS))
+.PHONY: run test build bench events clean
+# build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
 	$(GO) run ./infra/localserver
@@ -15,10 +22,11 @@ run:
 test:
 	infra/test.sh
 
-build: $(addprefix build-,$(FUNCTIONS))
+build: $(FUNCTIONS:%=build-%Function)
 
-$(addprefix build-,$(FUNCTIONS)): build-%:
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_FLAGS) -o bin/$*/bootstrap ./functions/$*
+build-%Function:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build $(LAMBDA_FLAGS) \
+		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/boltstore/ ./shared/routes/
