@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
 	"github.com/keydeletion/service/shared/dynamostore"
@@ -54,4 +55,14 @@ func NewTable(t testing.TB) (*dynamodb.Client, string) {
 		db.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
 	return db, name
+}
+
+// KeyRemover deletes a key's item from table as DynamoDB TTL would, for
+// tests that start from "TTL has removed the key".
+func KeyRemover(db *dynamodb.Client, table string) func(ctx context.Context, owner, id string) error {
+	return func(ctx context.Context, owner, id string) error {
+		_, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "T#" + owner}, "sk": &types.AttributeValueMemberS{Value: "K#" + id}}})
+		return err
+	}
 }

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -16,35 +14,23 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/eventgen"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/storetest"
 )
 
 const eventsDir = "../../events"
 
 var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
-type streamManifest struct {
-	KeyID  string `json:"keyId"`
-	Events map[string]struct {
-		Function   string   `json:"function"`
-		Failures   []string `json:"failures"`
-		Tombstones []string `json:"tombstones"`
-		After      string   `json:"after"`
-		Released   bool     `json:"aliasReleased"`
-	} `json:"events"`
-}
-
-func readEvent(t *testing.T, name string) events.DynamoDBEvent {
+func readEvent(t *testing.T, m eventgen.Manifest, name string) events.DynamoDBEvent {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(eventsDir, name+".json"))
+	raw, err := m.Event(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,17 +44,13 @@ func readEvent(t *testing.T, name string) events.DynamoDBEvent {
 // The stream events in events/, fed to the expire function's handler (the
 // one functions/expire starts) against DynamoDB Local.
 func TestStreamEvents(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(eventsDir, "manifest.json"))
+	m, err := eventgen.Load(eventsDir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m streamManifest
-	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
 	ran := 0
 	for name, want := range m.Events {
-		if want.Function != "expire" {
+		if !want.IsStream() {
 			continue
 		}
 		ran++
@@ -76,26 +58,18 @@ func TestStreamEvents(t *testing.T) {
 			db, table := dynamodblocal.NewTable(t)
 			st := dynamostore.New(db, table)
 			ctx := context.Background()
-			// The key and its alias as they were; TTL has removed the key item.
-			now := storetest.RealNow()
-			k := keys.Key{ID: m.KeyID, Owner: "default", Alias: "events-demo", Spec: keys.AES256, Usage: keys.EncryptDecrypt,
-				Origin: keys.OriginKMS, State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
-			if err := st.Create(ctx, k); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &table, Key: map[string]ddbtypes.AttributeValue{
-				"pk": &ddbtypes.AttributeValueMemberS{Value: "T#default"}, "sk": &ddbtypes.AttributeValueMemberS{Value: "K#" + m.KeyID}}}); err != nil {
+			if err := m.SeedRemovedByTTL(ctx, st, dynamodblocal.KeyRemover(db, table)); err != nil {
 				t.Fatal(err)
 			}
 			handler := expiry.New(st, time.Now, quiet).StreamHandler(dynamostore.ExpiredKey)
 			var first keys.Tombstone
 			if want.After != "" {
-				if _, err := handler(ctx, readEvent(t, want.After)); err != nil {
+				if _, err := handler(ctx, readEvent(t, m, want.After)); err != nil {
 					t.Fatal(err)
 				}
 				first, _ = st.Tombstone(ctx, "default", m.KeyID)
 			}
-			resp, err := handler(ctx, readEvent(t, name))
+			resp, err := handler(ctx, readEvent(t, m, name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,9 +93,9 @@ func TestStreamEvents(t *testing.T) {
 					t.Fatalf("redelivery changed the tombstone: %+v, was %+v", tomb, first)
 				}
 			}
-			_, aliasErr := st.ResolveAlias(ctx, "default", "events-demo")
-			if released := errors.Is(aliasErr, keys.ErrNotFound); released != want.Released {
-				t.Fatalf("alias released=%v, want %v", released, want.Released)
+			_, aliasErr := st.ResolveAlias(ctx, "default", eventgen.StreamAlias)
+			if released := errors.Is(aliasErr, keys.ErrNotFound); released != want.AliasReleased {
+				t.Fatalf("alias released=%v, want %v", released, want.AliasReleased)
 			}
 		})
 	}

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/eventgen"
 	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/httpapi"
@@ -26,62 +25,17 @@ import (
 
 const eventsDir = "../../events"
 
-type manifest struct {
-	KeyID  string `json:"keyId"`
-	KeyTag string `json:"keyTag"`
-	Events map[string]struct {
-		Function string `json:"function"`
-		Seed     string `json:"seed"`
-		Status   int    `json:"status"`
-		Code     string `json:"code"`
-	} `json:"events"`
-}
-
-func readManifest(t *testing.T) manifest {
+func readManifest(t *testing.T) eventgen.Manifest {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(eventsDir, "manifest.json"))
+	m, err := eventgen.Load(eventsDir)
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-// The actions each API function serves, by the name events/manifest.json uses.
-var functions = map[string][]httpapi.Action{
-	"schedule": routes.ScheduleFunction,
-	"cancel":   routes.CancelFunction,
-	"keys":     routes.KeysFunction,
-	"aws":      routes.AWSFunction,
-}
-
-// seed puts the events' key into state on a fresh store.
-func seed(t *testing.T, svc *keys.Service, st keys.Store, id, state string) {
-	t.Helper()
-	if state == "none" {
-		return
-	}
-	now := storetest.RealNow()
-	ctx := context.Background()
-	k := keys.Key{ID: id, Owner: def.ID, Spec: keys.AES256, Usage: keys.EncryptDecrypt, Origin: keys.OriginKMS,
-		State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
-	if err := st.Create(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	var err error
-	switch state {
-	case "Disabled":
-		_, err = svc.Disable(ctx, def.ID, id)
-	case "PendingDeletion":
-		_, err = svc.ScheduleDeletion(ctx, def.ID, id, 7)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+// The actions each API function serves, by directory name.
+var functions = routes.APIFunctions
 
 // Every API event in events/, fed to its function's handler through the
 // api-proxy adapter exactly as the Lambda main does, on both stores.
@@ -117,8 +71,10 @@ func TestEventsThroughAPIProxy(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					st := newStores[storeName](t)
 					svc := keys.NewService(st, storetest.RealNow)
-					seed(t, svc, st, m.KeyID, want.Seed)
-					raw, err := os.ReadFile(filepath.Join(eventsDir, name+".json"))
+					if err := m.Seed(context.Background(), st, want.Seed); err != nil {
+						t.Fatal(err)
+					}
+					raw, err := m.Event(name)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -155,7 +111,7 @@ func TestEveryRouteHasAnEvent(t *testing.T) {
 	m := readManifest(t)
 	covered := map[string]bool{}
 	for name, want := range m.Events {
-		raw, err := os.ReadFile(filepath.Join(eventsDir, name+".json"))
+		raw, err := m.Event(name)
 		if err != nil {
 			t.Fatal(err)
 		}

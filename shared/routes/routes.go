@@ -22,6 +22,14 @@ var (
 	AWSFunction      = []httpapi.Action{httpapi.Dispatch}
 )
 
+// APIFunctions indexes those lists by the function's directory under functions/.
+var APIFunctions = map[string][]httpapi.Action{
+	"schedule": ScheduleFunction,
+	"cancel":   CancelFunction,
+	"keys":     KeysFunction,
+	"aws":      AWSFunction,
+}
+
 // All returns every route of every dialect.
 func All(svc *keys.Service, log *slog.Logger) []httpapi.Route {
 	return slices.Concat(huawei.Routes(svc, log), ncp.Routes(svc, log), awsjson.Routes(svc, log))

@@ -1,0 +1,104 @@
+// Package eventgen reads events/manifest.json (written by generate.py) and
+// puts a store into the state each event expects, for every test that
+// replays events/: through the api-proxy adapter, through the expire
+// handler, and through the compiled function binaries.
+package eventgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
+)
+
+// Expectation is what one event should produce.
+type Expectation struct {
+	Function string `json:"function"` // functions/<Function>
+	// API events.
+	Seed   string `json:"seed"`   // the events' key's state beforehand: none, Enabled, Disabled, PendingDeletion
+	Status int    `json:"status"` // HTTP status
+	Code   string `json:"code"`   // the dialect's error code, for failures
+	// Stream events.
+	Failures      []string `json:"failures"`      // sequence numbers reported as batch item failures
+	Tombstones    []string `json:"tombstones"`    // keys finalized
+	AliasReleased bool     `json:"aliasReleased"` // whether the key's alias is free afterwards
+	After         string   `json:"after"`         // an event to deliver first (redelivery)
+}
+
+// Manifest is events/manifest.json.
+type Manifest struct {
+	Dir    string                 `json:"-"`
+	KeyID  string                 `json:"keyId"`
+	KeyTag string                 `json:"keyTag"`
+	Events map[string]Expectation `json:"events"`
+}
+
+// StreamAlias is the alias the stream events' key had.
+const StreamAlias = "events-demo"
+
+// Load reads the manifest in dir (the events folder).
+func Load(dir string) (Manifest, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		return Manifest{}, err
+	}
+	m := Manifest{Dir: dir}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return Manifest{}, fmt.Errorf("%s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// Event returns the raw bytes of an event.
+func (m Manifest) Event(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(m.Dir, name+".json"))
+}
+
+// IsStream reports whether an expectation is for the expire function.
+func (e Expectation) IsStream() bool { return e.Function == "expire" }
+
+// Seed puts the events' key, owned by the default tenant, into state on a
+// store ("none" leaves the store empty).
+func (m Manifest) Seed(ctx context.Context, st keys.Store, state string) error {
+	if state == "none" {
+		return nil
+	}
+	svc := keys.NewService(st, time.Now)
+	owner := tenant.Default().ID
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	k := keys.Key{ID: m.KeyID, Owner: owner, Spec: keys.AES256, Usage: keys.EncryptDecrypt, Origin: keys.OriginKMS,
+		State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
+	if err := st.Create(ctx, k); err != nil {
+		return err
+	}
+	var err error
+	switch state {
+	case "Enabled":
+	case "Disabled":
+		_, err = svc.Disable(ctx, owner, m.KeyID)
+	case "PendingDeletion":
+		_, err = svc.ScheduleDeletion(ctx, owner, m.KeyID, 7)
+	default:
+		err = fmt.Errorf("unknown seed state %q", state)
+	}
+	return err
+}
+
+// SeedRemovedByTTL leaves the store as DynamoDB TTL does before the stream
+// events: the key's alias still claimed, the key item already gone. remove
+// deletes the key item from the store's table.
+func (m Manifest) SeedRemovedByTTL(ctx context.Context, st keys.Store, remove func(ctx context.Context, owner, id string) error) error {
+	owner := tenant.Default().ID
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	k := keys.Key{ID: m.KeyID, Owner: owner, Alias: StreamAlias, Spec: keys.AES256, Usage: keys.EncryptDecrypt,
+		Origin: keys.OriginKMS, State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
+	if err := st.Create(ctx, k); err != nil {
+		return err
+	}
+	return remove(ctx, owner, m.KeyID)
+}
