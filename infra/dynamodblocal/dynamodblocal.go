@@ -17,6 +17,9 @@ import (
 	"github.com/keydeletion/service/shared/dynamostore"
 )
 
+// DB is the client tests use.
+type DB = *dynamodb.Client
+
 // Client returns a client for the DynamoDB at endpoint. DynamoDB Local
 // accepts any credentials.
 func Client(endpoint string) *dynamodb.Client {
@@ -65,4 +68,22 @@ func KeyRemover(db *dynamodb.Client, table string) func(ctx context.Context, own
 			"pk": &types.AttributeValueMemberS{Value: "T#" + owner}, "sk": &types.AttributeValueMemberS{Value: "K#" + id}}})
 		return err
 	}
+}
+
+// Clear deletes every item of table, so one table can serve many cases.
+func Clear(ctx context.Context, db *dynamodb.Client, table string) error {
+	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, it := range page.Items {
+			if _, err := db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table),
+				Key: map[string]types.AttributeValue{"pk": it["pk"], "sk": it["sk"]}}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -1,0 +1,213 @@
+package lambdaharness_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/eventgen"
+	"github.com/keydeletion/service/infra/lambdaharness"
+	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
+)
+
+var binDir string
+
+// TestMain builds every function with its Makefile target, the one sam
+// build calls, for this machine's architecture.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "functions")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	for _, id := range []string{"ScheduleFunction", "CancelFunction", "KeysFunction", "AwsFunction", "ExpireFunction"} {
+		cmd := exec.Command("make", "-s", "-C", root, "build-"+id, "ARTIFACTS_DIR="+filepath.Join(dir, id), "LAMBDA_GOARCH="+runtime.GOARCH)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "make build-%s: %v\n%s", id, err, out)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func startFunction(t *testing.T, logicalID, table string) *lambdaharness.Process {
+	t.Helper()
+	env := []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + dynamodblocal.Endpoint(t),
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_LAMBDA_FUNCTION_NAME=" + logicalID, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "LOG_LEVEL=warn",
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := lambdaharness.Start(ctx, filepath.Join(binDir, logicalID, "bootstrap"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// Every event in events/ goes to the compiled binary of the function the
+// template routes it to, against DynamoDB Local, and gets the answer the
+// manifest expects.
+func TestEventsAgainstBinaries(t *testing.T) {
+	m, err := eventgen.Load(root + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns := readTemplate(t).functions(t)
+	byRoute := map[string]string{} // route key -> logical id
+	for id, f := range fns {
+		for _, r := range f.routes {
+			byRoute[r] = id
+		}
+	}
+	db, table := dynamodblocal.NewTable(t)
+	st := dynamostore.New(db, table)
+	procs := map[string]*lambdaharness.Process{}
+	proc := func(id string) *lambdaharness.Process {
+		if procs[id] == nil {
+			procs[id] = startFunction(t, id, table)
+		}
+		return procs[id]
+	}
+	names := make([]string, 0, len(m.Events))
+	for name := range m.Events {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	ctx := context.Background()
+	for _, name := range names {
+		want := m.Events[name]
+		t.Run(name, func(t *testing.T) {
+			if err := dynamodblocal.Clear(ctx, db, table); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := m.Event(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want.IsStream() {
+				checkStream(t, m, proc("ExpireFunction"), st, db, table, name, want)
+				return
+			}
+			var ev events.APIGatewayV2HTTPRequest
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				t.Fatal(err)
+			}
+			id, ok := byRoute[ev.RouteKey]
+			if !ok {
+				t.Fatalf("the template routes no function for %s", ev.RouteKey)
+			}
+			if fns[id].dir != want.Function {
+				t.Fatalf("the template sends %s to %s; events/manifest.json says functions/%s", ev.RouteKey, id, want.Function)
+			}
+			if err := m.Seed(ctx, st, want.Seed); err != nil {
+				t.Fatal(err)
+			}
+			p := proc(id)
+			res, err := p.Invoke(ctx, raw)
+			if err != nil || res.Error != nil {
+				t.Fatalf("invoke: %v %s\n%s", err, res.Error, p.Logs())
+			}
+			var resp events.APIGatewayV2HTTPResponse
+			if err := json.Unmarshal(res.Payload, &resp); err != nil {
+				t.Fatalf("response %s: %v", res.Payload, err)
+			}
+			if resp.StatusCode != want.Status || (want.Code != "" && !strings.Contains(resp.Body, `"`+want.Code+`"`)) {
+				t.Fatalf("got %d %s, want %d %s", resp.StatusCode, resp.Body, want.Status, want.Code)
+			}
+			if rid := resp.Headers["X-Amzn-Requestid"] + resp.Headers["X-Request-Id"]; rid != res.RequestID {
+				t.Fatalf("request id %q, want the invocation's %q", rid, res.RequestID)
+			}
+		})
+	}
+	for id, p := range procs {
+		t.Logf("%s: cold start %v (process start to first invocation/next)", id, p.ColdStart.Round(100*time.Microsecond))
+	}
+}
+
+func checkStream(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st keys.Store, db dynamodblocal.DB, table, name string, want eventgen.Expectation) {
+	ctx := context.Background()
+	if err := m.SeedRemovedByTTL(ctx, st, dynamodblocal.KeyRemover(db, table)); err != nil {
+		t.Fatal(err)
+	}
+	invoke := func(event string) events.DynamoDBEventResponse {
+		raw, err := m.Event(event)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := p.Invoke(ctx, raw)
+		if err != nil || res.Error != nil {
+			t.Fatalf("invoke %s: %v %s\n%s", event, err, res.Error, p.Logs())
+		}
+		var resp events.DynamoDBEventResponse
+		if err := json.Unmarshal(res.Payload, &resp); err != nil {
+			t.Fatalf("response %s: %v", res.Payload, err)
+		}
+		return resp
+	}
+	if want.After != "" {
+		invoke(want.After)
+	}
+	resp := invoke(name)
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	if strings.Join(failed, ",") != strings.Join(want.Failures, ",") {
+		t.Fatalf("batch item failures %v, want %v", failed, want.Failures)
+	}
+	owner := tenant.Default().ID
+	_, err := st.Tombstone(ctx, owner, m.KeyID)
+	if finalized := err == nil; finalized != (len(want.Tombstones) > 0) {
+		t.Fatalf("key finalized=%v (%v), want %v", finalized, err, want.Tombstones)
+	}
+	_, err = st.ResolveAlias(ctx, owner, eventgen.StreamAlias)
+	if released := err != nil; released != want.AliasReleased {
+		t.Fatalf("alias released=%v, want %v", released, want.AliasReleased)
+	}
+}
+
+// Cold start of each function as the harness sees it: the median of five
+// fresh processes, from process start to the first invocation/next.
+func TestColdStart(t *testing.T) {
+	_, table := dynamodblocal.NewTable(t)
+	for _, id := range []string{"ScheduleFunction", "CancelFunction", "KeysFunction", "AwsFunction", "ExpireFunction"} {
+		var runs []time.Duration
+		for i := 0; i < 5; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			p, err := lambdaharness.Start(ctx, filepath.Join(binDir, id, "bootstrap"), []string{
+				"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + dynamodblocal.Endpoint(t), "AWS_REGION=us-east-1",
+				"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "HOME=" + os.Getenv("HOME")})
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs = append(runs, p.ColdStart)
+			p.Stop()
+		}
+		sort.Slice(runs, func(i, j int) bool { return runs[i] < runs[j] })
+		info, _ := os.Stat(filepath.Join(binDir, id, "bootstrap"))
+		t.Logf("%s: cold start median %v (min %v, max %v); binary %.1f MiB (%s)", id,
+			runs[2].Round(100*time.Microsecond), runs[0].Round(100*time.Microsecond), runs[4].Round(100*time.Microsecond),
+			float64(info.Size())/(1<<20), runtime.GOARCH)
+	}
+}

@@ -1,0 +1,223 @@
+package lambdaharness_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/routes"
+)
+
+const root = "../.."
+
+type resource struct {
+	Type       string         `yaml:"Type"`
+	Metadata   map[string]any `yaml:"Metadata"`
+	Properties map[string]any `yaml:"Properties"`
+}
+
+type samTemplate struct {
+	Globals   map[string]map[string]any `yaml:"Globals"`
+	Resources map[string]resource       `yaml:"Resources"`
+}
+
+type function struct {
+	logicalID string
+	dir       string // functions/<dir>
+	routes    []string
+	streams   []map[string]any // DynamoDB event source properties
+	actions   []string         // table actions in inline policies
+	policies  []string         // SAM policy templates used
+}
+
+func readTemplate(t *testing.T) samTemplate {
+	t.Helper()
+	raw, err := os.ReadFile(root + "/template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tpl samTemplate
+	if err := yaml.Unmarshal(raw, &tpl); err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+// functions returns the template's functions by logical id. A function's
+// code is functions/<logical id, lowercased, without "Function">: the
+// Makefile's build-<LogicalId> target builds that folder.
+func (tpl samTemplate) functions(t *testing.T) map[string]*function {
+	out := map[string]*function{}
+	for id, r := range tpl.Resources {
+		if r.Type != "AWS::Serverless::Function" {
+			continue
+		}
+		f := &function{logicalID: id, dir: strings.ToLower(strings.TrimSuffix(id, "Function"))}
+		events, _ := r.Properties["Events"].(map[string]any)
+		for name, e := range events {
+			ev := e.(map[string]any)
+			props := ev["Properties"].(map[string]any)
+			switch ev["Type"] {
+			case "HttpApi":
+				f.routes = append(f.routes, fmt.Sprint(props["Method"], " ", props["Path"]))
+			case "DynamoDB":
+				f.streams = append(f.streams, props)
+			default:
+				t.Errorf("%s: event %s of unexpected type %v", id, name, ev["Type"])
+			}
+		}
+		sort.Strings(f.routes)
+		policies, _ := r.Properties["Policies"].([]any)
+		for _, p := range policies {
+			pm, ok := p.(map[string]any)
+			if !ok {
+				f.policies = append(f.policies, fmt.Sprint(p))
+				continue
+			}
+			stmts, ok := pm["Statement"].([]any)
+			if !ok {
+				for name := range pm {
+					f.policies = append(f.policies, name)
+				}
+				continue
+			}
+			for _, s := range stmts {
+				switch a := s.(map[string]any)["Action"].(type) {
+				case string:
+					f.actions = append(f.actions, a)
+				case []any:
+					for _, x := range a {
+						f.actions = append(f.actions, fmt.Sprint(x))
+					}
+				}
+			}
+		}
+		sort.Strings(f.actions)
+		out[id] = f
+	}
+	return out
+}
+
+// handlerRoutes returns "METHOD path" of every route a function's handler
+// serves (its dialects' fallbacks aside), as API Gateway route keys.
+func handlerRoutes(actions []httpapi.Action) []string {
+	h := routes.Handler(keys.NewService(nil, nil), slog.New(slog.NewJSONHandler(io.Discard, nil)), actions...)
+	var out []string
+	for _, r := range h.Routes() {
+		if r.Action != httpapi.Fallback {
+			out = append(out, r.Method+" "+strings.TrimSuffix(r.Path, "{$}"))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// The template agrees with the code: every route the template wires to a
+// function is served by that function's handler, and every route a handler
+// serves is in the template, wired to it.
+func TestTemplateRoutesMatchHandlers(t *testing.T) {
+	fns := readTemplate(t).functions(t)
+	seen := map[string]bool{}
+	for id, f := range fns {
+		if len(f.routes) == 0 {
+			continue
+		}
+		actions, ok := routes.APIFunctions[f.dir]
+		if !ok {
+			t.Errorf("%s routes HTTP requests to functions/%s, which serves no API routes", id, f.dir)
+			continue
+		}
+		seen[f.dir] = true
+		served := handlerRoutes(actions)
+		for _, r := range f.routes {
+			if !slices.Contains(served, r) {
+				t.Errorf("template wires %s to %s, whose handler does not serve it", r, id)
+			}
+		}
+		for _, r := range served {
+			if !slices.Contains(f.routes, r) {
+				t.Errorf("functions/%s serves %s, but the template does not wire it to %s", f.dir, r, id)
+			}
+		}
+	}
+	for dir := range routes.APIFunctions {
+		if !seen[dir] {
+			t.Errorf("functions/%s serves API routes but no template function routes to it", dir)
+		}
+	}
+}
+
+// What the issue requires of the template, beyond what cfn-lint checks.
+func TestTemplateShape(t *testing.T) {
+	tpl := readTemplate(t)
+	g := tpl.Globals["Function"]
+	if g["Runtime"] != "provided.al2023" || g["Handler"] != "bootstrap" || fmt.Sprint(g["Architectures"]) != "[arm64]" {
+		t.Errorf("Globals.Function: %v", g)
+	}
+	want := map[string][]string{ // the table actions each function performs, and no others
+		"schedule": {"dynamodb:UpdateItem"},
+		"cancel":   {"dynamodb:UpdateItem"},
+		"keys":     {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+		"aws":      {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+		"expire":   {"dynamodb:DeleteItem", "dynamodb:PutItem"},
+	}
+	fns := tpl.functions(t)
+	if len(fns) != len(want) {
+		t.Errorf("%d functions in the template, want %d", len(fns), len(want))
+	}
+	for id, f := range fns {
+		if tpl.Resources[id].Metadata["BuildMethod"] != "makefile" {
+			t.Errorf("%s: BuildMethod %v, want makefile", id, tpl.Resources[id].Metadata["BuildMethod"])
+		}
+		if _, err := os.Stat(root + "/functions/" + f.dir + "/main.go"); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+		if !slices.Equal(f.actions, want[f.dir]) {
+			t.Errorf("%s may %v; it performs %v", id, f.actions, want[f.dir])
+		}
+		for _, p := range f.policies {
+			if strings.Contains(p, "DynamoDB") {
+				t.Errorf("%s uses the broad policy template %s", id, p)
+			}
+		}
+		if _, ok := tpl.Resources[id].Properties["LoggingConfig"]; !ok {
+			t.Errorf("%s has no LoggingConfig (log group with retention)", id)
+		}
+	}
+	expire := fns["ExpireFunction"]
+	if expire == nil || len(expire.streams) != 1 {
+		t.Fatal("ExpireFunction must have one DynamoDB stream event")
+	}
+	s := expire.streams[0]
+	if !slices.Contains(s["FunctionResponseTypes"].([]any), any("ReportBatchItemFailures")) || s["BisectBatchOnFunctionError"] != true ||
+		s["MaximumRetryAttempts"] == nil || fmt.Sprint(s["MaximumRetryAttempts"]) == "-1" || s["FilterCriteria"] == nil {
+		t.Errorf("expire stream mapping: %v", s)
+	}
+	onFailure, _ := s["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)
+	if onFailure["Type"] != "SQS" {
+		t.Errorf("expire on-failure destination: %v", onFailure)
+	}
+	var table map[string]any
+	for _, r := range tpl.Resources {
+		if r.Type == "AWS::DynamoDB::Table" {
+			table = r.Properties
+		}
+	}
+	ttl, _ := table["TimeToLiveSpecification"].(map[string]any)
+	stream, _ := table["StreamSpecification"].(map[string]any)
+	pitr, _ := table["PointInTimeRecoverySpecification"].(map[string]any)
+	if ttl["AttributeName"] != "deleteAt" || ttl["Enabled"] != true || table["BillingMode"] != "PAY_PER_REQUEST" ||
+		!slices.Contains([]any{"OLD_IMAGE", "NEW_AND_OLD_IMAGES"}, stream["StreamViewType"]) ||
+		pitr["PointInTimeRecoveryEnabled"] != true || table["DeletionProtectionEnabled"] != true {
+		t.Errorf("keys table: %v", table)
+	}
+}
