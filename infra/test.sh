@@ -17,6 +17,8 @@ go vet ./...
 echo "== staticcheck $STATICCHECK_VERSION"
 go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
 
+infra/sam-check.sh
+
 echo "== DynamoDB Local"
 eval "$(infra/dynamodblocal/start.sh)"
 trap 'kill "$DYNAMODB_LOCAL_PID" 2>/dev/null || true' EXIT
