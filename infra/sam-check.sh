@@ -27,7 +27,7 @@ echo "== sam validate --lint"
 echo "== cfn-lint"
 "$venv/bin/cfn-lint" template.yaml
 echo "== sam build"
-"$venv/bin/sam" build --template template.yaml --build-dir .cache/sam-build >.cache/sam-build.log 2>&1 ||
+"$venv/bin/sam" build --build-in-source --template template.yaml --build-dir .cache/sam-build >.cache/sam-build.log 2>&1 ||
   { cat .cache/sam-build.log; exit 1; }
 for f in .cache/sam-build/*/bootstrap; do
   printf '%s %s bytes\n' "$f" "$(wc -c <"$f")"
