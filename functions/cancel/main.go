@@ -16,7 +16,9 @@ import (
 
 func main() {
 	log := config.Logger()
-	store := config.MustDynamoStore(context.Background(), log)
-	handler := routes.Handler(keys.NewService(store, time.Now), log, routes.CancelFunction...)
+	ctx := context.Background()
+	store := config.MustDynamoStore(ctx, log)
+	tenants := config.MustTenants(ctx, log) // read once per cold start
+	handler := routes.Handler(keys.NewService(store, time.Now), tenants, log, routes.CancelFunction...)
 	lambda.Start(httpadapter.NewV2(handler).ProxyWithContext)
 }

@@ -2,7 +2,14 @@
 """Writes events/: an API Gateway HTTP API (payload 2.0) event for every route
 of every dialect, success and failure cases, and DynamoDB stream events for
 the expire function, plus events/manifest.json, which says for each event the
-function that takes it, the key state to seed, and the expected outcome.
+function that takes it, the key state to seed, how to sign it, and the
+expected outcome.
+
+API events are stored unsigned: signatures expire within minutes. Whoever
+replays one signs it first as the manifest's "auth" says ("dev-a", the
+tenant that owns the seeded key, unless stated; "dev-b", another tenant;
+"none"; "wrong-secret"; "stale", signed 20 minutes ago): the tests do, and
+`go run ./infra/prepareevent` does for `sam local invoke`.
 Run from the repository root: python3 infra/eventgen/generate.py
 """
 import hashlib, json, os, uuid
@@ -11,6 +18,7 @@ KEY_ID = "0d0466b0-e727-4d9c-b35d-f84bb474a37f"   # Huawei's documented example 
 OTHER_ID = "bb6a3d22-dc93-47ac-b5bd-88df7ad35f1e"
 PROJECT = "0c2b5f6e4f0b4c3f9d8e7a6b5c4d3e2f"       # the default tenant's project
 ACCOUNT, REGION = "111122223333", "us-east-1"
+OWNER = "dev-a"                                     # the tenant of infra/local/credentials.json that owns KEY_ID
 ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY_ID}"
 
 def key_tag(key_id):
@@ -21,7 +29,7 @@ def key_tag(key_id):
 TAG = key_tag(KEY_ID)
 events, manifest = {}, {}
 
-def api_event(name, function, method, route, path, body=None, headers=None, query="", seed="none", status=200, code="", path_params=None):
+def api_event(name, function, method, route, path, body=None, headers=None, query="", seed="none", status=200, code="", path_params=None, auth="dev-a"):
     h = {"accept": "*/*", "host": "kms.example.com", "user-agent": "events/1.0"}
     h.update(headers or {})
     rid = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
@@ -46,7 +54,7 @@ def api_event(name, function, method, route, path, body=None, headers=None, quer
     if body is not None:
         ev["body"] = body if isinstance(body, str) else json.dumps(body)
     events[name] = ev
-    manifest[name] = {"function": function, "seed": seed, "status": status, "code": code}
+    manifest[name] = {"function": function, "seed": seed, "status": status, "code": code, "auth": auth}
 
 def huawei(name, function, op, body, **kw):
     api_event(name, function, "POST", "/v1.0/{project_id}/kms/" + op, f"/v1.0/{PROJECT}/kms/{op}", body,
@@ -78,6 +86,8 @@ huawei("huawei-schedule-key-deletion-already-pending", "schedule", "schedule-key
 huawei("huawei-schedule-key-deletion-malformed-json", "schedule", "schedule-key-deletion", '{"key_id":', seed="Enabled", status=400, code="KMS.0202")
 huawei("huawei-cancel-key-deletion", "cancel", "cancel-key-deletion", K, seed="PendingDeletion")
 huawei("huawei-cancel-key-deletion-not-pending", "cancel", "cancel-key-deletion", K, seed="Enabled", status=400, code="KMS.1501")
+huawei("huawei-schedule-key-deletion-unauthenticated", "schedule", "schedule-key-deletion", {**K, "pending_days": "7"}, seed="Enabled", status=401, code="KMS.0301", auth="none")
+huawei("huawei-describe-key-other-tenant", "keys", "describe-key", K, seed="Enabled", status=403, code="KMS.0305", auth="dev-b")
 
 aws("aws-create-key", "CreateKey", {"Description": "created from events/"})
 aws("aws-describe-key", "DescribeKey", {"KeyId": ARN}, seed="Enabled")
@@ -91,6 +101,10 @@ aws("aws-schedule-key-deletion-already-pending", "ScheduleKeyDeletion", {"KeyId"
 aws("aws-cancel-key-deletion", "CancelKeyDeletion", {"KeyId": ARN}, seed="PendingDeletion")
 aws("aws-cancel-key-deletion-not-pending", "CancelKeyDeletion", {"KeyId": ARN}, seed="Enabled", status=400, code="KMSInvalidStateException")
 aws("aws-unknown-operation", "Encrypt", {"KeyId": KEY_ID, "Plaintext": "aGk="}, status=400, code="UnknownOperationException")
+aws("aws-schedule-key-deletion-unsigned", "ScheduleKeyDeletion", {"KeyId": KEY_ID, "PendingWindowInDays": 7}, seed="Enabled", status=403, code="MissingAuthenticationTokenException", auth="none")
+aws("aws-schedule-key-deletion-wrong-secret", "ScheduleKeyDeletion", {"KeyId": KEY_ID, "PendingWindowInDays": 7}, seed="Enabled", status=400, code="InvalidSignatureException", auth="wrong-secret")
+aws("aws-schedule-key-deletion-stale-signature", "ScheduleKeyDeletion", {"KeyId": KEY_ID, "PendingWindowInDays": 7}, seed="Enabled", status=400, code="InvalidSignatureException", auth="stale")
+aws("aws-schedule-key-deletion-other-tenant", "ScheduleKeyDeletion", {"KeyId": KEY_ID, "PendingWindowInDays": 7}, seed="Enabled", status=400, code="NotFoundException", auth="dev-b")
 
 ncp("ncp-create-key", "keys", "POST", "/kms/v1/keys", body=json.dumps({"keyName": "events-ncp", "keyType": "AES256", "isAutoRotation": False, "protectionType": "BASIC"}))
 ncp("ncp-create-key-bad-name", "keys", "POST", "/kms/v1/keys", body=json.dumps({"keyName": "x", "keyType": "AES256", "isAutoRotation": False, "protectionType": "BASIC"}), status=400, code="100")
@@ -104,13 +118,15 @@ ncp("ncp-request-deletion-unknown-tag", "schedule", "POST", "/kms/v1/keys/{keyTa
 ncp("ncp-request-deletion-malformed-tag", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", tag="not-a-tag", status=400, code="100")
 ncp("ncp-cancel-deletion", "cancel", "POST", "/kms/v1/keys/{keyTag}/cancel-deletion", seed="PendingDeletion")
 ncp("ncp-cancel-deletion-not-pending", "cancel", "POST", "/kms/v1/keys/{keyTag}/cancel-deletion", seed="Enabled", status=400, code="100")
+ncp("ncp-request-deletion-unsigned", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", seed="Enabled", status=401, code="200", auth="none")
+ncp("ncp-request-deletion-other-tenant", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", seed="Enabled", status=404, code="300", auth="dev-b")
 
 # DynamoDB stream events for the expire function.
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/kms-keys/stream/2026-11-01T00:00:00.000"
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 def key_image(key_id, alias="", created="1793000000000", delete_at="1795000000"):
-    img = {"pk": {"S": "T#default"}, "sk": {"S": "K#" + key_id}, "id": {"S": key_id}, "owner": {"S": "default"},
+    img = {"pk": {"S": "T#" + OWNER}, "sk": {"S": "K#" + key_id}, "id": {"S": key_id}, "owner": {"S": OWNER},
            "spec": {"S": "AES_256"}, "usage": {"S": "ENCRYPT_DECRYPT"}, "origin": {"S": "KMS"},
            "state": {"S": "PendingDeletion"}, "createdAt": {"N": created}, "stateChangedAt": {"N": "1794395200000"},
            "deleteAt": {"N": delete_at}, "pendingDays": {"N": "7"}}
@@ -132,7 +148,7 @@ def record(seq, name, keys, old=None, new=None, identity=None):
     return r
 
 def keys_of(key_id):
-    return {"pk": {"S": "T#default"}, "sk": {"S": "K#" + key_id}}
+    return {"pk": {"S": "T#" + OWNER}, "sk": {"S": "K#" + key_id}}
 
 ttl_record = record("100000000000000000001", "REMOVE", keys_of(KEY_ID), old=key_image(KEY_ID, alias="events-demo"), identity=TTL)
 events["stream-ttl-removal"] = {"Records": [ttl_record]}

@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/tenant"
 )
 
 // Expectation is what one event should produce.
@@ -23,6 +23,7 @@ type Expectation struct {
 	Seed   string `json:"seed"`   // the events' key's state beforehand: none, Enabled, Disabled, PendingDeletion
 	Status int    `json:"status"` // HTTP status
 	Code   string `json:"code"`   // the dialect's error code, for failures
+	Auth   string `json:"auth"`   // how to sign it: a tenant id, "none", "wrong-secret" or "stale"
 	// Stream events.
 	Failures      []string `json:"failures"`      // sequence numbers reported as batch item failures
 	Tombstones    []string `json:"tombstones"`    // keys finalized
@@ -40,6 +41,10 @@ type Manifest struct {
 
 // StreamAlias is the alias the stream events' key had.
 const StreamAlias = "events-demo"
+
+// Owner is the tenant that owns the events' key: dev-a of
+// infra/local/credentials.json.
+const Owner = "dev-a"
 
 // Load reads the manifest in dir (the events folder).
 func Load(dir string) (Manifest, error) {
@@ -69,7 +74,7 @@ func (m Manifest) Seed(ctx context.Context, st keys.Store, state string) error {
 		return nil
 	}
 	svc := keys.NewService(st, time.Now)
-	owner := tenant.Default().ID
+	owner := Owner
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	k := keys.Key{ID: m.KeyID, Owner: owner, Spec: keys.AES256, Usage: keys.EncryptDecrypt, Origin: keys.OriginKMS,
 		State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
@@ -93,7 +98,7 @@ func (m Manifest) Seed(ctx context.Context, st keys.Store, state string) error {
 // events: the key's alias still claimed, the key item already gone. remove
 // deletes the key item from the store's table.
 func (m Manifest) SeedRemovedByTTL(ctx context.Context, st keys.Store, remove func(ctx context.Context, owner, id string) error) error {
-	owner := tenant.Default().ID
+	owner := Owner
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	k := keys.Key{ID: m.KeyID, Owner: owner, Alias: StreamAlias, Spec: keys.AES256, Usage: keys.EncryptDecrypt,
 		Origin: keys.OriginKMS, State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
@@ -101,4 +106,30 @@ func (m Manifest) SeedRemovedByTTL(ctx context.Context, st keys.Store, remove fu
 		return err
 	}
 	return remove(ctx, owner, m.KeyID)
+}
+
+// Signed returns the API event name signed as its "auth" says, with the
+// credentials in creds (devclient.Load of the credentials document).
+func (m Manifest) Signed(name string, creds map[string]devclient.Creds, now time.Time) ([]byte, error) {
+	raw, err := m.Event(name)
+	if err != nil {
+		return nil, err
+	}
+	e := m.Events[name]
+	c, at := creds[Owner], now
+	switch e.Auth {
+	case "none":
+		return raw, nil
+	case "", Owner:
+	case "wrong-secret":
+		c.AWSSecret, c.NCPSecret, c.HuaweiToken = "wrong"+c.AWSSecret, "wrong"+c.NCPSecret, "wrong"+c.HuaweiToken
+	case "stale":
+		at = now.Add(-20 * time.Minute)
+	default:
+		var ok bool
+		if c, ok = creds[e.Auth]; !ok {
+			return nil, fmt.Errorf("event %s: no credentials for tenant %q", name, e.Auth)
+		}
+	}
+	return devclient.SignEvent(raw, c, at)
 }

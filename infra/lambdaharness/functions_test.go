@@ -15,12 +15,12 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/infra/eventgen"
 	"github.com/keydeletion/service/infra/lambdaharness"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/tenant"
 )
 
 var binDir string
@@ -45,6 +45,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// credentialsFile is the development tenants' document, where the binaries
+// read it when no Secrets Manager secret is configured (sam local, here).
+func credentialsFile(t *testing.T) string {
+	p, err := filepath.Abs(root + "/infra/local/credentials.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func startFunction(t *testing.T, logicalID, table string) *lambdaharness.Process {
 	t.Helper()
 	env := []string{
@@ -52,7 +62,7 @@ func startFunction(t *testing.T, logicalID, table string) *lambdaharness.Process
 		"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + dynamodblocal.Endpoint(t),
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
 		"AWS_LAMBDA_FUNCTION_NAME=" + logicalID, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
-		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "LOG_LEVEL=warn",
+		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "LOG_LEVEL=warn", "CREDENTIALS_FILE=" + credentialsFile(t),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -78,6 +88,10 @@ func TestEventsAgainstBinaries(t *testing.T) {
 		for _, r := range f.routes {
 			byRoute[r] = id
 		}
+	}
+	creds, err := devclient.Load(credentialsFile(t))
+	if err != nil {
+		t.Fatal(err)
 	}
 	db, table := dynamodblocal.NewTable(t)
 	st := dynamostore.New(db, table)
@@ -120,6 +134,9 @@ func TestEventsAgainstBinaries(t *testing.T) {
 				t.Fatalf("the template sends %s to %s; events/manifest.json says functions/%s", ev.RouteKey, id, want.Function)
 			}
 			if err := m.Seed(ctx, st, want.Seed); err != nil {
+				t.Fatal(err)
+			}
+			if raw, err = m.Signed(name, creds, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			p := proc(id)
@@ -175,7 +192,7 @@ func checkStream(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st
 	if strings.Join(failed, ",") != strings.Join(want.Failures, ",") {
 		t.Fatalf("batch item failures %v, want %v", failed, want.Failures)
 	}
-	owner := tenant.Default().ID
+	owner := eventgen.Owner
 	_, err := st.Tombstone(ctx, owner, m.KeyID)
 	if finalized := err == nil; finalized != (len(want.Tombstones) > 0) {
 		t.Fatalf("key finalized=%v (%v), want %v", finalized, err, want.Tombstones)
@@ -196,7 +213,8 @@ func TestColdStart(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			p, err := lambdaharness.Start(ctx, filepath.Join(binDir, id, "bootstrap"), []string{
 				"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + dynamodblocal.Endpoint(t), "AWS_REGION=us-east-1",
-				"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "HOME=" + os.Getenv("HOME")})
+				"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "HOME=" + os.Getenv("HOME"),
+				"CREDENTIALS_FILE=" + credentialsFile(t)})
 			cancel()
 			if err != nil {
 				t.Fatal(err)

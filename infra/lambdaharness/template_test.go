@@ -15,6 +15,7 @@ import (
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/routes"
+	"github.com/keydeletion/service/shared/tenant"
 )
 
 const root = "../.."
@@ -110,7 +111,11 @@ func (tpl samTemplate) functions(t *testing.T) map[string]*function {
 // handlerRoutes returns "METHOD path" of every route a function's handler
 // serves (its dialects' fallbacks aside), as API Gateway route keys.
 func handlerRoutes(actions []httpapi.Action) []string {
-	h := routes.Handler(keys.NewService(nil, nil), slog.New(slog.NewJSONHandler(io.Discard, nil)), actions...)
+	dir, err := tenant.LoadFile(root + "/infra/local/credentials.json")
+	if err != nil {
+		panic(err)
+	}
+	h := routes.Handler(keys.NewService(nil, nil), dir, slog.New(slog.NewJSONHandler(io.Discard, nil)), actions...)
 	var out []string
 	for _, r := range h.Routes() {
 		if r.Action != httpapi.Fallback {

@@ -11,6 +11,7 @@
 //	DYNAMODB_ENDPOINT  DynamoDB endpoint, e.g. DynamoDB Local
 //	CLOCK_OFFSET       Go duration added to the wall clock, e.g. 73h, to try out windows
 //	EXPIRY_INTERVAL    how often the expiry loop runs (default 1s)
+//	CREDENTIALS_FILE   tenants and their credentials (default infra/local/credentials.json)
 //	LOG_LEVEL          debug, info, warn, error (default info)
 package main
 
@@ -62,6 +63,10 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	now := func() time.Time { return time.Now().Add(offset) }
 
+	tenants, err := config.Tenants(ctx)
+	if err != nil {
+		return err
+	}
 	store, closeStore, err := openStore(ctx, log)
 	if err != nil {
 		return err
@@ -80,14 +85,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           routes.Handler(svc, log),
+		Handler:           routes.Handler(svc, tenants, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "clockOffset", offset.String())
+	log.Info("listening", "addr", ln.Addr().String(), "clockOffset", offset.String(), "tenants", len(tenants.Tenants()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

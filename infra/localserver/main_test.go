@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
 )
 
@@ -55,7 +56,7 @@ func start(t *testing.T, env ...string) *server {
 			base = append(base, kv)
 		}
 	}
-	cmd.Env = append(base, append([]string{"ADDR=127.0.0.1:0"}, env...)...)
+	cmd.Env = append(base, append([]string{"ADDR=127.0.0.1:0", "CREDENTIALS_FILE=../local/credentials.json"}, env...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -92,9 +93,22 @@ func start(t *testing.T, env ...string) *server {
 	return s
 }
 
+// dev is the development tenant the requests act for; the server reads the
+// same file by default.
+var dev = func() devclient.Creds {
+	c, err := devclient.Load("../local/credentials.json")
+	if err != nil {
+		panic(err)
+	}
+	return c["dev-a"]
+}()
+
 func post(url, body string) (int, map[string]any, error) {
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	devclient.SignNCP(req, dev, time.Now())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -107,7 +121,9 @@ func post(url, body string) (int, map[string]any, error) {
 }
 
 func get(url string) int {
-	resp, err := http.Get(url)
+	req, _ := http.NewRequest("GET", url, nil)
+	devclient.SignNCP(req, dev, time.Now())
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0
 	}
@@ -167,7 +183,9 @@ func TestAcknowledgedWritesSurviveKill(t *testing.T) {
 
 	s2 := start(t, "DATA_DIR="+data)
 	for tag, status := range acked {
-		resp, err := http.Get(s2.url + "/kms/v1/keys/" + tag)
+		req, _ := http.NewRequest("GET", s2.url+"/kms/v1/keys/"+tag, nil)
+		devclient.SignNCP(req, dev, time.Now())
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

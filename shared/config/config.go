@@ -27,9 +27,7 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
 }
 
-// DynamoDB returns a DynamoDB client from the default AWS configuration;
-// DYNAMODB_ENDPOINT, if set, points it elsewhere (DynamoDB Local).
-func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+func loadAWS(ctx context.Context) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if os.Getenv("DYNAMODB_ENDPOINT") != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
 		// DynamoDB Local accepts any credentials; do not go looking for real ones.
@@ -37,10 +35,20 @@ func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
+	}
+	return cfg, nil
+}
+
+// DynamoDB returns a DynamoDB client from the default AWS configuration;
+// DYNAMODB_ENDPOINT, if set, points it elsewhere (DynamoDB Local).
+func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
+	cfg, err := loadAWS(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {

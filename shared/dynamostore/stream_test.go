@@ -67,7 +67,7 @@ func TestStreamEvents(t *testing.T) {
 				if _, err := handler(ctx, readEvent(t, m, want.After)); err != nil {
 					t.Fatal(err)
 				}
-				first, _ = st.Tombstone(ctx, "default", m.KeyID)
+				first, _ = st.Tombstone(ctx, eventgen.Owner, m.KeyID)
 			}
 			resp, err := handler(ctx, readEvent(t, m, name))
 			if err != nil {
@@ -81,7 +81,7 @@ func TestStreamEvents(t *testing.T) {
 				t.Fatalf("batch item failures %v, want %v", failed, want.Failures)
 			}
 			for _, id := range []string{m.KeyID, "bb6a3d22-dc93-47ac-b5bd-88df7ad35f1e"} {
-				tomb, err := st.Tombstone(ctx, "default", id)
+				tomb, err := st.Tombstone(ctx, eventgen.Owner, id)
 				wantTomb := contains(want.Tombstones, id)
 				if wantTomb != (err == nil) {
 					t.Fatalf("tombstone of %s: %v, want present=%v", id, err, wantTomb)
@@ -93,7 +93,7 @@ func TestStreamEvents(t *testing.T) {
 					t.Fatalf("redelivery changed the tombstone: %+v, was %+v", tomb, first)
 				}
 			}
-			_, aliasErr := st.ResolveAlias(ctx, "default", eventgen.StreamAlias)
+			_, aliasErr := st.ResolveAlias(ctx, eventgen.Owner, eventgen.StreamAlias)
 			if released := errors.Is(aliasErr, keys.ErrNotFound); released != want.AliasReleased {
 				t.Fatalf("alias released=%v, want %v", released, want.AliasReleased)
 			}
@@ -124,14 +124,14 @@ func TestTTLRemovalThroughStream(t *testing.T) {
 	// ended by DynamoDB's clock.
 	past := func() time.Time { return time.Now().Add(-8 * 24 * time.Hour) }
 	svc := keys.NewService(st, past)
-	k, err := svc.Create(ctx, keys.CreateRequest{Owner: "default", Alias: "ttl-demo"})
+	k, err := svc.Create(ctx, keys.CreateRequest{Owner: eventgen.Owner, Alias: "ttl-demo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, err = svc.ScheduleDeletion(ctx, "default", k.ID, 7); err != nil {
+	if k, err = svc.ScheduleDeletion(ctx, eventgen.Owner, k.ID, 7); err != nil {
 		t.Fatal(err)
 	}
-	other, _ := svc.Create(ctx, keys.CreateRequest{Owner: "default"})
+	other, _ := svc.Create(ctx, keys.CreateRequest{Owner: eventgen.Owner})
 
 	records := waitForTTLRemoval(t, db, table, k.ID)
 	handler := expiry.New(st, time.Now, quiet).StreamHandler(dynamostore.ExpiredKey)
@@ -139,21 +139,21 @@ func TestTTLRemovalThroughStream(t *testing.T) {
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handler: %+v %v", resp, err)
 	}
-	tomb, err := st.Tombstone(ctx, "default", k.ID)
+	tomb, err := st.Tombstone(ctx, eventgen.Owner, k.ID)
 	if err != nil || !tomb.DeleteAt.Equal(k.DeleteAt) || tomb.PendingDays != 7 || tomb.Alias != "ttl-demo" {
 		t.Fatalf("tombstone %+v %v", tomb, err)
 	}
-	if _, err := st.ResolveAlias(ctx, "default", "ttl-demo"); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := st.ResolveAlias(ctx, eventgen.Owner, "ttl-demo"); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("alias after expiry: %v", err)
 	}
-	if _, err := st.Tombstone(ctx, "default", other.ID); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := st.Tombstone(ctx, eventgen.Owner, other.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("a live key got a tombstone: %v", err)
 	}
 	// Redelivery of the whole batch changes nothing.
 	if resp, err := handler(ctx, events.DynamoDBEvent{Records: records}); err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("redelivery: %+v %v", resp, err)
 	}
-	if again, _ := st.Tombstone(ctx, "default", k.ID); again != tomb {
+	if again, _ := st.Tombstone(ctx, eventgen.Owner, k.ID); again != tomb {
 		t.Fatalf("redelivery changed the tombstone")
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/uuid"
 
-	"github.com/keydeletion/service/shared/tenant"
 	"github.com/keydeletion/service/shared/validation"
 )
 
@@ -99,6 +98,7 @@ func (s *Server) Routes() []Route { return s.routes }
 // Info describes a request for its log line; handlers fill in what they learn.
 type Info struct {
 	RequestID string
+	Tenant    string // once authenticated
 	Dialect   string
 	Operation string
 	KeyID     string
@@ -118,8 +118,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &Info{RequestID: requestID(r.Context())}
 	ctx := context.WithValue(r.Context(), infoKey{}, info)
-	// Until authentication arrives every request acts for the default tenant.
-	ctx = tenant.With(ctx, tenant.Default())
 	rec := &statusRecorder{ResponseWriter: w}
 	func() {
 		defer func() {
@@ -138,6 +136,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.LogAttrs(ctx, level, "request",
 		slog.String("requestId", info.RequestID),
+		slog.String("tenant", info.Tenant),
 		slog.String("dialect", info.Dialect),
 		slog.String("operation", info.Operation),
 		slog.String("key", info.KeyID),

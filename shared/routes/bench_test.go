@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/routes"
@@ -25,7 +26,7 @@ func BenchmarkScheduleCancel(b *testing.B) {
 	}
 	defer st.Close()
 	svc := keys.NewService(st, time.Now)
-	h := routes.Handler(svc, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	h := routes.Handler(svc, directory, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	serve := func(method, path, target, body string) {
 		r := httptest.NewRequest(method, path, strings.NewReader(body))
 		if target != "" {
@@ -33,6 +34,9 @@ func BenchmarkScheduleCancel(b *testing.B) {
 			r.Header.Set("Content-Type", "application/x-amz-json-1.1")
 		} else if body != "" {
 			r.Header.Set("Content-Type", "application/json")
+		}
+		if err := devclient.Sign(r, []byte(body), creds["dev-a"], time.Now()); err != nil {
+			b.Fatal(err)
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
@@ -83,7 +87,7 @@ func BenchmarkDescribe(b *testing.B) {
 	}
 	defer st.Close()
 	svc := keys.NewService(st, time.Now)
-	h := routes.Handler(svc, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	h := routes.Handler(svc, directory, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	k, _ := svc.Create(b.Context(), keys.CreateRequest{Owner: def.ID})
 	reqs := map[string]func() *http.Request{
 		"aws": func() *http.Request {
@@ -106,7 +110,14 @@ func BenchmarkDescribe(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					w := httptest.NewRecorder()
-					h.ServeHTTP(w, reqs[name]())
+					r := reqs[name]()
+					body, _ := io.ReadAll(r.Body)
+					r.Body = io.NopCloser(strings.NewReader(string(body)))
+					if err := devclient.Sign(r, body, creds["dev-a"], time.Now()); err != nil {
+						b.Error(err)
+						return
+					}
+					h.ServeHTTP(w, r)
 					if w.Code != 200 {
 						b.Errorf("%d %s", w.Code, w.Body)
 						return

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -74,7 +75,7 @@ func TestEventsThroughAPIProxy(t *testing.T) {
 					if err := m.Seed(context.Background(), st, want.Seed); err != nil {
 						t.Fatal(err)
 					}
-					raw, err := m.Event(name)
+					raw, err := m.Signed(name, creds, time.Now())
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -82,7 +83,7 @@ func TestEventsThroughAPIProxy(t *testing.T) {
 					if err := json.Unmarshal(raw, &ev); err != nil {
 						t.Fatal(err)
 					}
-					adapter := httpadapter.NewV2(routes.Handler(svc, log, actions...))
+					adapter := httpadapter.NewV2(routes.Handler(svc, directory, log, actions...))
 					lc := &lambdacontext.LambdaContext{AwsRequestID: "lambda-" + name}
 					resp, err := adapter.ProxyWithContext(lambdacontext.NewContext(context.Background(), lc), ev)
 					if err != nil {
@@ -124,7 +125,7 @@ func TestEveryRouteHasAnEvent(t *testing.T) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	svc := keys.NewService(nil, nil)
 	for fn, actions := range functions {
-		for _, r := range routes.Handler(svc, log, actions...).Routes() {
+		for _, r := range routes.Handler(svc, directory, log, actions...).Routes() {
 			if r.Action == httpapi.Fallback {
 				continue
 			}

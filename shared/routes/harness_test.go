@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/dynamostore"
@@ -15,11 +16,23 @@ import (
 	"github.com/keydeletion/service/shared/tenant"
 )
 
-// The default tenant's names, as clients address them.
+const credentialsFile = "../../infra/local/credentials.json"
+
+// The development tenants of infra/local/credentials.json: dev-a acts in
+// most tests, dev-b is the other customer.
 var (
-	def       = tenant.Default()
+	directory = mustLoad(tenant.LoadFile(credentialsFile))
+	creds     = mustLoad(devclient.Load(credentialsFile))
+	def, _    = directory.ByID("dev-a")
 	projectID = def.HuaweiProjectIDs[0]
 )
+
+func mustLoad[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
 type env struct {
 	url   string
@@ -49,7 +62,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
 			st := stores[name](t)
 			clock := storetest.NewClock(storetest.RealNow())
 			log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-			srv := httptest.NewServer(routes.Handler(keys.NewService(st, clock.Now), log))
+			srv := httptest.NewServer(routes.Handler(keys.NewService(st, clock.Now), directory, log))
 			t.Cleanup(srv.Close)
 			fn(t, &env{url: srv.URL, store: st, clock: clock})
 		})

@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/keydeletion/service/infra/devclient"
 )
 
 // reply is a decoded response.
@@ -35,7 +38,15 @@ func (r reply) str(p string) string {
 	return s
 }
 
+// do sends a request signed as dev-a.
 func do(t *testing.T, method, url string, headers map[string]string, body string) reply {
+	t.Helper()
+	c := creds["dev-a"]
+	return doAs(t, &c, method, url, headers, body)
+}
+
+// doAs sends a request signed with c (unsigned if c is nil).
+func doAs(t *testing.T, c *devclient.Creds, method, url string, headers map[string]string, body string) reply {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -48,16 +59,20 @@ func do(t *testing.T, method, url string, headers map[string]string, body string
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if c != nil {
+		if err := devclient.Sign(req, []byte(body), *c, time.Now()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	return send(t, req)
+}
+
+func parse(t *testing.T, resp *http.Response, raw []byte) reply {
+	t.Helper()
 	r := reply{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
-			t.Fatalf("%s %s: response is not a JSON object: %q", method, url, raw)
+			t.Fatalf("%s %s: response is not a JSON object: %q", resp.Request.Method, resp.Request.URL, raw)
 		}
 	}
 	return r

@@ -11,6 +11,7 @@ import (
 	"github.com/keydeletion/service/shared/dialect/ncp"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
 )
 
 // The actions each API function serves. The function mains and the tests
@@ -30,15 +31,15 @@ var APIFunctions = map[string][]httpapi.Action{
 	"aws":      AWSFunction,
 }
 
-// All returns every route of every dialect.
-func All(svc *keys.Service, log *slog.Logger) []httpapi.Route {
-	return slices.Concat(huawei.Routes(svc, log), ncp.Routes(svc, log), awsjson.Routes(svc, log))
+// All returns every route of every dialect, authenticating callers against dir.
+func All(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
+	return slices.Concat(huawei.Routes(svc, dir, log), ncp.Routes(svc, dir, log), awsjson.Routes(svc, dir, log))
 }
 
 // Handler serves the routes of every dialect that perform one of actions
 // (all routes when none are given).
-func Handler(svc *keys.Service, log *slog.Logger, actions ...httpapi.Action) *httpapi.Server {
-	rs := All(svc, log)
+func Handler(svc *keys.Service, dir *tenant.Directory, log *slog.Logger, actions ...httpapi.Action) *httpapi.Server {
+	rs := All(svc, dir, log)
 	if len(actions) > 0 {
 		rs = httpapi.Select(rs, actions...)
 	}

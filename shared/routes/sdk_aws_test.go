@@ -14,10 +14,16 @@ import (
 )
 
 func awsClient(url string) *kms.Client {
+	return awsClientAs(url, creds["dev-a"].AWSKey, creds["dev-a"].AWSSecret, def.AWSRegion)
+}
+
+// awsClientAs is the official client with the given credentials, unchanged
+// but for its endpoint.
+func awsClientAs(url, key, secret, region string) *kms.Client {
 	return kms.New(kms.Options{
-		Region:           def.AWSRegion,
+		Region:           region,
 		BaseEndpoint:     aws.String(url),
-		Credentials:      credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", ""),
+		Credentials:      credentials.NewStaticCredentialsProvider(key, secret, ""),
 		RetryMaxAttempts: 1, // a 5xx would be retried and hide a bug
 	})
 }

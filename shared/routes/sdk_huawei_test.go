@@ -14,7 +14,14 @@ import (
 
 func huaweiClient(t *testing.T, url string) *hwkms.KmsClient {
 	t.Helper()
-	auth, err := basic.NewCredentialsBuilder().WithAk("HWAKEXAMPLE").WithSk("HWSKEXAMPLE").WithProjectId(projectID).SafeBuild()
+	return huaweiClientAs(t, url, creds["dev-a"].HuaweiAK, creds["dev-a"].HuaweiSK, projectID)
+}
+
+// huaweiClientAs is the official client with the given AK/SK and project,
+// unchanged but for its endpoint.
+func huaweiClientAs(t *testing.T, url, ak, sk, project string) *hwkms.KmsClient {
+	t.Helper()
+	auth, err := basic.NewCredentialsBuilder().WithAk(ak).WithSk(sk).WithProjectId(project).SafeBuild()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keydeletion/service/shared/auth"
+	"github.com/keydeletion/service/shared/auth/awssig"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
@@ -39,8 +41,9 @@ var Operations = map[string]httpapi.Action{
 }
 
 // Routes returns the AWS route: one POST / that dispatches on X-Amz-Target.
-func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
-	a := &api{svc: svc, log: log}
+// Every request must carry a SigV4 signature by a key in dir.
+func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
+	a := &api{svc: svc, dir: dir, log: log}
 	a.ops = map[string]func(*call) (any, error){
 		"CreateKey": a.createKey, "DescribeKey": a.describeKey, "ListKeys": a.listKeys,
 		"EnableKey": a.enableKey, "DisableKey": a.disableKey,
@@ -54,6 +57,7 @@ func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
 
 type api struct {
 	svc *keys.Service
+	dir *tenant.Directory
 	log *slog.Logger
 	ops map[string]func(*call) (any, error)
 }
@@ -83,6 +87,19 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request) {
 	info := httpapi.InfoFrom(ctx)
 	info.Dialect = Dialect
 	w.Header().Set("X-Amzn-RequestId", info.RequestID)
+	// The body is read (bounded) for its hash, and interpreted only after
+	// the signature holds.
+	body, err := httpapi.ReadBody(w, r)
+	if err != nil {
+		a.writeError(ctx, w, err)
+		return
+	}
+	t, err := awssig.Verify(r, body, a.dir, time.Now())
+	if err != nil {
+		a.writeError(ctx, w, err)
+		return
+	}
+	info.Tenant = t.ID
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := a.ops[strings.TrimPrefix(target, targetPrefix)]
 	if !ok || !strings.HasPrefix(target, targetPrefix) {
@@ -94,12 +111,6 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request) {
 		a.writeError(ctx, w, err)
 		return
 	}
-	body, err := httpapi.ReadBody(w, r)
-	if err != nil {
-		a.writeError(ctx, w, err)
-		return
-	}
-	t, _ := tenant.From(ctx)
 	resp, err := op(&call{ctx: ctx, tenant: t, body: body, info: info})
 	if err != nil {
 		a.writeError(ctx, w, err)
@@ -435,6 +446,11 @@ func lookup[K comparable](m map[K]string, wire string) (K, bool) {
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
 	e := a.translate(ctx, err)
+	if e.status == http.StatusBadRequest || e.status == http.StatusForbidden {
+		if ae, ok := auth.As(err); ok {
+			a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
+		}
+	}
 	httpapi.WriteJSON(w, e.status, contentType, map[string]string{"__type": e.typ, "message": e.msg})
 }
 
@@ -448,6 +464,9 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 		nf       *notFound
 	)
 	info := httpapi.InfoFrom(ctx)
+	if authErr, ok := auth.As(err); ok {
+		return authError(authErr)
+	}
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -462,18 +481,31 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 	case errors.As(err, &nf):
 		return badRequest("NotFoundException", "%s", nf.Error())
 	case errors.Is(err, keys.ErrNotFound):
-		return badRequest("NotFoundException", "Key '%s' does not exist", validation.KeyARN(tenantOf(ctx).AWSRegion, tenantOf(ctx).AWSAccountID, info.KeyID))
+		return badRequest("NotFoundException", "Key '%s' does not exist", a.arnOf(info))
 	case errors.As(err, &stateErr):
-		arn := validation.KeyARN(tenantOf(ctx).AWSRegion, tenantOf(ctx).AWSAccountID, info.KeyID)
-		return badRequest("KMSInvalidStateException", "%s", stateMessage(arn, stateErr))
+		return badRequest("KMSInvalidStateException", "%s", stateMessage(a.arnOf(info), stateErr))
 	}
 	a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
 	return &apiError{status: http.StatusInternalServerError, typ: "KMSInternalException", msg: "An internal error occurred."}
 }
 
-func tenantOf(ctx context.Context) tenant.Tenant {
-	t, _ := tenant.From(ctx)
-	return t
+// arnOf is the ARN of the request's key, in the caller's account.
+func (a *api) arnOf(info *httpapi.Info) string {
+	t, _ := a.dir.ByID(info.Tenant)
+	return validation.KeyARN(t.AWSRegion, t.AWSAccountID, info.KeyID)
+}
+
+// authError is a refused authentication as AWS words it.
+func authError(e *auth.Error) *apiError {
+	switch e.Reason {
+	case auth.Missing:
+		return &apiError{status: http.StatusForbidden, typ: "MissingAuthenticationTokenException", msg: e.Detail}
+	case auth.Malformed:
+		return &apiError{status: http.StatusForbidden, typ: "IncompleteSignatureException", msg: e.Detail}
+	case auth.UnknownKey:
+		return badRequest("UnrecognizedClientException", "%s", e.Detail)
+	}
+	return badRequest("InvalidSignatureException", "%s", e.Detail)
 }
 
 func stateMessage(arn string, e *keys.StateError) string {

@@ -9,7 +9,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
+	"github.com/keydeletion/service/shared/auth"
+	"github.com/keydeletion/service/shared/auth/huaweisig"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
@@ -21,9 +24,11 @@ const Dialect = "huawei"
 
 const contentType = "application/json;charset=UTF-8"
 
-// Routes returns every Huawei route, served by svc.
-func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
-	a := &api{svc: svc, log: log}
+// Routes returns every Huawei route, served by svc. Every request must
+// carry an X-Auth-Token or an SDK-HMAC-SHA256 signature of a tenant in dir
+// that owns the path's project.
+func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
+	a := &api{svc: svc, dir: dir, log: log}
 	return []httpapi.Route{
 		a.route(httpapi.Create, "create-key", a.createKey),
 		a.route(httpapi.Describe, "describe-key", a.describeKey),
@@ -38,6 +43,7 @@ func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
 
 type api struct {
 	svc *keys.Service
+	dir *tenant.Directory
 	log *slog.Logger
 }
 
@@ -54,17 +60,23 @@ func (a *api) route(action httpapi.Action, op string, serve func(c *call) (any, 
 		info := httpapi.InfoFrom(ctx)
 		info.Dialect, info.Operation = Dialect, op
 		w.Header().Set("X-Request-Id", info.RequestID)
-		t, _ := tenant.From(ctx)
-		if err := validation.ProjectID(r.PathValue("project_id")); err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		if err := validation.ContentType(r.Header.Get("Content-Type"), "application/json"); err != nil {
+		projectID := r.PathValue("project_id")
+		if err := validation.ProjectID(projectID); err != nil {
 			a.writeError(ctx, w, err)
 			return
 		}
 		body, err := httpapi.ReadBody(w, r)
 		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		t, err := huaweisig.Verify(r, body, projectID, a.dir, time.Now())
+		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		info.Tenant = t.ID
+		if err := validation.ContentType(r.Header.Get("Content-Type"), "application/json"); err != nil {
 			a.writeError(ctx, w, err)
 			return
 		}
@@ -374,6 +386,12 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		typeErr  *httpapi.TypeError
 		stateErr *keys.StateError
 	)
+	if ae, ok := auth.As(err); ok {
+		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
+		status, code := authError(ae.Reason)
+		writeError(w, status, code, ae.Detail)
+		return
+	}
 	switch {
 	case errors.As(err, &verr):
 		code, ok := fieldCodes[verr.Field]
@@ -402,6 +420,19 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
 		writeError(w, http.StatusInternalServerError, "KMS.0101", "Internal error.")
 	}
+}
+
+// authError is a refused authentication's status and code.
+func authError(r auth.Reason) (int, string) {
+	switch r {
+	case auth.Missing:
+		return http.StatusUnauthorized, "KMS.0301"
+	case auth.Expired:
+		return http.StatusUnauthorized, "KMS.0303"
+	case auth.WrongProject:
+		return http.StatusForbidden, "KMS.0305"
+	}
+	return http.StatusUnauthorized, "KMS.0302"
 }
 
 func stateError(e *keys.StateError) (code, msg string) {

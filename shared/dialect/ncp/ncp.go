@@ -9,7 +9,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
+	"github.com/keydeletion/service/shared/auth"
+	"github.com/keydeletion/service/shared/auth/ncpsig"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
@@ -26,9 +29,10 @@ const (
 	windowDays = validation.NCPWindowHours / 24
 )
 
-// Routes returns every NCP route, served by svc.
-func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
-	a := &api{svc: svc, log: log}
+// Routes returns every NCP route, served by svc. Every request must carry
+// an API gateway signature v2 by a key in dir.
+func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
+	a := &api{svc: svc, dir: dir, log: log}
 	return []httpapi.Route{
 		a.route(httpapi.Create, "create-key", http.MethodPost, base, false, a.createKey),
 		a.route(httpapi.List, "list-keys", http.MethodGet, base, false, a.listKeys),
@@ -43,6 +47,7 @@ func Routes(svc *keys.Service, log *slog.Logger) []httpapi.Route {
 
 type api struct {
 	svc *keys.Service
+	dir *tenant.Directory
 	log *slog.Logger
 }
 
@@ -74,7 +79,17 @@ func (a *api) route(action httpapi.Action, op, method, path string, keyRoute boo
 		info := httpapi.InfoFrom(ctx)
 		info.Dialect, info.Operation = Dialect, op
 		w.Header().Set("X-Request-Id", info.RequestID)
-		t, _ := tenant.From(ctx)
+		body, err := httpapi.ReadBody(w, r)
+		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		t, err := ncpsig.Verify(r, a.dir, time.Now())
+		if err != nil {
+			a.writeError(ctx, w, err)
+			return
+		}
+		info.Tenant = t.ID
 		c := &call{ctx: ctx, r: r, tenant: t}
 		if keyRoute {
 			id, err := validation.KeyTag(r.PathValue("keyTag"))
@@ -83,11 +98,6 @@ func (a *api) route(action httpapi.Action, op, method, path string, keyRoute boo
 				return
 			}
 			c.keyID, info.KeyID = id, id
-		}
-		body, err := httpapi.ReadBody(w, r)
-		if err != nil {
-			a.writeError(ctx, w, err)
-			return
 		}
 		if method == http.MethodPost && !keyRoute {
 			// Only create-key has a body; the key routes take none.
@@ -329,7 +339,11 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		typeErr  *httpapi.TypeError
 		stateErr *keys.StateError
 	)
+	authErr, isAuth := auth.As(err)
 	switch {
+	case isAuth:
+		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", authErr.Detail)
+		ge = &gatewayError{http.StatusUnauthorized, "200", "Authentication Failed", authErr.Detail}
 	case errors.As(err, &ge):
 	case errors.Is(err, keys.ErrNotFound), errors.Is(err, validation.ErrUnknownKeyTag):
 		ge = &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "The key does not exist."}

@@ -1,0 +1,45 @@
+// Package auth holds what the three request verifiers share: why a request
+// was refused. Each dialect turns a Reason into its vendor's error; Detail
+// is safe to show (it never carries a secret, token or signature).
+package auth
+
+import (
+	"crypto/subtle"
+	"errors"
+)
+
+// Reason is why a request failed authentication.
+type Reason int
+
+const (
+	Missing      Reason = iota + 1 // no credentials at all
+	Malformed                      // credentials present but unreadable
+	UnknownKey                     // an access key or token nobody has
+	Expired                        // a stale or future-dated signature, an expired token
+	BadSignature                   // the signature does not match
+	WrongScope                     // signed for another region or service
+	WrongProject                   // a Huawei project that is not the caller's
+)
+
+// Error is a refused authentication.
+type Error struct {
+	Reason Reason
+	Detail string
+}
+
+func (e *Error) Error() string { return "authentication failed: " + e.Detail }
+
+// Fail returns an *Error.
+func Fail(r Reason, detail string) error { return &Error{Reason: r, Detail: detail} }
+
+// As returns the authentication error in err, if any.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// Equal compares two signatures in constant time.
+func Equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
