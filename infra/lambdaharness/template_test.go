@@ -168,11 +168,14 @@ func TestTemplateShape(t *testing.T) {
 	if g["Runtime"] != "provided.al2023" || g["Handler"] != "bootstrap" || fmt.Sprint(g["Architectures"]) != "[arm64]" {
 		t.Errorf("Globals.Function: %v", g)
 	}
-	want := map[string][]string{ // the table actions each function performs, and no others
-		"schedule": {"dynamodb:UpdateItem"},
-		"cancel":   {"dynamodb:UpdateItem"},
-		"keys":     {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
-		"aws":      {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"},
+	// The actions each function performs, and no others: its table actions,
+	// and for the API functions reading the credentials secret.
+	const secret = "secretsmanager:GetSecretValue"
+	want := map[string][]string{
+		"schedule": {"dynamodb:UpdateItem", secret},
+		"cancel":   {"dynamodb:UpdateItem", secret},
+		"keys":     {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", secret},
+		"aws":      {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem", secret},
 		"expire":   {"dynamodb:DeleteItem", "dynamodb:PutItem"},
 	}
 	fns := tpl.functions(t)

@@ -3,12 +3,18 @@
 // table (DynamoDB Local) and writes the event signed as its manifest entry
 // says (signatures expire within minutes, so events are stored unsigned).
 //
-//	go run ./infra/prepareevent -event huawei-schedule-key-deletion -out /tmp/event.json
-//	sam local invoke ScheduleFunction -e /tmp/event.json --env-vars infra/sam-local-env.json
+// It also writes the --env-vars file: DynamoDB Local's address as the
+// container sees it, the table, and the development credentials document
+// (the container cannot read project files, and has no secret to read).
+//
+//	go run ./infra/prepareevent -event huawei-schedule-key-deletion -out /tmp/event.json -env-out /tmp/env.json
+//	sam local invoke ScheduleFunction -e /tmp/event.json --env-vars /tmp/env.json
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -29,6 +35,8 @@ func main() {
 	table := flag.String("table", "kms-dev-keys", "keys table (created if missing)")
 	event := flag.String("event", "", "event name in events/, without .json")
 	out := flag.String("out", "", "where to write the signed event (default: stdout)")
+	envOut := flag.String("env-out", "", "where to write the sam local invoke --env-vars file (default: none)")
+	containerEndpoint := flag.String("container-endpoint", "http://host.docker.internal:8000", "DynamoDB Local as the function's container reaches it")
 	dir := flag.String("events", "events", "the events folder")
 	creds := flag.String("credentials", "infra/local/credentials.json", "the credentials document")
 	flag.Parse()
@@ -36,6 +44,33 @@ func main() {
 		fmt.Fprintln(os.Stderr, "prepareevent:", err)
 		os.Exit(1)
 	}
+	if *envOut != "" {
+		if err := writeEnv(*envOut, *containerEndpoint, *table, *creds); err != nil {
+			fmt.Fprintln(os.Stderr, "prepareevent:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// writeEnv writes the --env-vars file for sam local invoke.
+func writeEnv(path, endpoint, table, credsPath string) error {
+	doc, err := os.ReadFile(credsPath)
+	if err != nil {
+		return err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, doc); err != nil {
+		return err
+	}
+	env := map[string]map[string]string{"Parameters": {
+		"DYNAMODB_ENDPOINT": endpoint, "TABLE_NAME": table, "CREDENTIALS_SECRET_ARN": "",
+		"CREDENTIALS_DOCUMENT": compact.String(), "LOG_LEVEL": "debug",
+	}}
+	raw, err := json.MarshalIndent(env, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o600)
 }
 
 func run(endpoint, table, dir, event, credsPath, out string) error {

@@ -23,8 +23,9 @@ type SecretGetter interface {
 
 // Tenants loads the tenants and their credentials: from the Secrets Manager
 // secret CREDENTIALS_SECRET_ARN names (the Lambda functions, once per cold
-// start), else from the file CREDENTIALS_FILE names (default
-// infra/local/credentials.json).
+// start); else from CREDENTIALS_DOCUMENT, the document itself (sam local
+// invoke, whose container sees no project files); else from the file
+// CREDENTIALS_FILE names (default infra/local/credentials.json).
 func Tenants(ctx context.Context) (*tenant.Directory, error) {
 	if arn := os.Getenv("CREDENTIALS_SECRET_ARN"); arn != "" {
 		cfg, err := loadAWS(ctx)
@@ -32,6 +33,13 @@ func Tenants(ctx context.Context) (*tenant.Directory, error) {
 			return nil, err
 		}
 		return TenantsFromSecret(ctx, secretsmanager.NewFromConfig(cfg), arn)
+	}
+	if doc := os.Getenv("CREDENTIALS_DOCUMENT"); doc != "" {
+		d, err := tenant.Parse([]byte(doc))
+		if err != nil {
+			return nil, fmt.Errorf("CREDENTIALS_DOCUMENT: %w", err)
+		}
+		return d, nil
 	}
 	path := os.Getenv("CREDENTIALS_FILE")
 	if path == "" {
