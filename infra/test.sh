@@ -33,3 +33,12 @@ if command -v "${CC:-gcc}" >/dev/null 2>&1; then
 fi
 echo "== go test ${race[*]}"
 go test "${race[@]}" -count=1 ./...
+
+# A bounded fuzz run of each authorization-header parser; the corpus is in
+# shared/auth/*/testdata/fuzz and plain go test replays it above.
+fuzztime="${FUZZTIME:-10s}"
+for target in awssig:FuzzParseAuthorization huaweisig:FuzzParseAuthorization ncpsig:FuzzHeaders; do
+  pkg=${target%%:*} name=${target##*:}
+  echo "== fuzz $pkg $name ($fuzztime)"
+  go test -run '^$' -fuzz "^$name\$" -fuzztime "$fuzztime" "./shared/auth/$pkg"
+done
