@@ -84,10 +84,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// A slow or stalled client cannot hold a connection past these; bodies
+	// are also bounded (validation.MaxBodyBytes).
 	srv := &http.Server{
 		Handler:           routes.Handler(svc, tenants, log),
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
+		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

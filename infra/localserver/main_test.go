@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -253,5 +254,40 @@ func testExpiryLoop(t *testing.T, store ...string) {
 		case <-deadline:
 			t.Fatal("the expiry loop did not finalize the key")
 		}
+	}
+}
+
+// A client that stalls in its headers or its body is cut off by the read
+// timeouts, and other clients are served meanwhile.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	s := start(t, "DATA_DIR="+t.TempDir())
+	addr := strings.TrimPrefix(s.url, "http://")
+	for name, c := range map[string]struct {
+		partial string
+		within  time.Duration
+	}{
+		"stalled headers": {"POST /kms/v1/keys HTTP/1.1\r\nHost: x\r\n", 5*time.Second + 2*time.Second},
+		"stalled body":    {"POST /kms/v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 10*time.Second + 2*time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte(c.partial)); err != nil {
+				t.Fatal(err)
+			}
+			started := time.Now()
+			if code := get(s.url + "/kms/v1/keys"); code != 200 {
+				t.Fatalf("another client while one stalls: %d", code)
+			}
+			conn.SetReadDeadline(time.Now().Add(c.within))
+			io.ReadAll(conn) // returns when the server closes the connection
+			if waited := time.Since(started); waited >= c.within {
+				t.Fatalf("connection still open after %v", waited)
+			}
+		})
 	}
 }
