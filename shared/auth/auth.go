@@ -6,6 +6,7 @@ package auth
 import (
 	"crypto/subtle"
 	"errors"
+	"strings"
 )
 
 // Reason is why a request failed authentication.
@@ -42,4 +43,43 @@ func As(err error) (*Error, bool) {
 // Equal compares two signatures in constant time.
 func Equal(a, b string) bool {
 	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// ParseParams parses the "Name=value, Name=value" list of an Authorization
+// header (after its scheme). It requires exactly the given names, once each.
+func ParseParams(s string, names ...string) (map[string]string, bool) {
+	fields := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if _, dup := fields[k]; !ok || v == "" || dup {
+			return nil, false
+		}
+		fields[k] = v
+	}
+	if len(fields) != len(names) {
+		return nil, false
+	}
+	for _, n := range names {
+		if fields[n] == "" {
+			return nil, false
+		}
+	}
+	return fields, true
+}
+
+// ParseSignedHeaders parses "a;b;c": sorted, distinct, lowercase names.
+func ParseSignedHeaders(s string) ([]string, bool) {
+	names := strings.Split(s, ";")
+	for i, name := range names {
+		if name == "" || name != strings.ToLower(name) || (i > 0 && names[i-1] >= name) {
+			return nil, false
+		}
+	}
+	return names, true
+}
+
+// IsHexSignature reports whether s is 64 lowercase hexadecimal characters,
+// the form of both HMAC-SHA256 signature schemes here.
+func IsHexSignature(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }

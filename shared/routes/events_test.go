@@ -13,10 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
-	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/infra/eventgen"
-	"github.com/keydeletion/service/shared/boltstore"
-	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/routes"
@@ -44,20 +41,6 @@ func TestEventsThroughAPIProxy(t *testing.T) {
 	m := readManifest(t)
 	if validation.KeyTagFor(m.KeyID) != m.KeyTag {
 		t.Fatalf("events/ key tag %s is not the tag of %s: regenerate events", m.KeyTag, m.KeyID)
-	}
-	newStores := map[string]func(t *testing.T) keys.Store{
-		"bolt": func(t *testing.T) keys.Store {
-			st, err := boltstore.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"dynamodb": func(t *testing.T) keys.Store {
-			db, table := dynamodblocal.NewTable(t)
-			return dynamostore.New(db, table)
-		},
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	for _, storeName := range []string{"bolt", "dynamodb"} {

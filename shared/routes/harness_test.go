@@ -42,24 +42,26 @@ type env struct {
 
 // eachStore runs fn once on the embedded store and once on DynamoDB Local,
 // with a server serving every route.
+// newStores makes a fresh store of each kind for a test.
+var newStores = map[string]func(t *testing.T) keys.Store{
+	"bolt": func(t *testing.T) keys.Store {
+		st, err := boltstore.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	},
+	"dynamodb": func(t *testing.T) keys.Store {
+		db, table := dynamodblocal.NewTable(t)
+		return dynamostore.New(db, table)
+	},
+}
+
 func eachStore(t *testing.T, fn func(t *testing.T, e *env)) {
-	stores := map[string]func(t *testing.T) keys.Store{
-		"bolt": func(t *testing.T) keys.Store {
-			st, err := boltstore.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { st.Close() })
-			return st
-		},
-		"dynamodb": func(t *testing.T) keys.Store {
-			db, table := dynamodblocal.NewTable(t)
-			return dynamostore.New(db, table)
-		},
-	}
 	for _, name := range []string{"bolt", "dynamodb"} {
 		t.Run(name, func(t *testing.T) {
-			st := stores[name](t)
+			st := newStores[name](t)
 			clock := storetest.NewClock(storetest.RealNow())
 			log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 			srv := httptest.NewServer(routes.Handler(keys.NewService(st, clock.Now), directory, log))

@@ -45,6 +45,14 @@ func As(err error) (*Error, bool) {
 	return v, ok
 }
 
+// Required reports a required input that is absent (present is false).
+func Required(field string, present bool) error {
+	if present {
+		return nil
+	}
+	return missing(field)
+}
+
 func missing(field string) error {
 	return &Error{Field: field, Problem: Missing, Detail: "must not be empty"}
 }

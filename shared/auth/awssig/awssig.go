@@ -50,21 +50,12 @@ func ParseAuthorization(h string) (Authorization, error) {
 	if !ok {
 		return a, auth.Fail(auth.Malformed, "Authorization header requires the "+algorithm+" algorithm")
 	}
-	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || v == "" {
-			return a, auth.Fail(auth.Malformed, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters")
-		}
-		if _, dup := fields[k]; dup {
-			return a, auth.Fail(auth.Malformed, "Authorization header repeats the '"+k+"' parameter")
-		}
-		fields[k] = v
+	const required = "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters"
+	fields, ok := auth.ParseParams(rest, "Credential", "SignedHeaders", "Signature")
+	if !ok {
+		return a, auth.Fail(auth.Malformed, required)
 	}
 	cred, sh, sig := fields["Credential"], fields["SignedHeaders"], fields["Signature"]
-	if cred == "" || sh == "" || sig == "" || len(fields) != 3 {
-		return a, auth.Fail(auth.Malformed, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters")
-	}
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || scope[0] == "" || scope[4] != "aws4_request" || len(scope[1]) != 8 {
 		return a, auth.Fail(auth.Malformed, "Credential must have the form <access key>/<yyyymmdd>/<region>/<service>/aws4_request")
@@ -73,13 +64,10 @@ func ParseAuthorization(h string) (Authorization, error) {
 		return a, auth.Fail(auth.Malformed, "Credential date is not a date")
 	}
 	a.AccessKeyID, a.Date, a.Region, a.Service = scope[0], scope[1], scope[2], scope[3]
-	a.SignedHeaders = strings.Split(sh, ";")
-	for i, name := range a.SignedHeaders {
-		if name == "" || name != strings.ToLower(name) || (i > 0 && a.SignedHeaders[i-1] >= name) {
-			return a, auth.Fail(auth.Malformed, "SignedHeaders must be sorted, distinct, lowercase header names")
-		}
+	if a.SignedHeaders, ok = auth.ParseSignedHeaders(sh); !ok {
+		return a, auth.Fail(auth.Malformed, "SignedHeaders must be sorted, distinct, lowercase header names")
 	}
-	if len(sig) != 64 || strings.Trim(sig, "0123456789abcdef") != "" {
+	if !auth.IsHexSignature(sig) {
 		return a, auth.Fail(auth.Malformed, "Signature must be 64 lowercase hexadecimal characters")
 	}
 	a.Signature = sig

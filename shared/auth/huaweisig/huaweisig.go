@@ -39,25 +39,15 @@ func ParseAuthorization(h string) (Authorization, error) {
 	if !ok {
 		return a, auth.Fail(auth.Malformed, "Authorization must use "+algorithm)
 	}
-	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if _, dup := fields[k]; !ok || v == "" || dup {
-			return a, auth.Fail(auth.Malformed, "Authorization must carry Access, SignedHeaders and Signature once each")
-		}
-		fields[k] = v
-	}
-	a.AccessKey, a.Signature = fields["Access"], fields["Signature"]
-	if a.AccessKey == "" || a.Signature == "" || fields["SignedHeaders"] == "" || len(fields) != 3 {
+	fields, ok := auth.ParseParams(rest, "Access", "SignedHeaders", "Signature")
+	if !ok {
 		return a, auth.Fail(auth.Malformed, "Authorization must carry Access, SignedHeaders and Signature once each")
 	}
-	a.SignedHeaders = strings.Split(fields["SignedHeaders"], ";")
-	for i, name := range a.SignedHeaders {
-		if name == "" || name != strings.ToLower(name) || (i > 0 && a.SignedHeaders[i-1] >= name) {
-			return a, auth.Fail(auth.Malformed, "SignedHeaders must be sorted, distinct, lowercase header names")
-		}
+	a.AccessKey, a.Signature = fields["Access"], fields["Signature"]
+	if a.SignedHeaders, ok = auth.ParseSignedHeaders(fields["SignedHeaders"]); !ok {
+		return a, auth.Fail(auth.Malformed, "SignedHeaders must be sorted, distinct, lowercase header names")
 	}
-	if len(a.Signature) != 64 || strings.Trim(a.Signature, "0123456789abcdef") != "" {
+	if !auth.IsHexSignature(a.Signature) {
 		return a, auth.Fail(auth.Malformed, "Signature must be 64 lowercase hexadecimal characters")
 	}
 	return a, nil

@@ -194,8 +194,8 @@ func (c *call) metadata(k keys.Key) keyMetadata {
 // resolve turns an AWS KeyId into a key id of the caller. Another account's
 // or region's ARN names no key of the caller: not found, as an unknown key.
 func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
-	if ref == nil {
-		return "", &validation.Error{Field: "keyId", Problem: validation.Missing}
+	if err := validation.Required("keyId", ref != nil); err != nil {
+		return "", err
 	}
 	r, err := validation.AWSKeyRef(*ref, allowAlias)
 	if err != nil {
@@ -445,12 +445,10 @@ func lookup[K comparable](m map[K]string, wire string) (K, bool) {
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
-	e := a.translate(ctx, err)
-	if e.status == http.StatusBadRequest || e.status == http.StatusForbidden {
-		if ae, ok := auth.As(err); ok {
-			a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
-		}
+	if ae, ok := auth.As(err); ok {
+		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
 	}
+	e := a.translate(ctx, err)
 	httpapi.WriteJSON(w, e.status, contentType, map[string]string{"__type": e.typ, "message": e.msg})
 }
 

@@ -271,26 +271,26 @@ func (a *api) createKey(c *call) (any, error) {
 	if err := validation.NCPKeyName(deref(req.KeyName)); err != nil {
 		return nil, err
 	}
-	if req.KeyType == nil {
-		return nil, &validation.Error{Field: "keyType", Problem: validation.Missing, Detail: "must not be empty"}
+	if err := validation.Required("keyType", req.KeyType != nil); err != nil {
+		return nil, err
 	}
 	spec, ok := lookup(keyTypes, *req.KeyType)
 	if !ok {
 		return nil, validation.OneOf("keyType", *req.KeyType, "AES256", "RSA2048", "ECDSA")
 	}
-	if req.IsAutoRotation == nil {
-		return nil, &validation.Error{Field: "isAutoRotation", Problem: validation.Missing, Detail: "must not be empty"}
+	if err := validation.Required("isAutoRotation", req.IsAutoRotation != nil); err != nil {
+		return nil, err
 	}
-	if req.ProtectionType == nil {
-		return nil, &validation.Error{Field: "protectionType", Problem: validation.Missing, Detail: "must not be empty"}
+	if err := validation.Required("protectionType", req.ProtectionType != nil); err != nil {
+		return nil, err
 	}
 	if err := validation.OneOf("protectionType", *req.ProtectionType, "BASIC", "COMMON_HSM"); err != nil {
 		return nil, err
 	}
 	period := 0
 	if *req.IsAutoRotation {
-		if req.RotationPeriod == nil {
-			return nil, &validation.Error{Field: "rotationPeriod", Problem: validation.Missing, Detail: "is required when isAutoRotation is true"}
+		if err := validation.Required("rotationPeriod", req.RotationPeriod != nil); err != nil {
+			return nil, err
 		}
 		if err := validation.IntRange("rotationPeriod", *req.RotationPeriod, 1, 730); err != nil {
 			return nil, err
