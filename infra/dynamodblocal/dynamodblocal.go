@@ -17,9 +17,6 @@ import (
 	"github.com/keydeletion/service/shared/dynamostore"
 )
 
-// DB is the client tests use.
-type DB = *dynamodb.Client
-
 // Client returns a client for the DynamoDB at endpoint. DynamoDB Local
 // accepts any credentials.
 func Client(endpoint string) *dynamodb.Client {

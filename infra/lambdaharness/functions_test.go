@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
@@ -161,7 +162,7 @@ func TestEventsAgainstBinaries(t *testing.T) {
 	}
 }
 
-func checkStream(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st keys.Store, db dynamodblocal.DB, table, name string, want eventgen.Expectation) {
+func checkStream(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st keys.Store, db *dynamodb.Client, table, name string, want eventgen.Expectation) {
 	ctx := context.Background()
 	if err := m.SeedRemovedByTTL(ctx, st, dynamodblocal.KeyRemover(db, table)); err != nil {
 		t.Fatal(err)

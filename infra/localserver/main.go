@@ -115,7 +115,6 @@ func openStore(ctx context.Context, log *slog.Logger) (keys.Store, func(), error
 	if table := os.Getenv("TABLE_NAME"); table != "" || os.Getenv("DYNAMODB_ENDPOINT") != "" {
 		if table == "" {
 			table = "keys"
-			os.Setenv("TABLE_NAME", table)
 		}
 		db, err := config.DynamoDB(ctx)
 		if err != nil {

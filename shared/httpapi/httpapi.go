@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -40,7 +41,6 @@ const (
 
 // Route is one method and path pattern of a dialect (net/http pattern syntax).
 type Route struct {
-	Dialect string
 	Action  Action
 	Method  string // "" for a Fallback route: any method
 	Path    string
@@ -61,22 +61,15 @@ func (r Route) Pattern() string {
 func Select(routes []Route, actions ...Action) []Route {
 	var out []Route
 	for _, r := range routes {
-		if r.Action == Fallback {
+		if r.Action == Fallback || slices.Contains(actions, r.Action) {
 			out = append(out, r)
-			continue
-		}
-		for _, a := range actions {
-			if r.Action == a {
-				out = append(out, r)
-				break
-			}
 		}
 	}
 	return out
 }
 
 // Handler returns the handler that serves routes: each request gets an id,
-// the default tenant, a recovered panic, and one log line.
+// a recovered panic, and one log line.
 func Handler(log *slog.Logger, routes []Route) *Server {
 	mux := http.NewServeMux()
 	for _, r := range routes {

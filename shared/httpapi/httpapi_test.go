@@ -64,10 +64,10 @@ func TestHandlerRecoversAndLogs(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	routes := []Route{
-		{Dialect: "d", Action: Describe, Method: "GET", Path: "/boom", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		{Action: Describe, Method: "GET", Path: "/boom", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			panic("bug")
 		})},
-		{Dialect: "d", Action: Describe, Method: "GET", Path: "/ok", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		{Action: Describe, Method: "GET", Path: "/ok", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			info := InfoFrom(r.Context())
 			info.Dialect, info.Operation, info.KeyID = "d", "op", "k1"
 			WriteJSON(w, 200, "application/json", map[string]string{"ok": "yes"})

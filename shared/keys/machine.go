@@ -65,8 +65,3 @@ func (c Change) Apply(k Key) Key {
 	k.PendingDays = c.PendingDays
 	return k
 }
-
-// Allowed reports whether op is legal from state s (ignoring the window).
-func Allowed(op Op, s State) bool {
-	return slices.Contains(machine[op].from, s)
-}

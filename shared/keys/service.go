@@ -23,9 +23,6 @@ func NewService(store Store, now func() time.Time) *Service {
 	return &Service{store: store, now: now}
 }
 
-// Now is the service's clock, for dialects that report times of their own.
-func (s *Service) Now() time.Time { return s.now() }
-
 // CreateRequest describes a new key. Zero values take the defaults.
 type CreateRequest struct {
 	Owner              string

@@ -32,6 +32,11 @@ const (
 	dateFormat = "20060102T150405Z"
 )
 
+// signer recomputes signatures. One for the process: it is safe for
+// concurrent use and caches the signing keys it derives (per key, date,
+// region and service), which a signer made per request would throw away.
+var signer = v4.NewSigner()
+
 // Authorization is a parsed SigV4 Authorization header.
 type Authorization struct {
 	AccessKeyID   string
@@ -148,7 +153,6 @@ func expected(r *http.Request, body []byte, a Authorization, secret string, sign
 		}
 	}
 	sum := sha256.Sum256(body)
-	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = false })
 	creds := aws.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: secret}
 	if err := signer.SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), a.Service, a.Region, signedAt); err != nil {
 		return "", fmt.Errorf("re-sign: %w", err)

@@ -29,17 +29,6 @@ const (
 	targetPrefix = "TrentService."
 )
 
-// Operations lists the X-Amz-Target operations served, by the action each performs.
-var Operations = map[string]httpapi.Action{
-	"CreateKey":           httpapi.Create,
-	"DescribeKey":         httpapi.Describe,
-	"ListKeys":            httpapi.List,
-	"EnableKey":           httpapi.Enable,
-	"DisableKey":          httpapi.Disable,
-	"ScheduleKeyDeletion": httpapi.Schedule,
-	"CancelKeyDeletion":   httpapi.Cancel,
-}
-
 // Routes returns the AWS route: one POST / that dispatches on X-Amz-Target.
 // Every request must carry a SigV4 signature by a key in dir.
 func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
@@ -50,8 +39,8 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		"ScheduleKeyDeletion": a.scheduleKeyDeletion, "CancelKeyDeletion": a.cancelKeyDeletion,
 	}
 	return []httpapi.Route{
-		{Dialect: Dialect, Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: http.HandlerFunc(a.serve)},
-		{Dialect: Dialect, Action: httpapi.Fallback, Path: "/", Handler: http.HandlerFunc(a.unknown)},
+		{Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: http.HandlerFunc(a.serve)},
+		{Action: httpapi.Fallback, Path: "/", Handler: http.HandlerFunc(a.unknown)},
 	}
 }
 

@@ -37,7 +37,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		a.route(httpapi.Disable, "disable-key", a.disableKey),
 		a.route(httpapi.Schedule, "schedule-key-deletion", a.scheduleKeyDeletion),
 		a.route(httpapi.Cancel, "cancel-key-deletion", a.cancelKeyDeletion),
-		{Dialect: Dialect, Action: httpapi.Fallback, Path: "/v1.0/", Handler: http.HandlerFunc(a.unknown)},
+		{Action: httpapi.Fallback, Path: "/v1.0/", Handler: http.HandlerFunc(a.unknown)},
 	}
 }
 
@@ -87,7 +87,7 @@ func (a *api) route(action httpapi.Action, op string, serve func(c *call) (any, 
 		}
 		httpapi.WriteJSON(w, http.StatusOK, contentType, resp)
 	}
-	return httpapi.Route{Dialect: Dialect, Action: action, Method: http.MethodPost,
+	return httpapi.Route{Action: action, Method: http.MethodPost,
 		Path: "/v1.0/{project_id}/kms/" + op, Handler: http.HandlerFunc(h)}
 }
 

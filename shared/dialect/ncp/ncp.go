@@ -41,7 +41,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", true, a.disableKey),
 		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", true, a.requestDeletion),
 		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", true, a.cancelDeletion),
-		{Dialect: Dialect, Action: httpapi.Fallback, Path: "/kms/", Handler: http.HandlerFunc(a.unknown)},
+		{Action: httpapi.Fallback, Path: "/kms/", Handler: http.HandlerFunc(a.unknown)},
 	}
 }
 
@@ -114,7 +114,7 @@ func (a *api) route(action httpapi.Action, op, method, path string, keyRoute boo
 		}
 		httpapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"code": "SUCCESS", "data": resp})
 	}
-	return httpapi.Route{Dialect: Dialect, Action: action, Method: method, Path: path, Handler: http.HandlerFunc(h)}
+	return httpapi.Route{Action: action, Method: method, Path: path, Handler: http.HandlerFunc(h)}
 }
 
 func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
