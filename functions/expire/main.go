@@ -15,7 +15,7 @@ import (
 
 func main() {
 	log := config.Logger()
-	store := config.MustDynamoStore(context.Background(), log)
+	store := config.MustDynamoStore(config.AWS(context.Background()), log)
 	finalizer := expiry.New(store, time.Now, log)
 	lambda.Start(finalizer.StreamHandler(dynamostore.ExpiredKey))
 }

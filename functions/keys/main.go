@@ -17,8 +17,9 @@ import (
 func main() {
 	log := config.Logger()
 	ctx := context.Background()
-	store := config.MustDynamoStore(ctx, log)
-	tenants := config.MustTenants(ctx, log) // read once per cold start
+	awsConfig := config.AWS(ctx) // loaded once, shared by the store and the secret read
+	store := config.MustDynamoStore(awsConfig, log)
+	tenants := config.MustTenants(ctx, awsConfig, log) // read once per cold start
 	handler := routes.Handler(keys.NewService(store, time.Now), tenants, log, routes.KeysFunction...)
 	lambda.Start(httpadapter.NewV2(handler).ProxyWithContext)
 }

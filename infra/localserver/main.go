@@ -63,11 +63,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	now := func() time.Time { return time.Now().Add(offset) }
 
-	tenants, err := config.Tenants(ctx)
+	awsConfig := config.AWS(ctx) // loaded only if the store or the tenants need it
+	tenants, err := config.Tenants(ctx, awsConfig)
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(ctx, log)
+	store, closeStore, err := openStore(ctx, awsConfig, log)
 	if err != nil {
 		return err
 	}
@@ -111,12 +112,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
-func openStore(ctx context.Context, log *slog.Logger) (keys.Store, func(), error) {
+func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger) (keys.Store, func(), error) {
 	if table := os.Getenv("TABLE_NAME"); table != "" || os.Getenv("DYNAMODB_ENDPOINT") != "" {
 		if table == "" {
 			table = "keys"
 		}
-		db, err := config.DynamoDB(ctx)
+		db, err := config.DynamoDB(awsConfig)
 		if err != nil {
 			return nil, nil, err
 		}

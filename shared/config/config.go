@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -27,6 +28,17 @@ func Logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
 }
 
+// AWSConfig returns the process's AWS configuration, loading it on the
+// first call only. Loading the default configuration (credential chain,
+// shared config files) costs milliseconds of a cold start, so a process
+// loads it once, and not at all if nothing needs AWS.
+type AWSConfig func() (aws.Config, error)
+
+// AWS returns the process's AWSConfig.
+func AWS(ctx context.Context) AWSConfig {
+	return sync.OnceValues(func() (aws.Config, error) { return loadAWS(ctx) })
+}
+
 func loadAWS(ctx context.Context) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if os.Getenv("DYNAMODB_ENDPOINT") != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
@@ -43,10 +55,10 @@ func loadAWS(ctx context.Context) (aws.Config, error) {
 	return cfg, nil
 }
 
-// DynamoDB returns a DynamoDB client from the default AWS configuration;
-// DYNAMODB_ENDPOINT, if set, points it elsewhere (DynamoDB Local).
-func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
-	cfg, err := loadAWS(ctx)
+// DynamoDB returns a DynamoDB client; DYNAMODB_ENDPOINT, if set, points it
+// elsewhere (DynamoDB Local).
+func DynamoDB(awsConfig AWSConfig) (*dynamodb.Client, error) {
+	cfg, err := awsConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -58,12 +70,12 @@ func DynamoDB(ctx context.Context) (*dynamodb.Client, error) {
 }
 
 // DynamoStore returns the store on the table named by TABLE_NAME.
-func DynamoStore(ctx context.Context) (*dynamostore.Store, error) {
+func DynamoStore(awsConfig AWSConfig) (*dynamostore.Store, error) {
 	table := os.Getenv("TABLE_NAME")
 	if table == "" {
 		return nil, fmt.Errorf("TABLE_NAME is not set")
 	}
-	db, err := DynamoDB(ctx)
+	db, err := DynamoDB(awsConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -72,8 +84,8 @@ func DynamoStore(ctx context.Context) (*dynamostore.Store, error) {
 
 // MustDynamoStore is DynamoStore for a Lambda main: without its table the
 // function cannot serve, so it logs why and exits (Lambda reports an init error).
-func MustDynamoStore(ctx context.Context, log *slog.Logger) *dynamostore.Store {
-	st, err := DynamoStore(ctx)
+func MustDynamoStore(awsConfig AWSConfig, log *slog.Logger) *dynamostore.Store {
+	st, err := DynamoStore(awsConfig)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)

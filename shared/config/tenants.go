@@ -26,9 +26,9 @@ type SecretGetter interface {
 // start); else from CREDENTIALS_DOCUMENT, the document itself (sam local
 // invoke, whose container sees no project files); else from the file
 // CREDENTIALS_FILE names (default infra/local/credentials.json).
-func Tenants(ctx context.Context) (*tenant.Directory, error) {
+func Tenants(ctx context.Context, awsConfig AWSConfig) (*tenant.Directory, error) {
 	if arn := os.Getenv("CREDENTIALS_SECRET_ARN"); arn != "" {
-		cfg, err := loadAWS(ctx)
+		cfg, err := awsConfig()
 		if err != nil {
 			return nil, err
 		}
@@ -66,8 +66,8 @@ func TenantsFromSecret(ctx context.Context, sm SecretGetter, arn string) (*tenan
 
 // MustTenants is Tenants for a Lambda main: without tenants the function
 // cannot authenticate anyone, so it logs why and exits.
-func MustTenants(ctx context.Context, log *slog.Logger) *tenant.Directory {
-	d, err := Tenants(ctx)
+func MustTenants(ctx context.Context, awsConfig AWSConfig, log *slog.Logger) *tenant.Directory {
+	d, err := Tenants(ctx, awsConfig)
 	if err != nil {
 		log.Error("configuration", "error", err.Error())
 		os.Exit(1)

@@ -46,18 +46,23 @@ func TestTenantsFromSecret(t *testing.T) {
 
 func TestTenantsSources(t *testing.T) {
 	doc, _ := os.ReadFile("../../infra/local/credentials.json")
+	// The document and the file need no AWS configuration, so none is loaded.
+	noAWS := func() (aws.Config, error) {
+		t.Error("AWS configuration loaded for a source that needs none")
+		return aws.Config{}, errors.New("not loaded")
+	}
 	t.Setenv("CREDENTIALS_SECRET_ARN", "")
 	t.Setenv("CREDENTIALS_DOCUMENT", string(doc))
 	t.Setenv("CREDENTIALS_FILE", "/nonexistent")
-	if d, err := Tenants(context.Background()); err != nil || len(d.Tenants()) != 2 {
+	if d, err := Tenants(context.Background(), noAWS); err != nil || len(d.Tenants()) != 2 {
 		t.Fatalf("inline document: %v", err)
 	}
 	t.Setenv("CREDENTIALS_DOCUMENT", "")
-	if _, err := Tenants(context.Background()); err == nil {
+	if _, err := Tenants(context.Background(), noAWS); err == nil {
 		t.Fatal("a missing file gave tenants")
 	}
 	t.Setenv("CREDENTIALS_FILE", "../../infra/local/credentials.json")
-	if d, err := Tenants(context.Background()); err != nil || len(d.Tenants()) != 2 {
+	if d, err := Tenants(context.Background(), noAWS); err != nil || len(d.Tenants()) != 2 {
 		t.Fatalf("file: %v", err)
 	}
 }
