@@ -230,6 +230,18 @@ func DecodeJSON(body []byte, v any) error {
 	return nil
 }
 
+// FromWire returns the domain value that a wire name stands for in a
+// dialect's table of names (domain value -> wire name).
+func FromWire[K comparable](names map[K]string, wire string) (K, bool) {
+	for k, v := range names {
+		if v == wire {
+			return k, true
+		}
+	}
+	var zero K
+	return zero, false
+}
+
 // WriteJSON writes v as the response body with status and content type.
 func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
 	body, err := json.Marshal(v)

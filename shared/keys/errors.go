@@ -12,7 +12,21 @@ var (
 	ErrAliasExists = errors.New("alias already exists")
 	// ErrInvalidState matches every *StateError.
 	ErrInvalidState = errors.New("key state does not allow the operation")
+	// ErrIncompatibleUsage matches every *UsageError.
+	ErrIncompatibleUsage = errors.New("key spec does not support the usage")
 )
+
+// UsageError is a key requested with a usage its spec does not support.
+type UsageError struct {
+	Spec  Spec
+	Usage Usage
+}
+
+func (e *UsageError) Error() string {
+	return fmt.Sprintf("key spec %s does not support usage %s", e.Spec, e.Usage)
+}
+
+func (e *UsageError) Is(target error) bool { return target == ErrIncompatibleUsage }
 
 // StateError is an operation refused because of the key's current state.
 type StateError struct {

@@ -2,7 +2,10 @@
 // the service every dialect calls. It knows neither the wire nor the storage.
 package keys
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // State is a key's lifecycle state. Deleted is never stored on a key: a key
 // whose window has ended is gone, and a tombstone remembers it.
@@ -35,6 +38,31 @@ const (
 	EncryptDecrypt Usage = "ENCRYPT_DECRYPT"
 	SignVerify     Usage = "SIGN_VERIFY"
 )
+
+// specUsages says which specs exist and which usages each supports; the
+// first is the spec's default. Symmetric keys encrypt, EC keys sign, RSA
+// keys do either.
+var specUsages = map[Spec][]Usage{
+	AES256:  {EncryptDecrypt},
+	RSA2048: {EncryptDecrypt, SignVerify},
+	RSA3072: {EncryptDecrypt, SignVerify},
+	RSA4096: {EncryptDecrypt, SignVerify},
+	ECP256:  {SignVerify},
+	ECP384:  {SignVerify},
+}
+
+// Specs returns every key spec, sorted.
+func Specs() []Spec {
+	out := make([]Spec, 0, len(specUsages))
+	for s := range specUsages {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Usages returns every key usage.
+func Usages() []Usage { return []Usage{EncryptDecrypt, SignVerify} }
 
 // Origin tells where the key material comes from. External keys start in
 // PendingImport.

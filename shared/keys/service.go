@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -23,7 +24,8 @@ func NewService(store Store, now func() time.Time) *Service {
 	return &Service{store: store, now: now}
 }
 
-// CreateRequest describes a new key. Zero values take the defaults.
+// CreateRequest describes a new key. Zero values take the defaults: AES_256,
+// the spec's default usage, origin KMS.
 type CreateRequest struct {
 	Owner              string
 	Alias              string
@@ -48,8 +50,15 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (Key, error) {
 	if k.Spec == "" {
 		k.Spec = AES256
 	}
+	usages, ok := specUsages[k.Spec]
+	if !ok {
+		return Key{}, fmt.Errorf("create key: unknown key spec %q", k.Spec)
+	}
 	if k.Usage == "" {
-		k.Usage = EncryptDecrypt
+		k.Usage = usages[0]
+	}
+	if !slices.Contains(usages, k.Usage) {
+		return Key{}, &UsageError{Spec: k.Spec, Usage: k.Usage}
 	}
 	if k.Origin == "" {
 		k.Origin = OriginKMS

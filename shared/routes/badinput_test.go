@@ -76,6 +76,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"aws list limit 1001", "POST", e.url + "/", awsH("ListKeys"), `{"Limit":1001}`, aws(400, "ValidationException")},
 			{"aws list bad marker", "POST", e.url + "/", awsH("ListKeys"), `{"Marker":"../../"}`, aws(400, "ValidationException")},
 			{"aws create bad usage pairing", "POST", e.url + "/", awsH("CreateKey"), `{"KeySpec":"SYMMETRIC_DEFAULT","KeyUsage":"SIGN_VERIFY"}`, aws(400, "ValidationException")},
+			{"aws create ECC with AWS's default usage", "POST", e.url + "/", awsH("CreateKey"), `{"KeySpec":"ECC_NIST_P256"}`, aws(400, "ValidationException")},
 			{"aws create description too long", "POST", e.url + "/", awsH("CreateKey"), `{"Description":"` + strings.Repeat("d", 8193) + `"}`, aws(400, "ValidationException")},
 
 			// Huawei
@@ -105,6 +106,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"huawei missing alias", "POST", hwBase + "create-key", jsonCT, `{}`, hw(400, "KMS.0204")},
 			{"huawei alias too long", "POST", hwBase + "create-key", jsonCT, `{"key_alias":"` + strings.Repeat("a", 256) + `"}`, hw(400, "KMS.0308")},
 			{"huawei bad key_spec", "POST", hwBase + "create-key", jsonCT, `{"key_alias":"x","key_spec":"DES"}`, hw(400, "KMS.0308")},
+			{"huawei usage the spec lacks", "POST", hwBase + "create-key", jsonCT, `{"key_alias":"x","key_spec":"AES_256","key_usage":"SIGN_VERIFY"}`, hw(400, "KMS.0308")},
 			{"huawei description too long", "POST", hwBase + "create-key", jsonCT, `{"key_alias":"x","key_description":"` + strings.Repeat("d", 256) + `"}`, hw(400, "KMS.0308")},
 			{"huawei list limit 0", "POST", hwBase + "list-keys", jsonCT, `{"limit":"0"}`, hw(400, "KMS.0308")},
 			{"huawei list bad key_state", "POST", hwBase + "list-keys", jsonCT, `{"key_state":"9"}`, hw(400, "KMS.0308")},

@@ -114,6 +114,12 @@ func TestOneKeyThreeFaces(t *testing.T) {
 		if r := huaweiCall(t, e.url, "describe-key", `{"key_id":"`+nid+`"}`); r.str("key_info.key_spec") != "RSA_2048" || r.str("key_info.key_alias") != "fromncp" {
 			t.Fatalf("Huawei describe NCP key: %s", r.raw)
 		}
+		// An NCP ECDSA key is a signing key to the other dialects.
+		ec := do(t, http.MethodPost, e.url+"/kms/v1/keys", jsonCT, `{"keyName":"ncpec","keyType":"ECDSA","isAutoRotation":false,"protectionType":"BASIC"}`)
+		if r := awsCall(t, e.url, "DescribeKey", `{"KeyId":"`+ec.str("data.keyId")+`"}`); r.str("KeyMetadata.KeyUsage") != "SIGN_VERIFY" ||
+			r.str("KeyMetadata.KeySpec") != "ECC_NIST_P256" {
+			t.Fatalf("AWS describe of an NCP ECDSA key: %s", r.raw)
+		}
 		// NCP names and Huawei aliases share one namespace per tenant.
 		if r := huaweiCall(t, e.url, "create-key", `{"key_alias":"fromncp"}`); r.status != 400 {
 			t.Fatalf("alias taken by an NCP name: %d %s", r.status, r.raw)

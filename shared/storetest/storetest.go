@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -53,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 			svc: keys.NewService(st, clock.Now), owner: "tenant-a"}
 	}
 	t.Run("CreateGetRoundTrip", func(t *testing.T) { testRoundTrip(setup(t)) })
+	t.Run("SpecsAndUsages", func(t *testing.T) { testSpecsAndUsages(setup(t)) })
 	t.Run("Aliases", func(t *testing.T) { testAliases(setup(t)) })
 	t.Run("OwnerIsolation", func(t *testing.T) { testOwnerIsolation(setup(t)) })
 	t.Run("StateMachine", func(t *testing.T) { testStateMachine(t, setup) })
@@ -96,6 +98,41 @@ func testRoundTrip(f *fixture) {
 	}
 	if _, err := f.svc.Get(f.ctx, f.owner, "00000000-0000-4000-8000-000000000000"); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+// Every spec takes the usages it supports, defaults to its first, and
+// refuses the others without storing anything.
+func testSpecsAndUsages(f *fixture) {
+	t := f.t
+	supports := map[keys.Spec][]keys.Usage{
+		keys.AES256: {keys.EncryptDecrypt}, keys.RSA2048: {keys.EncryptDecrypt, keys.SignVerify},
+		keys.RSA3072: {keys.EncryptDecrypt, keys.SignVerify}, keys.RSA4096: {keys.EncryptDecrypt, keys.SignVerify},
+		keys.ECP256: {keys.SignVerify}, keys.ECP384: {keys.SignVerify},
+	}
+	if len(keys.Specs()) != len(supports) {
+		t.Fatalf("specs %v; the test knows %d", keys.Specs(), len(supports))
+	}
+	stored := 0
+	for _, spec := range keys.Specs() {
+		k, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Spec: spec})
+		if err != nil || k.Usage != supports[spec][0] {
+			t.Fatalf("%s with no usage: %v %v, want default %s", spec, k.Usage, err, supports[spec][0])
+		}
+		stored++
+		for _, usage := range keys.Usages() {
+			_, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Spec: spec, Usage: usage})
+			want := slices.Contains(supports[spec], usage)
+			if want != (err == nil) || (!want && !errors.Is(err, keys.ErrIncompatibleUsage)) {
+				t.Fatalf("%s with %s: %v, want supported=%v", spec, usage, err, want)
+			}
+			if want {
+				stored++
+			}
+		}
+	}
+	if all, _ := f.svc.All(f.ctx, f.owner); len(all) != stored {
+		t.Fatalf("%d keys stored, want %d: a refused create stored something", len(all), stored)
 	}
 }
 

@@ -137,6 +137,8 @@ var specNames = map[keys.Spec]string{
 
 var originNames = map[keys.Origin]string{keys.OriginKMS: "AWS_KMS", keys.OriginExternal: "EXTERNAL"}
 
+var usageNames = map[keys.Usage]string{keys.EncryptDecrypt: "ENCRYPT_DECRYPT", keys.SignVerify: "SIGN_VERIFY"}
+
 // AWS has no Frozen state; a frozen key is Unavailable to AWS callers.
 var stateNames = map[keys.State]string{
 	keys.Enabled: "Enabled", keys.Disabled: "Disabled", keys.PendingDeletion: "PendingDeletion",
@@ -372,23 +374,24 @@ func (a *api) createKey(c *call) (any, error) {
 		specName = req.CustomerMasterKeySpec
 	}
 	if specName != nil {
-		spec, ok := lookup(specNames, *specName)
+		spec, ok := httpapi.FromWire(specNames, *specName)
 		if !ok {
 			return nil, badRequest("UnsupportedOperationException", "KeySpec %s is not supported by this service.", *specName)
 		}
 		cr.Spec = spec
 	}
+	// AWS's default usage is ENCRYPT_DECRYPT whatever the spec: an ECC key
+	// must ask for SIGN_VERIFY.
+	cr.Usage = keys.EncryptDecrypt
 	if req.KeyUsage != nil {
-		if err := validation.OneOf("keyUsage", *req.KeyUsage, string(keys.EncryptDecrypt), string(keys.SignVerify)); err != nil {
+		usage, ok := httpapi.FromWire(usageNames, *req.KeyUsage)
+		if !ok {
 			return nil, badRequest("UnsupportedOperationException", "KeyUsage %s is not supported by this service.", *req.KeyUsage)
 		}
-		cr.Usage = keys.Usage(*req.KeyUsage)
-	}
-	if err := checkUsage(cr.Spec, cr.Usage); err != nil {
-		return nil, err
+		cr.Usage = usage
 	}
 	if req.Origin != nil {
-		o, ok := lookup(originNames, *req.Origin)
+		o, ok := httpapi.FromWire(originNames, *req.Origin)
 		if !ok {
 			return nil, badRequest("UnsupportedOperationException", "Origin %s is not supported by this service.", *req.Origin)
 		}
@@ -400,37 +403,6 @@ func (a *api) createKey(c *call) (any, error) {
 	}
 	c.info.KeyID = k.ID
 	return map[string]keyMetadata{"KeyMetadata": c.metadata(k)}, nil
-}
-
-// checkUsage enforces AWS's pairing of key specs and usages.
-func checkUsage(spec keys.Spec, usage keys.Usage) error {
-	if spec == "" {
-		spec = keys.AES256
-	}
-	if usage == "" {
-		usage = keys.EncryptDecrypt
-	}
-	ok := true
-	switch spec {
-	case keys.AES256:
-		ok = usage == keys.EncryptDecrypt
-	case keys.ECP256, keys.ECP384:
-		ok = usage == keys.SignVerify
-	}
-	if !ok {
-		return badRequest("ValidationException", "KeyUsage %s is not compatible with KeySpec %s", usage, specNames[spec])
-	}
-	return nil
-}
-
-func lookup[K comparable](m map[K]string, wire string) (K, bool) {
-	for k, v := range m {
-		if v == wire {
-			return k, true
-		}
-	}
-	var zero K
-	return zero, false
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
@@ -448,6 +420,7 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 		syntax   *httpapi.SyntaxError
 		typeErr  *httpapi.TypeError
 		stateErr *keys.StateError
+		usageErr *keys.UsageError
 		nf       *notFound
 	)
 	info := httpapi.InfoFrom(ctx)
@@ -471,6 +444,8 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 		return badRequest("NotFoundException", "Key '%s' does not exist", a.arnOf(info))
 	case errors.As(err, &stateErr):
 		return badRequest("KMSInvalidStateException", "%s", stateMessage(a.arnOf(info), stateErr))
+	case errors.As(err, &usageErr):
+		return badRequest("ValidationException", "KeyUsage %s is not compatible with KeySpec %s", usageNames[usageErr.Usage], specNames[usageErr.Spec])
 	}
 	a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
 	return &apiError{status: http.StatusInternalServerError, typ: "KMSInternalException", msg: "An internal error occurred."}

@@ -105,15 +105,6 @@ var stateCodes = map[keys.State]string{
 
 var originNames = map[keys.Origin]string{keys.OriginKMS: "kms", keys.OriginExternal: "external"}
 
-func origin(wire string) (keys.Origin, bool) {
-	for o, name := range originNames {
-		if name == wire {
-			return o, true
-		}
-	}
-	return "", false
-}
-
 // keyRequest is the body of describe-key, enable-key, disable-key and cancel-key-deletion.
 type keyRequest struct {
 	KeyID    *string `json:"key_id"`
@@ -137,6 +128,14 @@ func (c *call) checkKey(keyID, seq *string) (string, error) {
 	}
 	c.info.KeyID = *keyID
 	return *keyID, nil
+}
+
+func names[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
 }
 
 func deref(s *string) string {
@@ -225,21 +224,21 @@ func (a *api) createKey(c *call) (any, error) {
 		return nil, err
 	}
 	cr := keys.CreateRequest{Owner: c.tenant.ID, Alias: *req.KeyAlias, Description: deref(req.KeyDescription)}
+	// Huawei's spec and usage names are the domain's own.
 	if req.KeySpec != nil {
-		if err := validation.OneOf("key_spec", *req.KeySpec, string(keys.AES256), string(keys.RSA2048),
-			string(keys.RSA3072), string(keys.RSA4096), string(keys.ECP256), string(keys.ECP384)); err != nil {
+		if err := validation.OneOf("key_spec", *req.KeySpec, names(keys.Specs())...); err != nil {
 			return nil, err
 		}
 		cr.Spec = keys.Spec(*req.KeySpec)
 	}
 	if req.KeyUsage != nil {
-		if err := validation.OneOf("key_usage", *req.KeyUsage, string(keys.EncryptDecrypt), string(keys.SignVerify)); err != nil {
+		if err := validation.OneOf("key_usage", *req.KeyUsage, names(keys.Usages())...); err != nil {
 			return nil, err
 		}
 		cr.Usage = keys.Usage(*req.KeyUsage)
 	}
 	if req.Origin != nil {
-		o, ok := origin(*req.Origin)
+		o, ok := httpapi.FromWire(originNames, *req.Origin)
 		if !ok {
 			return nil, validation.OneOf("origin", *req.Origin, "kms", "external")
 		}
@@ -385,6 +384,7 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		syntax   *httpapi.SyntaxError
 		typeErr  *httpapi.TypeError
 		stateErr *keys.StateError
+		usageErr *keys.UsageError
 	)
 	if ae, ok := auth.As(err); ok {
 		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
@@ -416,6 +416,8 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		writeError(w, http.StatusBadRequest, code, msg)
 	case errors.Is(err, keys.ErrAliasExists):
 		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: key_alias is already in use.")
+	case errors.As(err, &usageErr):
+		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: key_spec "+string(usageErr.Spec)+" does not support key_usage "+string(usageErr.Usage)+".")
 	default:
 		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
 		writeError(w, http.StatusInternalServerError, "KMS.0101", "Internal error.")

@@ -37,10 +37,10 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		a.route(httpapi.Create, "create-key", http.MethodPost, base, false, a.createKey),
 		a.route(httpapi.List, "list-keys", http.MethodGet, base, false, a.listKeys),
 		a.route(httpapi.Describe, "get-key", http.MethodGet, base+"/{keyTag}", true, a.getKey),
-		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", true, a.enableKey),
-		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", true, a.disableKey),
-		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", true, a.requestDeletion),
-		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", true, a.cancelDeletion),
+		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", true, statusOp(svc.Enable)),
+		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", true, statusOp(svc.Disable)),
+		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", true, statusOp(a.scheduleDeletion)),
+		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", true, statusOp(svc.CancelDeletion)),
 		{Action: httpapi.Fallback, Path: "/kms/", Handler: http.HandlerFunc(a.unknown)},
 	}
 }
@@ -180,36 +180,21 @@ func status(k keys.Key) statusView {
 	return statusView{KeyTag: validation.KeyTagFor(k.ID), Status: statusNames[k.State], StatusDate: k.StateChangedAt.UnixMilli()}
 }
 
-func (a *api) requestDeletion(c *call) (any, error) {
-	k, err := a.svc.ScheduleDeletion(c.ctx, c.tenant.ID, c.keyID, windowDays)
-	if err != nil {
-		return nil, err
+// statusOp serves a key route that changes the key's status and answers
+// with the new status.
+func statusOp(op func(ctx context.Context, owner, id string) (keys.Key, error)) func(*call) (any, error) {
+	return func(c *call) (any, error) {
+		k, err := op(c.ctx, c.tenant.ID, c.keyID)
+		if err != nil {
+			return nil, err
+		}
+		return status(k), nil
 	}
-	return status(k), nil
 }
 
-func (a *api) cancelDeletion(c *call) (any, error) {
-	k, err := a.svc.CancelDeletion(c.ctx, c.tenant.ID, c.keyID)
-	if err != nil {
-		return nil, err
-	}
-	return status(k), nil
-}
-
-func (a *api) enableKey(c *call) (any, error) {
-	k, err := a.svc.Enable(c.ctx, c.tenant.ID, c.keyID)
-	if err != nil {
-		return nil, err
-	}
-	return status(k), nil
-}
-
-func (a *api) disableKey(c *call) (any, error) {
-	k, err := a.svc.Disable(c.ctx, c.tenant.ID, c.keyID)
-	if err != nil {
-		return nil, err
-	}
-	return status(k), nil
+// scheduleDeletion schedules with NCP's fixed window.
+func (a *api) scheduleDeletion(ctx context.Context, owner, id string) (keys.Key, error) {
+	return a.svc.ScheduleDeletion(ctx, owner, id, windowDays)
 }
 
 func (a *api) getKey(c *call) (any, error) {
@@ -274,7 +259,7 @@ func (a *api) createKey(c *call) (any, error) {
 	if err := validation.Required("keyType", req.KeyType != nil); err != nil {
 		return nil, err
 	}
-	spec, ok := lookup(keyTypes, *req.KeyType)
+	spec, ok := httpapi.FromWire(keyTypes, *req.KeyType)
 	if !ok {
 		return nil, validation.OneOf("keyType", *req.KeyType, "AES256", "RSA2048", "ECDSA")
 	}
@@ -300,12 +285,9 @@ func (a *api) createKey(c *call) (any, error) {
 	if err := validation.Description("memo", deref(req.Memo), 500); err != nil {
 		return nil, err
 	}
-	usage := keys.EncryptDecrypt
-	if spec == keys.ECP256 {
-		usage = keys.SignVerify
-	}
+	// NCP names no usage: each key type takes its spec's default (ECDSA signs).
 	k, err := a.svc.Create(c.ctx, keys.CreateRequest{
-		Owner: c.tenant.ID, Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec, Usage: usage,
+		Owner: c.tenant.ID, Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec,
 		AutoRotation: *req.IsAutoRotation, RotationPeriodDays: period, Protection: *req.ProtectionType,
 	})
 	if err != nil {
@@ -320,15 +302,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-func lookup(m map[keys.Spec]string, wire string) (keys.Spec, bool) {
-	for k, v := range m {
-		if v == wire {
-			return k, true
-		}
-	}
-	return "", false
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
@@ -359,6 +332,8 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		ge = badRequest("The key status " + statusNames[stateErr.State] + " does not allow " + string(stateErr.Op) + ".")
 	case errors.Is(err, keys.ErrAliasExists):
 		ge = badRequest("keyName is already in use.")
+	case errors.Is(err, keys.ErrIncompatibleUsage):
+		ge = badRequest(err.Error())
 	default:
 		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
 		ge = &gatewayError{http.StatusInternalServerError, "900", "Internal Server Error", "An internal error occurred."}
