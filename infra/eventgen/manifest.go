@@ -67,45 +67,45 @@ func (m Manifest) Event(name string) ([]byte, error) {
 // IsStream reports whether an expectation is for the expire function.
 func (e Expectation) IsStream() bool { return e.Function == "expire" }
 
-// Seed puts the events' key, owned by the default tenant, into state on a
-// store ("none" leaves the store empty).
-func (m Manifest) Seed(ctx context.Context, st keys.Store, state string) error {
-	if state == "none" {
-		return nil
-	}
-	svc := keys.NewService(st, time.Now)
-	owner := Owner
+// createKey stores the events' key, Enabled and owned by Owner, with its
+// fixed id (which is why it bypasses keys.Service.Create).
+func (m Manifest) createKey(ctx context.Context, st keys.Store, alias string) error {
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	k := keys.Key{ID: m.KeyID, Owner: owner, Spec: keys.AES256, Usage: keys.EncryptDecrypt, Origin: keys.OriginKMS,
-		State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
-	if err := st.Create(ctx, k); err != nil {
+	return st.Create(ctx, keys.Key{ID: m.KeyID, Owner: Owner, Alias: alias, Spec: keys.AES256,
+		Usage: keys.EncryptDecrypt, Origin: keys.OriginKMS, State: keys.Enabled, CreatedAt: now, StateChangedAt: now})
+}
+
+// Seed puts the events' key, owned by Owner, into state on a store ("none"
+// leaves the store empty).
+func (m Manifest) Seed(ctx context.Context, st keys.Store, state string) error {
+	svc := keys.NewService(st, time.Now)
+	var then func() error
+	switch state {
+	case "none":
+		return nil
+	case "Enabled":
+		then = func() error { return nil }
+	case "Disabled":
+		then = func() error { _, err := svc.Disable(ctx, Owner, m.KeyID); return err }
+	case "PendingDeletion":
+		then = func() error { _, err := svc.ScheduleDeletion(ctx, Owner, m.KeyID, 7); return err }
+	default:
+		return fmt.Errorf("unknown seed state %q", state)
+	}
+	if err := m.createKey(ctx, st, ""); err != nil {
 		return err
 	}
-	var err error
-	switch state {
-	case "Enabled":
-	case "Disabled":
-		_, err = svc.Disable(ctx, owner, m.KeyID)
-	case "PendingDeletion":
-		_, err = svc.ScheduleDeletion(ctx, owner, m.KeyID, 7)
-	default:
-		err = fmt.Errorf("unknown seed state %q", state)
-	}
-	return err
+	return then()
 }
 
 // SeedRemovedByTTL leaves the store as DynamoDB TTL does before the stream
 // events: the key's alias still claimed, the key item already gone. remove
 // deletes the key item from the store's table.
 func (m Manifest) SeedRemovedByTTL(ctx context.Context, st keys.Store, remove func(ctx context.Context, owner, id string) error) error {
-	owner := Owner
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	k := keys.Key{ID: m.KeyID, Owner: owner, Alias: StreamAlias, Spec: keys.AES256, Usage: keys.EncryptDecrypt,
-		Origin: keys.OriginKMS, State: keys.Enabled, CreatedAt: now, StateChangedAt: now}
-	if err := st.Create(ctx, k); err != nil {
+	if err := m.createKey(ctx, st, StreamAlias); err != nil {
 		return err
 	}
-	return remove(ctx, owner, m.KeyID)
+	return remove(ctx, Owner, m.KeyID)
 }
 
 // Signed returns the API event name signed as its "auth" says, with the
