@@ -5,6 +5,7 @@
 # sam build (BuildMethod: makefile) calls build-<LogicalId>, e.g. build-ScheduleFunction,
 # with ARTIFACTS_DIR set; the function's code is functions/<lowercase LogicalId without "Function">.
 # make bench the benchmarks whose figures the README reports
+# make fuzz  open-ended fuzzing of every Fuzz target (FUZZTIME each, default 1m)
 
 GO ?= go
 FUNCTIONS := Schedule Cancel Keys Aws Expire
@@ -13,7 +14,7 @@ LAMBDA_GOARCH ?= arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 ARTIFACTS_DIR ?= bin/$*
 
-.PHONY: run test build bench events clean
+.PHONY: run test build bench fuzz events clean
 # build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
@@ -30,6 +31,9 @@ build-%Function:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/boltstore/ ./shared/routes/
+
+fuzz:
+	infra/fuzz.sh
 
 events:
 	python3 infra/eventgen/generate.py
