@@ -19,6 +19,10 @@ go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
 
 infra/sam-check.sh
 
+echo "== clients of other languages"
+infra/clients.sh >/dev/null
+export REQUIRE_CLIENTS=1 # a test that drives such a client fails, never skips, without it
+
 echo "== DynamoDB Local"
 eval "$(infra/dynamodblocal/start.sh)"
 trap 'kill "$DYNAMODB_LOCAL_PID" 2>/dev/null || true' EXIT

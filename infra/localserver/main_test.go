@@ -274,16 +274,24 @@ func testExpiryLoop(t *testing.T, store ...string) {
 }
 
 // A client that stalls in its headers or its body is cut off by the read
-// timeouts, and other clients are served meanwhile.
+// timeouts, and other clients are served meanwhile. A stalled body gets its
+// dialect's request-timeout answer, with nothing of the server's internals
+// (addresses, Go's error text) in it.
 func TestSlowClientsAreCutOff(t *testing.T) {
 	s := start(t, "DATA_DIR="+t.TempDir())
 	addr := strings.TrimPrefix(s.url, "http://")
+	stalledBody := func(path, extra string) string {
+		return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + extra + "Content-Length: 100\r\n\r\n{"
+	}
 	for name, c := range map[string]struct {
 		partial string
 		within  time.Duration
+		answer  string // a substring the answer must hold; "" when none is due
 	}{
-		"stalled headers": {"POST /kms/v1/keys HTTP/1.1\r\nHost: x\r\n", 5*time.Second + 2*time.Second},
-		"stalled body":    {"POST /kms/v1/keys HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{", 10*time.Second + 2*time.Second},
+		"stalled headers":     {"POST /kms/v1/keys HTTP/1.1\r\nHost: x\r\n", 5*time.Second + 2*time.Second, ""},
+		"stalled body ncp":    {stalledBody("/kms/v1/keys", ""), 10*time.Second + 2*time.Second, `"errorCode":"100"`},
+		"stalled body aws":    {stalledBody("/", "X-Amz-Target: TrentService.ListKeys\r\n"), 10*time.Second + 2*time.Second, `"__type":"RequestTimeoutException"`},
+		"stalled body huawei": {stalledBody("/v1.0/"+dev.HuaweiProjID+"/kms/list-keys", ""), 10*time.Second + 2*time.Second, `"error_code":"APIG.0201"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -300,9 +308,20 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 				t.Fatalf("another client while one stalls: %d", code)
 			}
 			conn.SetReadDeadline(time.Now().Add(c.within))
-			io.ReadAll(conn) // returns when the server closes the connection
+			answer, _ := io.ReadAll(conn) // returns when the server closes the connection
 			if waited := time.Since(started); waited >= c.within {
 				t.Fatalf("connection still open after %v", waited)
+			}
+			if c.answer == "" {
+				return
+			}
+			if !strings.HasPrefix(string(answer), "HTTP/1.1 408 ") || !strings.Contains(string(answer), c.answer) {
+				t.Errorf("answer to a stalled body:\n%s\nwant 408 with %s", answer, c.answer)
+			}
+			for _, internal := range []string{"127.0.0.1", "i/o timeout", "read tcp"} {
+				if strings.Contains(string(answer), internal) {
+					t.Errorf("the answer reveals %q:\n%s", internal, answer)
+				}
 			}
 		})
 	}

@@ -11,11 +11,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 
 	"github.com/keydeletion/service/shared/validation"
@@ -74,8 +79,43 @@ func Handler(log *slog.Logger, routes []Route) *Server {
 	mux := http.NewServeMux()
 	for _, r := range routes {
 		mux.Handle(r.Pattern(), r.Handler)
+		if r.Action == Fallback && r.Path != "/" && strings.HasSuffix(r.Path, "/") {
+			// ServeMux would redirect "/kms" to "/kms/"; the dialect answers
+			// it instead.
+			mux.Handle(strings.TrimSuffix(r.Path, "/"), r.Handler)
+		}
 	}
 	return &Server{mux: mux, log: log, routes: routes}
+}
+
+// fallback is the handler of the Fallback route that owns path: the one
+// whose prefix is longest.
+func (s *Server) fallback(path string) http.Handler {
+	var best *Route
+	for i, r := range s.routes {
+		if r.Action == Fallback && (strings.HasPrefix(path, r.Path) || path+"/" == r.Path) &&
+			(best == nil || len(r.Path) > len(best.Path)) {
+			best = &s.routes[i]
+		}
+	}
+	if best == nil {
+		return http.NotFoundHandler()
+	}
+	return best.Handler
+}
+
+// isCanonicalPath reports whether ServeMux would serve path as it is: a
+// path with "//", "." or ".." segments it would answer with a redirect to
+// the cleaned path, before any dialect sees the request.
+func isCanonicalPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean == p
 }
 
 // Server serves a set of routes.
@@ -121,7 +161,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}()
-		s.mux.ServeHTTP(rec, r.WithContext(ctx))
+		r = r.WithContext(ctx)
+		if !isCanonicalPath(r.URL.EscapedPath()) {
+			// Never a redirect: the dialect that owns the path answers with
+			// its own error.
+			s.fallback(r.URL.EscapedPath()).ServeHTTP(rec, r)
+			return
+		}
+		s.mux.ServeHTTP(rec, r)
 	}()
 	level := slog.LevelInfo
 	if rec.status >= 500 {
@@ -182,11 +229,21 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if errors.As(err, &tooLarge) {
 		return nil, validation.BodyTooLarge()
 	}
-	if err != nil {
-		return nil, &SyntaxError{Err: err}
+	var netErr net.Error
+	switch {
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return nil, ErrRequestTimeout
+	case err != nil:
+		// A connection cut short: say so without the error's text, which
+		// names addresses.
+		return nil, &SyntaxError{Err: errors.New("the request body could not be read in full")}
 	}
 	return body, nil
 }
+
+// ErrRequestTimeout is a body that did not arrive within the server's read
+// timeout. Each dialect answers it with its gateway's request-timeout error.
+var ErrRequestTimeout = errors.New("the request body did not arrive in time")
 
 // SyntaxError is a body that is not a JSON object.
 type SyntaxError struct{ Err error }
@@ -202,32 +259,49 @@ type TypeError struct {
 
 func (e *TypeError) Error() string { return fmt.Sprintf("field %s must be %s", e.Field, e.Want) }
 
-// DecodeJSON decodes one JSON object from body into v. An empty body decodes
-// as {}. Unknown fields are ignored, as the vendors' services do.
+// DecodeJSON decodes one JSON object from body into v, reading JSON as the
+// vendors' services do: member names match exactly (KEY_ID is not key_id),
+// a member given twice is malformed JSON (never "the last one wins"), and
+// the text must be valid UTF-8. An empty body decodes as {}; unknown members
+// are ignored. Every dialect decodes through here, so these rules hold in one
+// place.
+//
+// The decoder is github.com/go-json-experiment/json, the proposal that Go
+// ships as encoding/json/v2 under GOEXPERIMENT=jsonv2: exact names and
+// refused duplicates are its defaults.
 func DecodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	err := dec.Decode(v)
-	var typeErr *json.UnmarshalTypeError
+	err := jsonv2.Unmarshal(body, v)
+	if err == nil {
+		return nil
+	}
+	var (
+		semantic  *jsonv2.SemanticError
+		syntactic *jsontext.SyntacticError
+	)
 	switch {
-	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			return &SyntaxError{Err: fmt.Errorf("body must be a JSON object")}
-		}
-		return &TypeError{Field: field, Want: typeErr.Type.String()}
-	case err != nil:
-		return &SyntaxError{Err: err}
+	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syntactic):
+		return &SyntaxError{Err: fmt.Errorf("duplicate member %s", memberPath(syntactic.JSONPointer))}
+	case errors.As(err, &syntactic):
+		return &SyntaxError{Err: fmt.Errorf("%v at byte %d", syntactic.Err, syntactic.ByteOffset)}
+	case errors.As(err, &semantic) && semantic.JSONPointer == "":
+		return &SyntaxError{Err: errors.New("body must be a JSON object")}
+	case errors.As(err, &semantic) && semantic.GoType != nil:
+		return &TypeError{Field: memberPath(semantic.JSONPointer), Want: semantic.GoType.String()}
 	}
-	if dec.More() {
-		return &SyntaxError{Err: errors.New("trailing data after the JSON object")}
+	return &SyntaxError{Err: err}
+}
+
+// memberPath renders a JSON pointer ("/Tags/0/TagKey") as the dotted path
+// the dialects' messages use ("Tags.0.TagKey").
+func memberPath(p jsontext.Pointer) string {
+	var parts []string
+	for token := range p.Tokens() {
+		parts = append(parts, token)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return &SyntaxError{Err: errors.New("trailing data after the JSON object")}
-	}
-	return nil
+	return strings.Join(parts, ".")
 }
 
 // FromWire returns the domain value that a wire name stands for in a

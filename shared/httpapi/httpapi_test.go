@@ -28,6 +28,10 @@ func TestDecodeJSON(t *testing.T) {
 		{`{"a":"x","n":1}`, false, ""}, {``, false, ""}, {`  `, false, ""}, {`{"unknown":1}`, false, ""}, {`null`, false, ""},
 		{`{`, true, ""}, {`[]`, true, ""}, {`"s"`, true, ""}, {`{} {}`, true, ""}, {`{}x`, true, ""},
 		{`{"a":1}`, false, "a"}, {`{"n":"1"}`, false, "n"}, {`{"n":1.5}`, false, "n"}, {`{"n":1e40}`, false, "n"},
+		// A member twice is malformed, at any depth, whatever the values.
+		{`{"a":"x","a":"y"}`, true, ""}, {`{"a":"x","a":"x"}`, true, ""}, {`{"o":{"k":1,"k":2}}`, true, ""},
+		{`{"l":[{"k":1,"k":1}]}`, true, ""}, {`{"a":"x","b":1,"a":null}`, true, ""},
+		{"{\"a\":\"\xff\"}", true, ""},
 	} {
 		var b body
 		err := DecodeJSON([]byte(c.in), &b)
@@ -39,6 +43,24 @@ func TestDecodeJSON(t *testing.T) {
 		case !c.syntax && c.field == "" && err != nil:
 			t.Errorf("%q: %v", c.in, err)
 		}
+	}
+}
+
+// Member names match exactly: a name that differs only in case is an
+// unknown member, ignored, never the field it resembles.
+func TestDecodeJSONExactNames(t *testing.T) {
+	type body struct {
+		KeyID *string `json:"key_id"`
+	}
+	for _, in := range []string{`{"KEY_ID":"x"}`, `{"Key_Id":"x"}`, `{"keyId":"x"}`, `{"key_id ":"x"}`} {
+		var b body
+		if err := DecodeJSON([]byte(in), &b); err != nil || b.KeyID != nil {
+			t.Errorf("%s: %v, key_id=%v; want it ignored", in, err, b.KeyID)
+		}
+	}
+	var b body
+	if err := DecodeJSON([]byte(`{"key_id":"A","Key_Id":"B"}`), &b); err != nil || b.KeyID == nil || *b.KeyID != "A" {
+		t.Errorf("exact name beside a look-alike: %v %v", err, b.KeyID)
 	}
 }
 

@@ -203,11 +203,41 @@ const (
 
 // KeyRef is a parsed AWS KeyId parameter.
 type KeyRef struct {
-	Kind    KeyRefKind
-	KeyID   string // for RefKeyID and RefKeyARN
-	Alias   string // for aliases: the name without "alias/"
-	Region  string // for ARNs
-	Account string // for ARNs
+	Kind      KeyRefKind
+	KeyID     string // for RefKeyID and RefKeyARN
+	Alias     string // for aliases: the name without "alias/"
+	Partition string // for ARNs
+	Region    string // for ARNs
+	Account   string // for ARNs
+}
+
+// AWS partitions, by the region-name prefixes that place a region in each;
+// a region matching none is in "aws".
+var awsPartitions = []struct{ prefix, partition string }{
+	{"cn-", "aws-cn"}, {"us-gov-", "aws-us-gov"}, {"us-iso-", "aws-iso"}, {"us-isob-", "aws-iso-b"},
+	{"eu-isoe-", "aws-iso-e"}, {"us-isof-", "aws-iso-f"}, {"eusc-", "aws-eusc"},
+}
+
+// AWSPartition returns the partition a region belongs to.
+func AWSPartition(region string) string {
+	for _, p := range awsPartitions {
+		if strings.HasPrefix(region, p.prefix) {
+			return p.partition
+		}
+	}
+	return "aws"
+}
+
+func isAWSPartition(s string) bool {
+	if s == "aws" {
+		return true
+	}
+	for _, p := range awsPartitions {
+		if s == p.partition {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrInvalidARN marks an AWS KeyId that starts like an ARN but is not a valid KMS ARN.
@@ -247,11 +277,11 @@ func AWSKeyRef(ref string, allowAlias bool) (KeyRef, error) {
 func parseARN(arn string, allowAlias bool) (KeyRef, error) {
 	// arn:<partition>:kms:<region>:<account>:<resource>
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) != 6 || !strings.HasPrefix(parts[1], "aws") || parts[2] != "kms" ||
+	if len(parts) != 6 || !isAWSPartition(parts[1]) || parts[2] != "kms" ||
 		!awsRegion.MatchString(parts[3]) || !awsAccountID.MatchString(parts[4]) {
 		return KeyRef{}, fmt.Errorf("%w: %s", ErrInvalidARN, arn)
 	}
-	ref := KeyRef{Region: parts[3], Account: parts[4]}
+	ref := KeyRef{Partition: parts[1], Region: parts[3], Account: parts[4]}
 	resource := parts[5]
 	switch {
 	case strings.HasPrefix(resource, "key/") && keyIDPattern.MatchString(strings.TrimPrefix(resource, "key/")):
@@ -264,9 +294,17 @@ func parseARN(arn string, allowAlias bool) (KeyRef, error) {
 	return ref, nil
 }
 
-// KeyARN renders the ARN of a key; the inverse of AWSKeyRef for RefKeyARN.
+// KeyARN renders the ARN of a key, in the region's partition; the inverse
+// of AWSKeyRef for RefKeyARN.
 func KeyARN(region, account, keyID string) string {
-	return "arn:aws:kms:" + region + ":" + account + ":key/" + keyID
+	return "arn:" + AWSPartition(region) + ":kms:" + region + ":" + account + ":key/" + keyID
+}
+
+// NamesAccount reports whether an ARN's partition, region and account are
+// exactly those of the account in region: only then can it name one of the
+// account's keys.
+func (r KeyRef) NamesAccount(region, account string) bool {
+	return r.Partition == AWSPartition(region) && r.Region == region && r.Account == account
 }
 
 // ContentType checks that a request's Content-Type has the wanted media type

@@ -90,6 +90,9 @@ func TestAWSKeyRef(t *testing.T) {
 		{"arn:aws:kms:us-east-1:111122223333:key/nope", false, 0, true, 0},
 		{"arn:aws:kms:useast1:111122223333:key/" + id, false, 0, true, 0},
 		{"arn:", false, 0, true, 0},
+		{"arn:awsx:kms:us-east-1:111122223333:key/" + id, false, 0, true, 0},
+		{"arn:aws-moon:kms:us-east-1:111122223333:key/" + id, false, 0, true, 0},
+		{"arn:AWS:kms:us-east-1:111122223333:key/" + id, false, 0, true, 0},
 		{"", false, 0, false, Missing},
 		{strings.Repeat("a", 2049), false, 0, false, TooLong},
 		{"alias/bad name", true, 0, false, Format},
@@ -103,6 +106,36 @@ func TestAWSKeyRef(t *testing.T) {
 	ref, _ := AWSKeyRef(KeyARN("eu-west-1", "123456789012", id), false)
 	if ref.KeyID != id || ref.Region != "eu-west-1" || ref.Account != "123456789012" {
 		t.Errorf("KeyARN round trip: %+v", ref)
+	}
+}
+
+// An ARN names an account's key only in the account's partition, region
+// and account, exactly.
+func TestKeyRefNamesAccount(t *testing.T) {
+	id := "0d0466b0-e727-4d9c-b35d-f84bb474a37f"
+	for _, c := range []struct {
+		arn, region, account string
+		want                 bool
+	}{
+		{"arn:aws:kms:us-east-1:111122223333:key/" + id, "us-east-1", "111122223333", true},
+		{"arn:aws-cn:kms:us-east-1:111122223333:key/" + id, "us-east-1", "111122223333", false},
+		{"arn:aws-us-gov:kms:us-east-1:111122223333:key/" + id, "us-east-1", "111122223333", false},
+		{"arn:aws:kms:us-east-2:111122223333:key/" + id, "us-east-1", "111122223333", false},
+		{"arn:aws:kms:us-east-1:444455556666:key/" + id, "us-east-1", "111122223333", false},
+		{"arn:aws-cn:kms:cn-north-1:111122223333:key/" + id, "cn-north-1", "111122223333", true},
+		{"arn:aws:kms:cn-north-1:111122223333:key/" + id, "cn-north-1", "111122223333", false},
+		{"arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/" + id, "us-gov-west-1", "111122223333", true},
+	} {
+		ref, err := AWSKeyRef(c.arn, false)
+		if err != nil {
+			t.Fatalf("%s: %v", c.arn, err)
+		}
+		if got := ref.NamesAccount(c.region, c.account); got != c.want {
+			t.Errorf("%s in %s/%s: %v, want %v", c.arn, c.region, c.account, got, c.want)
+		}
+	}
+	if got := KeyARN("cn-north-1", "111122223333", id); got != "arn:aws-cn:kms:cn-north-1:111122223333:key/"+id {
+		t.Errorf("KeyARN in China: %s", got)
 	}
 }
 

@@ -32,6 +32,10 @@ const (
 	dateFormat = "20060102T150405Z"
 )
 
+// requiredSigned are the headers a KMS request must sign: the host and
+// date, as SigV4 requires, and the operation, when the request names one.
+var requiredSigned = []string{"Host", "X-Amz-Date", "X-Amz-Target"}
+
 // signer recomputes signatures. One for the process: it is safe for
 // concurrent use and caches the signing keys it derives (per key, date,
 // region and service), which a signer made per request would throw away.
@@ -90,8 +94,16 @@ func Verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) 
 	if err != nil {
 		return tenant.Tenant{}, err
 	}
-	if !slices.Contains(a.SignedHeaders, "host") || !slices.Contains(a.SignedHeaders, "x-amz-date") {
-		return tenant.Tenant{}, auth.Fail(auth.Malformed, "SignedHeaders must include host and x-amz-date")
+	// X-Amz-Target names the operation: unsigned, a captured DescribeKey
+	// could be resent as ScheduleKeyDeletion with the same body. (A request
+	// without one names no operation, and is refused as such later.)
+	for _, h := range requiredSigned {
+		if h == "X-Amz-Target" && len(r.Header.Values(h)) == 0 {
+			continue
+		}
+		if !slices.Contains(a.SignedHeaders, strings.ToLower(h)) {
+			return tenant.Tenant{}, auth.Fail(auth.Malformed, "'"+h+"' must be a 'SignedHeader' in the AWS Authorization.")
+		}
 	}
 	t, secret, ok := dir.AWSAccessKey(a.AccessKeyID)
 	if !ok || r.Header.Get("X-Amz-Security-Token") != "" {

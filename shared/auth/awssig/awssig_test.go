@@ -92,6 +92,20 @@ func TestVerify(t *testing.T) {
 			r.Header.Set("X-Amz-Target", "TrentService.ScheduleKeyDeletion")
 			return r
 		}, body, auth.BadSignature},
+		{"target not signed", func() *http.Request {
+			// A request signed without X-Amz-Target, the target added after:
+			// the operation would be the sender's choice, not the signer's.
+			r := signed(t, body, "AKIDT1", "s3cr3t", "eu-west-1", "kms", now)
+			r.Header.Del("X-Amz-Target")
+			r.Header.Del("Authorization")
+			sum := sha256.Sum256([]byte(body))
+			if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKIDT1", SecretAccessKey: "s3cr3t"},
+				r, hex.EncodeToString(sum[:]), "kms", "eu-west-1", now); err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Set("X-Amz-Target", "TrentService.ScheduleKeyDeletion")
+			return r
+		}, body, auth.Malformed},
 		{"unsigned", func() *http.Request { return httptest.NewRequest("POST", "/", nil) }, body, auth.Missing},
 		{"garbage", func() *http.Request {
 			r := httptest.NewRequest("POST", "/", nil)

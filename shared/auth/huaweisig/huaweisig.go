@@ -131,7 +131,7 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 		case tokenProject != projectID:
 			return tenant.Tenant{}, auth.Fail(auth.WrongProject, "The token's project does not match the project in the request.")
 		}
-		return t, nil
+		return t, checkProjectHeader(r, projectID)
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -156,9 +156,9 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 	if skew := now.Sub(signedAt); skew > MaxSkew || skew < -MaxSkew {
 		return tenant.Tenant{}, auth.Fail(auth.Expired, "The request has expired: X-Sdk-Date is more than 15 minutes from the server's time.")
 	}
-	bodyHash := r.Header.Get("X-Sdk-Content-Sha256")
-	if bodyHash == "" {
-		bodyHash = hashHex(body)
+	bodyHash, err := signedBodyHash(r, a.SignedHeaders, body)
+	if err != nil {
+		return tenant.Tenant{}, err
 	}
 	cr := CanonicalRequest(r.Method, r.URL.Path, r.URL.Query(), r.Header, r.Host, a.SignedHeaders, bodyHash)
 	if !auth.Equal(Sign(sk, cr, date), a.Signature) {
@@ -167,10 +167,41 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 	if !t.OwnsProject(projectID) {
 		return tenant.Tenant{}, auth.Fail(auth.WrongProject, "The project in the request is not the caller's.")
 	}
+	return t, checkProjectHeader(r, projectID)
+}
+
+// checkProjectHeader refuses an X-Project-Id that names another project
+// than the path's, whichever way the caller authenticated.
+func checkProjectHeader(r *http.Request, projectID string) error {
 	if pid := r.Header.Get("X-Project-Id"); pid != "" && pid != projectID {
-		return tenant.Tenant{}, auth.Fail(auth.WrongProject, "X-Project-Id does not match the project in the request.")
+		return auth.Fail(auth.WrongProject, "X-Project-Id does not match the project in the request.")
 	}
-	return t, nil
+	return nil
+}
+
+// contentHashHeader carries the body's SHA-256 when a client hashed it
+// itself (the SDKs do for payloads they do not sign).
+const contentHashHeader = "X-Sdk-Content-Sha256"
+
+// signedBodyHash is the body hash that goes into the canonical request: the
+// hash of the body received. X-Sdk-Content-Sha256 counts only when the
+// client signed it, and then only if it is that same hash: a header the
+// signature does not cover, or a hash of some other body, must never let a
+// captured signature carry a different body. UNSIGNED-PAYLOAD is refused,
+// as a JSON API has no use for it.
+func signedBodyHash(r *http.Request, signed []string, body []byte) (string, error) {
+	sum := hashHex(body)
+	if !slices.Contains(signed, strings.ToLower(contentHashHeader)) {
+		return sum, nil
+	}
+	switch claimed := r.Header.Get(contentHashHeader); claimed {
+	case sum:
+		return sum, nil
+	case "UNSIGNED-PAYLOAD":
+		return "", auth.Fail(auth.BadSignature, "The request body must be signed: "+contentHashHeader+" UNSIGNED-PAYLOAD is not accepted.")
+	default:
+		return "", auth.Fail(auth.BadSignature, contentHashHeader+" is not the SHA-256 of the request body.")
+	}
 }
 
 func hashHex(b []byte) string {

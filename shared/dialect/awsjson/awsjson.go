@@ -182,8 +182,9 @@ func (c *call) metadata(k keys.Key) keyMetadata {
 	return m
 }
 
-// resolve turns an AWS KeyId into a key id of the caller. Another account's
-// or region's ARN names no key of the caller: not found, as an unknown key.
+// resolve turns an AWS KeyId into a key id of the caller. Another
+// partition's, region's or account's ARN names no key of the caller: not
+// found, as an unknown key.
 func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
 	if err := validation.Required("keyId", ref != nil); err != nil {
 		return "", err
@@ -193,7 +194,7 @@ func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
 		return "", err
 	}
 	if (r.Kind == validation.RefKeyARN || r.Kind == validation.RefAliasARN) &&
-		(r.Account != c.tenant.AWSAccountID || r.Region != c.tenant.AWSRegion) {
+		!r.NamesAccount(c.tenant.AWSRegion, c.tenant.AWSAccountID) {
 		return "", &notFound{msg: "Key '" + *ref + "' does not exist"}
 	}
 	id := r.KeyID
@@ -430,6 +431,9 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, httpapi.ErrRequestTimeout):
+		// A code the SDKs' retryers know as transient.
+		return &apiError{status: http.StatusRequestTimeout, typ: "RequestTimeoutException", msg: "Request timed out: the request body did not arrive in time."}
 	case errors.Is(err, validation.ErrInvalidARN):
 		return badRequest("InvalidArnException", "%s", strings.TrimPrefix(err.Error(), "invalid ARN: ")+" is not a valid ARN.")
 	case errors.As(err, &verr):

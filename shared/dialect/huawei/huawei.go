@@ -393,6 +393,10 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		return
 	}
 	switch {
+	case errors.Is(err, httpapi.ErrRequestTimeout):
+		// Huawei's API gateway answers a request that never arrived in full,
+		// in its own error shape, before KMS sees it.
+		writeGatewayError(w, http.StatusRequestTimeout, "APIG.0201", "Request timeout.", httpapi.InfoFrom(ctx).RequestID)
 	case errors.As(err, &verr):
 		code, ok := fieldCodes[verr.Field]
 		if verr.Problem == validation.Missing {
@@ -456,5 +460,13 @@ func stateError(e *keys.StateError) (code, msg string) {
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	httpapi.WriteJSON(w, status, contentType, map[string]map[string]string{
 		"error": {"error_code": code, "error_msg": msg},
+	})
+}
+
+// writeGatewayError writes an error of Huawei's API gateway, whose body is
+// flat: {"error_code","error_msg","request_id"}.
+func writeGatewayError(w http.ResponseWriter, status int, code, msg, requestID string) {
+	httpapi.WriteJSON(w, status, contentType, map[string]string{
+		"error_code": code, "error_msg": msg, "request_id": requestID,
 	})
 }

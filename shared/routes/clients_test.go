@@ -1,0 +1,88 @@
+package routes_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// clientTool finds a client program the tests drive: curl on PATH, the AWS
+// CLI in the project's clients environment (infra/clients.sh, which `make
+// test` runs first). Without it the test is skipped, unless REQUIRE_CLIENTS
+// is set (as `make test` sets it): then it fails.
+func clientTool(t *testing.T, name string) string {
+	t.Helper()
+	if name == "aws" {
+		p, _ := filepath.Abs("../../.cache/clients/bin/aws")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	} else if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if os.Getenv("REQUIRE_CLIENTS") != "" {
+		t.Fatalf("%s is not installed but REQUIRE_CLIENTS is set: run infra/clients.sh", name)
+	}
+	t.Skipf("%s is not installed; run infra/clients.sh", name)
+	return ""
+}
+
+// Clients nobody here wrote sign X-Amz-Target, so requiring it signed
+// refuses none of them: curl's --aws-sigv4 and the AWS CLI (botocore's
+// signer) drive a key through its deletion.
+func TestOtherAWSClientsSignTheTarget(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		a := creds["dev-a"]
+		curl := func(op, body string) map[string]any {
+			t.Helper()
+			out, err := exec.Command(clientTool(t, "curl"), "-s", "--fail-with-body", e.url+"/",
+				"--aws-sigv4", "aws:amz:"+a.AWSRegion+":kms", "--user", a.AWSKey+":"+a.AWSSecret,
+				"-H", "X-Amz-Target: TrentService."+op, "-H", "Content-Type: application/x-amz-json-1.1", "-d", body).CombinedOutput()
+			if err != nil {
+				t.Fatalf("curl %s: %v\n%s", op, err, out)
+			}
+			var m map[string]any
+			json.Unmarshal(out, &m)
+			return m
+		}
+		id := curl("CreateKey", `{"Description":"curl"}`)["KeyMetadata"].(map[string]any)["KeyId"].(string)
+
+		cli := func(args ...string) map[string]any {
+			t.Helper()
+			cmd := exec.Command(clientTool(t, "aws"), append([]string{"kms", "--endpoint-url", e.url, "--region", a.AWSRegion, "--output", "json"}, args...)...)
+			// Only the dev tenant's credentials: nothing of the machine's AWS setup.
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "AWS_") {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID="+a.AWSKey, "AWS_SECRET_ACCESS_KEY="+a.AWSSecret,
+				"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+			out, err := cmd.Output()
+			if err != nil {
+				var stderr []byte
+				if ee, ok := err.(*exec.ExitError); ok {
+					stderr = ee.Stderr
+				}
+				t.Fatalf("aws kms %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+			}
+			var m map[string]any
+			json.Unmarshal(out, &m)
+			return m
+		}
+		sched := cli("schedule-key-deletion", "--key-id", id, "--pending-window-in-days", "7")
+		if sched["KeyState"] != "PendingDeletion" {
+			t.Fatalf("aws kms schedule-key-deletion: %v", sched)
+		}
+		if m := cli("describe-key", "--key-id", id)["KeyMetadata"].(map[string]any); m["KeyState"] != "PendingDeletion" || m["Description"] != "curl" {
+			t.Fatalf("aws kms describe-key: %v", m)
+		}
+		cli("cancel-key-deletion", "--key-id", id)
+		if m := curl("DescribeKey", `{"KeyId":"`+id+`"}`)["KeyMetadata"].(map[string]any); m["KeyState"] != "Disabled" {
+			t.Fatalf("after cancel, through curl: %v", m)
+		}
+	})
+}
