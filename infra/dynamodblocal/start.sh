@@ -28,8 +28,11 @@ if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log="$cache/dynamodb-local-$port.log"
-java -Xmx1g -Djava.library.path="$cache/lib" -cp "$cache/lib/*" \
-  com.amazonaws.services.dynamodbv2.local.main.ServerRunner -inMemory -port "$port" >"$log" 2>&1 &
+# Telemetry off, and its working directory in the cache: DynamoDB Local
+# writes dynamodb-local-metadata.json into the directory it runs in.
+mkdir -p "$cache/work"
+(cd "$cache/work" && exec java -Xmx1g -Djava.library.path="$cache/lib" -cp "$cache/lib/*" \
+  com.amazonaws.services.dynamodbv2.local.main.ServerRunner -inMemory -disableTelemetry -port "$port") >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 120); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
