@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -56,11 +57,11 @@ func credentialsFile(t *testing.T) string {
 	return p
 }
 
-func startFunction(t *testing.T, logicalID, table string) *lambdaharness.Process {
+func startFunction(t *testing.T, logicalID, table, endpoint string) *lambdaharness.Process {
 	t.Helper()
 	env := []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + dynamodblocal.Endpoint(t),
+		"TABLE_NAME=" + table, "DYNAMODB_ENDPOINT=" + endpoint,
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
 		"AWS_LAMBDA_FUNCTION_NAME=" + logicalID, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "LOG_LEVEL=warn", "CREDENTIALS_FILE=" + credentialsFile(t),
@@ -97,9 +98,16 @@ func TestEventsAgainstBinaries(t *testing.T) {
 	db, table := dynamodblocal.NewTable(t)
 	st := dynamostore.New(db, table)
 	procs := map[string]*lambdaharness.Process{}
+	recorders := map[string]*lambdaharness.Recorder{} // what each function asks of DynamoDB
 	proc := func(id string) *lambdaharness.Process {
 		if procs[id] == nil {
-			procs[id] = startFunction(t, id, table)
+			rec, err := lambdaharness.NewRecorder(dynamodblocal.Endpoint(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(rec.Close)
+			recorders[id] = rec
+			procs[id] = startFunction(t, id, table, rec.URL)
 		}
 		return procs[id]
 	}
@@ -159,6 +167,19 @@ func TestEventsAgainstBinaries(t *testing.T) {
 	}
 	for id, p := range procs {
 		t.Logf("%s: cold start %v (process start to first invocation/next)", id, p.ColdStart.Round(100*time.Microsecond))
+	}
+	// Every table action a function's requests needed, and no other, is what
+	// its policy grants: a missing one is AccessDenied in production, an
+	// extra one more than least privilege.
+	for id, f := range fns {
+		rec := recorders[id]
+		if rec == nil {
+			t.Errorf("no event reached %s", id)
+			continue
+		}
+		if used, granted := rec.Actions(), f.tableActions(); !slices.Equal(used, granted) {
+			t.Errorf("%s: its requests needed %v; the template grants %v", id, used, granted)
+		}
 	}
 }
 

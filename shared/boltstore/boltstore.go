@@ -197,7 +197,7 @@ func (s *Store) Create(ctx context.Context, k keys.Key) error {
 		refused = nil
 		if tx.Bucket(bucketKeys).Get(itemKey(k.Owner, k.ID)) != nil ||
 			tx.Bucket(bucketTombstones).Get(itemKey(k.Owner, k.ID)) != nil {
-			refused = fmt.Errorf("boltstore: key %s already exists", k.ID)
+			refused = fmt.Errorf("boltstore: key %s: %w", k.ID, keys.ErrKeyExists)
 			return nil
 		}
 		if k.Alias != "" {

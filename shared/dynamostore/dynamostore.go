@@ -22,7 +22,6 @@ import (
 // dynamodbiface).
 type API interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
-	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
@@ -31,13 +30,14 @@ type API interface {
 
 // Store is the DynamoDB key store.
 type Store struct {
-	db    API
-	table string
+	db      API
+	table   string
+	backoff time.Duration // the first wait before a write that lost a transaction conflict is retried
 }
 
 // New returns a store on table.
 func New(db API, table string) *Store {
-	return &Store{db: db, table: table}
+	return &Store{db: db, table: table, backoff: conflictBackoff}
 }
 
 func s(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
@@ -49,35 +49,35 @@ func itemKey(owner, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: s(partition(owner)), attrSK: s(sk)}
 }
 
-// Create implements keys.Store: a key alone is one conditional Put; a key
-// with an alias is one transaction that claims both.
+// Create implements keys.Store as one transaction: put the key if its id is
+// free, check that no tombstone holds the id (an id is never issued twice,
+// not even after its key is gone), and claim the alias if it has one.
 func (st *Store) Create(ctx context.Context, k keys.Key) error {
 	av, err := attributevalue.MarshalMap(toItem(k))
 	if err != nil {
 		return fmt.Errorf("dynamostore: marshal: %w", err)
 	}
 	notExists := aws.String("attribute_not_exists(pk)")
-	if k.Alias == "" {
-		_, err := st.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &st.table, Item: av, ConditionExpression: notExists})
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return fmt.Errorf("dynamostore: key %s already exists", k.ID)
-		}
-		return wrap("create", err)
-	}
-	alias, err := attributevalue.MarshalMap(aliasItem{PK: partition(k.Owner), SK: prefixAlias + k.Alias, KeyID: k.ID})
-	if err != nil {
-		return fmt.Errorf("dynamostore: marshal: %w", err)
-	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: notExists}},
-		{Put: &types.Put{TableName: &st.table, Item: alias, ConditionExpression: notExists}},
-	}})
-	if failed := cancelledConditions(err); failed != nil {
-		if failed[1] {
-			return keys.ErrAliasExists
+		{ConditionCheck: &types.ConditionCheck{TableName: &st.table, Key: itemKey(k.Owner, prefixTombstone+k.ID), ConditionExpression: notExists}},
+	}
+	if k.Alias != "" {
+		alias, err := attributevalue.MarshalMap(aliasItem{PK: partition(k.Owner), SK: prefixAlias + k.Alias, KeyID: k.ID})
+		if err != nil {
+			return fmt.Errorf("dynamostore: marshal: %w", err)
 		}
-		return fmt.Errorf("dynamostore: key %s already exists", k.ID)
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: alias, ConditionExpression: notExists}})
+	}
+	err = retryConflicts(ctx, st.backoff, func() error {
+		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		return err
+	})
+	if failed := cancelledConditions(err); failed != nil {
+		if failed[0] || failed[1] {
+			return fmt.Errorf("dynamostore: key %s: %w", k.ID, keys.ErrKeyExists)
+		}
+		return keys.ErrAliasExists
 	}
 	return wrap("create", err)
 }
@@ -216,12 +216,17 @@ func (st *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
 		values[":deleteAt"] = n(c.DeleteAt.Unix())
 		values[":days"] = n(int64(c.PendingDays))
 	}
-	out, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	in := &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: itemKey(c.Owner, prefixKey+c.ID),
 		ConditionExpression: &cond, UpdateExpression: &update,
 		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	var out *dynamodb.UpdateItemOutput
+	err := retryConflicts(ctx, st.backoff, func() (err error) {
+		out, err = st.db.UpdateItem(ctx, in)
+		return err
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
@@ -300,7 +305,10 @@ func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) err
 			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(k.ID)},
 		}})
 	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+	err = retryConflicts(ctx, st.backoff, func() error {
+		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		return err
+	})
 	if failed := cancelledConditions(err); failed != nil {
 		if failed[0] {
 			return nil // already finalized: a redelivery

@@ -10,6 +10,11 @@ var (
 	ErrNotFound = errors.New("key not found")
 	// ErrAliasExists: the owner already has a key with this alias or name.
 	ErrAliasExists = errors.New("alias already exists")
+	// ErrKeyExists: the id is taken, by a key or by the tombstone of one.
+	ErrKeyExists = errors.New("key id already exists")
+	// ErrBusy: the store kept losing the write to concurrent changes of the
+	// same key; the caller may retry.
+	ErrBusy = errors.New("the key is busy with concurrent changes")
 	// ErrInvalidState matches every *StateError.
 	ErrInvalidState = errors.New("key state does not allow the operation")
 	// ErrIncompatibleUsage matches every *UsageError.

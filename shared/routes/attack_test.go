@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/routes"
 	"github.com/keydeletion/service/shared/validation"
 )
 
@@ -245,4 +249,38 @@ func sendRaw(t *testing.T, req *http.Request) reply {
 		return reply{status: resp.StatusCode, raw: string(raw) + " Location: " + resp.Header.Get("Location")}
 	}
 	return parse(t, resp, raw)
+}
+
+// busyStore is a store whose writes keep losing to concurrent changes, as
+// dynamostore reports once its retries are spent.
+type busyStore struct{ keys.Store }
+
+func (busyStore) Apply(context.Context, keys.Change) (keys.Key, error) {
+	return keys.Key{}, fmt.Errorf("dynamostore: 8 attempts lost to concurrent transactions: %w", keys.ErrBusy)
+}
+
+// Contention a client cannot cause is never an internal error: each dialect
+// answers with its service's throttling error, which clients retry.
+func TestContentionIsThrottling(t *testing.T) {
+	st := newStores["bolt"](t)
+	svc := keys.NewService(st, time.Now)
+	k, err := svc.Create(context.Background(), keys.CreateRequest{Owner: def.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(routes.Handler(keys.NewService(busyStore{st}, time.Now), directory, slog.New(slog.NewJSONHandler(io.Discard, nil))))
+	defer srv.Close()
+	for name, c := range map[string]struct {
+		r           reply
+		status      int
+		field, code string
+	}{
+		"aws":    {awsCall(t, srv.URL, "DisableKey", `{"KeyId":"`+k.ID+`"}`), 400, "__type", "ThrottlingException"},
+		"huawei": {huaweiCall(t, srv.URL, "disable-key", `{"key_id":"`+k.ID+`"}`), 429, "error_code", "APIG.0308"},
+		"ncp":    {ncpCall(t, srv.URL, "POST", "/"+validation.KeyTagFor(k.ID)+"/disable"), 429, "error.errorCode", "410"},
+	} {
+		if c.r.status != c.status || c.r.str(c.field) != c.code {
+			t.Errorf("%s: %d %s, want %d with %s=%s", name, c.r.status, c.r.raw, c.status, c.field, c.code)
+		}
+	}
 }

@@ -62,6 +62,9 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 	t.Run("List", func(t *testing.T) { testList(setup(t)) })
 	t.Run("DueAndFinalize", func(t *testing.T) { testDueAndFinalize(setup(t)) })
 	t.Run("ConcurrentTransitions", func(t *testing.T) { testConcurrent(setup(t)) })
+	t.Run("ConcurrentCreatesOfOneAlias", func(t *testing.T) { testConcurrentAlias(setup(t)) })
+	t.Run("TransitionsRacingFinalize", func(t *testing.T) { testRacingFinalize(setup(t)) })
+	t.Run("CreateRefusesAnExistingID", func(t *testing.T) { testCreateExistingID(setup(t)) })
 }
 
 func (f *fixture) create(alias string, origin keys.Origin) keys.Key {
@@ -472,6 +475,110 @@ func testConcurrent(f *fixture) {
 		if err := serialOrderExists(keys.Enabled, final.State, edges[i]); err != nil {
 			t.Fatalf("key %d: %d successful transitions, final %s: %v", i, len(edges[i]), final.State, err)
 		}
+	}
+}
+
+// testConcurrentAlias: many clients create a key with the same alias at once
+// (an idempotent create retried in parallel). Exactly one wins; every other
+// is told the alias exists, never an internal error, whatever the store's
+// concurrency control does underneath (DynamoDB cancels one of two
+// overlapping transactions with TransactionConflict).
+func testConcurrentAlias(f *fixture) {
+	t := f.t
+	const rounds, clients = 5, 8
+	for r := 0; r < rounds; r++ {
+		alias := fmt.Sprintf("race-%d", r)
+		var wg sync.WaitGroup
+		var won atomic.Int32
+		for c := 0; c < clients; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: alias})
+				switch {
+				case err == nil:
+					won.Add(1)
+				case !errors.Is(err, keys.ErrAliasExists):
+					t.Errorf("create %s: %v, want success or ErrAliasExists", alias, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 {
+			t.Fatalf("alias %s: %d creates succeeded, want 1", alias, won.Load())
+		}
+	}
+}
+
+// testRacingFinalize: clients change keys while their final deletion runs.
+// Each call either acts before the deletion or is told the key is gone (not
+// found, or its state); none fails otherwise, and every key ends finalized.
+func testRacingFinalize(f *fixture) {
+	t := f.t
+	const n = 12
+	pending := make([]keys.Key, n)
+	for i := range pending {
+		k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create(fmt.Sprintf("racing-%d", i), keys.OriginKMS).ID, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending[i] = k
+	}
+	// The windows have ended: the finalize and the clients race. (The
+	// service refuses calls on an ended window without writing, so the
+	// clients' clock stays just before the end.)
+	clientNow := pending[0].DeleteAt.Add(-time.Millisecond)
+	svc := keys.NewService(f.store, func() time.Time { return clientNow })
+	var wg sync.WaitGroup
+	for i, k := range pending {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
+				DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: k.DeleteAt}
+			if err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+				// The cancel won: the key is no longer this pending deletion.
+				if _, getErr := f.store.Get(f.ctx, k.Owner, k.ID); getErr != nil {
+					t.Errorf("finalize %d: %v", i, err)
+				}
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for _, op := range []func(context.Context, string, string) (keys.Key, error){svc.CancelDeletion, svc.Enable} {
+				if _, err := op(f.ctx, f.owner, k.ID); err != nil && !errors.Is(err, keys.ErrNotFound) && !errors.Is(err, keys.ErrInvalidState) {
+					t.Errorf("key %d while it is finalized: %v", i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// testCreateExistingID: an id is never issued twice, not even after its key
+// was finally deleted (its tombstone stays the proof that it is gone).
+func testCreateExistingID(f *fixture) {
+	t := f.t
+	live := f.create("", keys.OriginKMS)
+	if err := f.store.Create(f.ctx, live); !errors.Is(err, keys.ErrKeyExists) {
+		t.Fatalf("create over a live key: %v, want ErrKeyExists", err)
+	}
+	k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("gone", keys.OriginKMS).ID, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
+		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: k.DeleteAt}
+	if err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+		t.Fatal(err)
+	}
+	again := k
+	again.State, again.DeleteAt, again.PendingDays, again.Alias = keys.Enabled, time.Time{}, 0, ""
+	if err := f.store.Create(f.ctx, again); !errors.Is(err, keys.ErrKeyExists) {
+		t.Fatalf("create over a tombstone: %v, want ErrKeyExists", err)
+	}
+	if _, err := f.store.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("the refused create left a key: %v", err)
 	}
 }
 

@@ -431,6 +431,10 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, keys.ErrBusy):
+		// Contention that outlasted the store's retries: KMS's throttling
+		// answer, which the SDKs retry with backoff.
+		return badRequest("ThrottlingException", "Rate exceeded")
 	case errors.Is(err, httpapi.ErrRequestTimeout):
 		// A code the SDKs' retryers know as transient.
 		return &apiError{status: http.StatusRequestTimeout, typ: "RequestTimeoutException", msg: "Request timed out: the request body did not arrive in time."}

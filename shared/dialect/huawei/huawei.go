@@ -393,6 +393,10 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		return
 	}
 	switch {
+	case errors.Is(err, keys.ErrBusy):
+		// Contention that outlasted the store's retries: the gateway's
+		// throttling answer, which clients retry.
+		writeGatewayError(w, http.StatusTooManyRequests, "APIG.0308", "The throttling threshold has been reached.", httpapi.InfoFrom(ctx).RequestID)
 	case errors.Is(err, httpapi.ErrRequestTimeout):
 		// Huawei's API gateway answers a request that never arrived in full,
 		// in its own error shape, before KMS sees it.

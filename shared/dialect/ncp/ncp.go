@@ -318,6 +318,8 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", authErr.Detail)
 		ge = &gatewayError{http.StatusUnauthorized, "200", "Authentication Failed", authErr.Detail}
 	case errors.As(err, &ge):
+	case errors.Is(err, keys.ErrBusy):
+		ge = &gatewayError{http.StatusTooManyRequests, "410", "Throttle Limited", "The key is busy with concurrent changes; retry."}
 	case errors.Is(err, httpapi.ErrRequestTimeout):
 		ge = &gatewayError{http.StatusRequestTimeout, "100", "Request Timeout", "The request body did not arrive in time."}
 	case errors.Is(err, keys.ErrNotFound), errors.Is(err, validation.ErrUnknownKeyTag):

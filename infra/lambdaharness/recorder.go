@@ -1,0 +1,98 @@
+package lambdaharness
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Recorder stands between a function and DynamoDB and records the IAM
+// actions its requests need: what the function's policy must grant, learned
+// from what it does rather than from a list kept by hand. A transaction needs
+// the action of each of its items (a ConditionCheck needs
+// dynamodb:ConditionCheckItem), not an action of its own.
+type Recorder struct {
+	URL string // point the function's DYNAMODB_ENDPOINT here
+
+	srv     *http.Server
+	mu      sync.Mutex
+	actions map[string]bool
+}
+
+// NewRecorder starts a recording proxy in front of the DynamoDB at endpoint.
+func NewRecorder(endpoint string) (*Recorder, error) {
+	target, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &Recorder{URL: "http://" + ln.Addr().String(), actions: map[string]bool{}}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	r.srv = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		r.record(req.Header.Get("X-Amz-Target"), body)
+		proxy.ServeHTTP(w, req)
+	})}
+	go r.srv.Serve(ln)
+	return r, nil
+}
+
+// Actions returns the IAM actions recorded so far, sorted.
+func (r *Recorder) Actions() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for a := range r.actions {
+		out = append(out, a)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close stops the proxy.
+func (r *Recorder) Close() { r.srv.Close() }
+
+func (r *Recorder) record(target string, body []byte) {
+	op, ok := strings.CutPrefix(target, "DynamoDB_20120810.")
+	if !ok {
+		return
+	}
+	var actions []string
+	switch op {
+	case "TransactWriteItems":
+		var in struct {
+			TransactItems []map[string]json.RawMessage
+		}
+		json.Unmarshal(body, &in)
+		for _, item := range in.TransactItems {
+			for kind := range item {
+				actions = append(actions, map[string]string{
+					"Put": "PutItem", "Delete": "DeleteItem", "Update": "UpdateItem", "ConditionCheck": "ConditionCheckItem",
+				}[kind])
+			}
+		}
+	case "TransactGetItems":
+		actions = []string{"GetItem"}
+	default:
+		actions = []string{op}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, a := range actions {
+		if a != "" {
+			r.actions["dynamodb:"+a] = true
+		}
+	}
+}
