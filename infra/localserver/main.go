@@ -103,6 +103,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Requests in flight are served to the end; the store closes after them
+	// (the deferred calls above run once Shutdown returns).
+	log.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {

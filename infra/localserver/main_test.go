@@ -44,6 +44,21 @@ type server struct {
 	cmd  *exec.Cmd
 	url  string
 	logs chan map[string]any
+
+	mu    sync.Mutex
+	lines []map[string]any // every JSON line the server wrote
+}
+
+// saw reports whether the server has logged a line with this message.
+func (s *server) saw(msg string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lines {
+		if l["msg"] == msg {
+			return true
+		}
+	}
+	return false
 }
 
 // start runs the compiled server on a free port and waits for it to listen.
@@ -76,6 +91,9 @@ func start(t *testing.T, env ...string) *server {
 			if json.Unmarshal(sc.Bytes(), &line) != nil {
 				continue
 			}
+			s.mu.Lock()
+			s.lines = append(s.lines, line)
+			s.mu.Unlock()
 			if line["msg"] == "listening" {
 				listening <- line["addr"].(string)
 			}
@@ -324,5 +342,60 @@ func TestSlowClientsAreCutOff(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// SIGTERM stops the server gracefully: a request in flight when the signal
+// arrives is served to the end and its write made durable before the store
+// closes; the process then exits 0.
+func TestShutdownDrainsInFlightRequests(t *testing.T) {
+	data := t.TempDir()
+	s := start(t, "DATA_DIR="+data)
+	body := `{"keyName":"drained","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`
+	req, _ := http.NewRequest("POST", s.url+"/kms/v1/keys", nil)
+	devclient.SignNCP(req, dev, time.Now())
+	var head strings.Builder
+	fmt.Fprintf(&head, "POST /kms/v1/keys HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n", len(body))
+	for k := range req.Header {
+		fmt.Fprintf(&head, "%s: %s\r\n", k, req.Header.Get(k))
+	}
+	head.WriteString("\r\n")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// Half the body, so that the request is in the handler when the signal comes.
+	if _, err := conn.Write([]byte(head.String() + body[:10])); err != nil {
+		t.Fatal(err)
+	}
+	// The server accepts connections in order: once a later one is served,
+	// this one has been accepted, and shutdown must wait for it.
+	if code := get(s.url + "/kms/v1/keys"); code != 200 {
+		t.Fatalf("a request beside the slow one: %d", code)
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	waitFor(t, 10*time.Second, func() bool { return s.saw("shutting down") }, "the server to begin shutting down")
+	if _, err := conn.Write([]byte(body[10:])); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the in-flight request got no answer: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("in-flight create during shutdown: %d %s", resp.StatusCode, raw)
+	}
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("the server did not exit cleanly: %v", err)
+	}
+	var created struct {
+		Data struct{ KeyTag string } `json:"data"`
+	}
+	json.Unmarshal(raw, &created)
+	s2 := start(t, "DATA_DIR="+data)
+	if code := get(s2.url + "/kms/v1/keys/" + created.Data.KeyTag); code != 200 {
+		t.Fatalf("the key created during shutdown: %d after a restart", code)
 	}
 }

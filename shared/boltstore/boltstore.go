@@ -36,13 +36,20 @@ type Store struct {
 	db     *bolt.DB
 	writes chan *write
 	wg     sync.WaitGroup
-	closed chan struct{}
-	once   sync.Once
-	stats  struct {
+	// closing is set, under the write lock, before writes is closed: a
+	// writer queues only under the read lock and only while it is unset, so
+	// no write is queued after the committer has drained the queue and gone.
+	mu      sync.RWMutex
+	closing bool
+	once    sync.Once
+	stats   struct {
 		sync.Mutex
 		commits, writes int64
 	}
 }
+
+// ErrClosed is a write that reached the store after Close.
+var ErrClosed = errors.New("boltstore: closed")
 
 // write is one caller's part of a group commit. fn must leave the
 // transaction untouched when it reports a refusal through its own result and
@@ -73,15 +80,21 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("boltstore: init: %w", err)
 	}
-	s := &Store{db: db, writes: make(chan *write, maxGroup), closed: make(chan struct{})}
+	s := &Store{db: db, writes: make(chan *write, maxGroup)}
 	s.wg.Add(1)
 	go s.committer()
 	return s, nil
 }
 
-// Close stops the committer and closes the file.
+// Close refuses new writes (ErrClosed), lets the committer commit every
+// write already queued, and closes the file.
 func (s *Store) Close() error {
-	s.once.Do(func() { close(s.closed) })
+	s.once.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		close(s.writes)
+		s.mu.Unlock()
+	})
 	s.wg.Wait()
 	return s.db.Close()
 }
@@ -98,18 +111,15 @@ func (s *Store) CommitStats() (commits, writes int64) {
 // arrive during an fsync share the next one.
 func (s *Store) committer() {
 	defer s.wg.Done()
-	for {
-		var first *write
-		select {
-		case first = <-s.writes:
-		case <-s.closed:
-			return
-		}
+	for first := range s.writes { // until Close, and every queued write after it
 		group := []*write{first}
 	gather:
 		for len(group) < maxGroup {
 			select {
-			case w := <-s.writes:
+			case w, ok := <-s.writes:
+				if !ok {
+					break gather
+				}
 				group = append(group, w)
 			default:
 				break gather
@@ -147,13 +157,18 @@ func (s *Store) commit(group []*write) {
 
 func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
 	w := &write{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closing {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
 	select {
 	case s.writes <- w:
-	case <-s.closed:
-		return errors.New("boltstore: closed")
 	case <-ctx.Done():
+		s.mu.RUnlock()
 		return ctx.Err()
 	}
+	s.mu.RUnlock()
 	// Once queued the write will be committed; wait for it even if the
 	// caller gives up, so that an acknowledged write is always durable.
 	return <-w.done
