@@ -19,9 +19,19 @@ go run "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" ./...
 
 infra/sam-check.sh
 
-echo "== clients of other languages"
+echo "== tools the tests drive"
 infra/clients.sh >/dev/null
-export REQUIRE_CLIENTS=1 # a test that drives such a client fails, never skips, without it
+if ! command -v strace >/dev/null 2>&1; then
+  # The durability test traces the server's system calls; Debian's strace.
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing strace (apt-get)..."
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq strace >/dev/null
+  else
+    echo "strace is needed by the durability test; install it and retry" >&2
+    exit 1
+  fi
+fi
+export REQUIRE_TOOLS=1 # a test that needs one of these tools fails, never skips, without it
 
 echo "== DynamoDB Local"
 eval "$(infra/dynamodblocal/start.sh)"

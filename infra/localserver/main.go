@@ -95,7 +95,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "clockOffset", offset.String(), "tenants", len(tenants.Tenants()))
+	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid(), "clockOffset", offset.String(), "tenants", len(tenants.Tenants()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -11,7 +11,7 @@ import (
 
 // clientTool finds a client program the tests drive: curl on PATH, the AWS
 // CLI in the project's clients environment (infra/clients.sh, which `make
-// test` runs first). Without it the test is skipped, unless REQUIRE_CLIENTS
+// test` runs first). Without it the test is skipped, unless REQUIRE_TOOLS
 // is set (as `make test` sets it): then it fails.
 func clientTool(t *testing.T, name string) string {
 	t.Helper()
@@ -23,8 +23,8 @@ func clientTool(t *testing.T, name string) string {
 	} else if p, err := exec.LookPath(name); err == nil {
 		return p
 	}
-	if os.Getenv("REQUIRE_CLIENTS") != "" {
-		t.Fatalf("%s is not installed but REQUIRE_CLIENTS is set: run infra/clients.sh", name)
+	if os.Getenv("REQUIRE_TOOLS") != "" {
+		t.Fatalf("%s is not installed but REQUIRE_TOOLS is set: run infra/clients.sh", name)
 	}
 	t.Skipf("%s is not installed; run infra/clients.sh", name)
 	return ""

@@ -1,0 +1,220 @@
+package main_test
+
+import (
+	"bufio"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// tool finds a program a test needs on PATH. Without it the test is
+// skipped, unless REQUIRE_TOOLS is set (as `make test` sets it, after
+// installing them): then it fails.
+func tool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("REQUIRE_TOOLS") != "" {
+		t.Fatalf("%s is not installed but REQUIRE_TOOLS is set", name)
+	}
+	t.Skipf("%s is not installed", name)
+	return ""
+}
+
+// Every acknowledged write was synced before it was acknowledged: the
+// compiled server runs under strace, and for each create and schedule it
+// answered 200, the trace must show, in this order, a write into the data
+// folder of the key's record in its new state, an fdatasync or fsync of
+// that same file that began after the write returned, and that sync's
+// return before the response's first byte was written to the socket.
+//
+// Unlike a kill -9 (which leaves the page cache, and so unsynced writes,
+// intact), this fails when syncing is off: with bbolt's NoSync the trace
+// holds writes and responses but no sync.
+func TestAcknowledgedWritesAreSynced(t *testing.T) {
+	strace := tool(t, "strace")
+	data, err := filepath.Abs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trace := filepath.Join(t.TempDir(), "trace")
+	s := startUnder(t, []string{strace, "-f", "-qq", "-y", "-xx", "-s", "1048576",
+		"-e", "trace=write,writev,pwrite64,pwritev,pwritev2,fdatasync,fsync",
+		"-o", trace, "--"}, "DATA_DIR="+data)
+
+	type ack struct{ tag, id, state, status string }
+	var mu sync.Mutex
+	var acked []ack
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				code, body, err := post(s.url+"/kms/v1/keys", fmt.Sprintf(
+					`{"keyName":"s%d-%d","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`, w, i))
+				if err != nil || code != 200 {
+					t.Errorf("create: %d %v", code, err)
+					return
+				}
+				d := body["data"].(map[string]any)
+				k := ack{tag: d["keyTag"].(string), id: d["keyId"].(string), state: "Enabled", status: "ENABLE"}
+				mu.Lock()
+				acked = append(acked, k)
+				mu.Unlock()
+				if i%2 == 0 {
+					if code, _, err := post(s.url+"/kms/v1/keys/"+k.tag+"/request-deletion", ""); err != nil || code != 200 {
+						t.Errorf("request-deletion: %d %v", code, err)
+						return
+					}
+					k.state, k.status = "PendingDeletion", "REVOKE"
+					mu.Lock()
+					acked = append(acked, k)
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	// End the server itself (strace ends with it), so the trace is whole.
+	syscall.Kill(s.pid, syscall.SIGTERM)
+	if err := s.cmd.Wait(); err != nil {
+		t.Fatalf("strace: %v", err)
+	}
+	calls := parseTrace(t, trace)
+
+	checked := 0
+	for _, k := range acked {
+		record := regexp.MustCompile(`"id":"` + k.id + `"[^}]*"state":"` + k.state + `"`)
+		written := first(calls, func(c *call) bool {
+			return strings.HasPrefix(c.path, data+"/") && c.isWrite() && record.Match(c.data)
+		})
+		if written == nil {
+			t.Errorf("key %s: no write of its %s record into %s", k.id, k.state, data)
+			continue
+		}
+		answered := first(calls, func(c *call) bool {
+			return strings.HasPrefix(c.path, "socket:") && c.isWrite() && strings.HasPrefix(string(c.data), "HTTP/1.1 200 ") &&
+				strings.Contains(string(c.data), `"keyTag":"`+k.tag+`"`) && strings.Contains(string(c.data), `"status":"`+k.status+`"`)
+		})
+		if answered == nil {
+			t.Errorf("key %s: no response acknowledging %s in the trace", k.id, k.status)
+			continue
+		}
+		synced := first(calls, func(c *call) bool {
+			return c.isSync() && c.path == written.path && c.ret == 0 && c.start > written.end && c.end < answered.start
+		})
+		if synced == nil {
+			t.Errorf("key %s acknowledged %s (trace line %d) with no sync of %s between its write (line %d) and the answer",
+				k.id, k.status, answered.start+1, written.path, written.end+1)
+			continue
+		}
+		checked++
+	}
+	if checked < 80 {
+		t.Fatalf("only %d acknowledged writes checked; the test proves little", checked)
+	}
+	t.Logf("%d acknowledged writes, each synced before its answer (%d traced calls)", checked, len(calls))
+}
+
+// call is one system call in an strace -f -y -xx trace, with the lines (from
+// 0) where it began and where it returned.
+type call struct {
+	name       string
+	path       string // the file behind its first fd argument (strace -y)
+	data       []byte // its buffers, decoded
+	ret        int64
+	start, end int
+}
+
+func (c *call) isWrite() bool {
+	switch c.name {
+	case "write", "writev", "pwrite64", "pwritev", "pwritev2":
+		return true
+	}
+	return false
+}
+
+func (c *call) isSync() bool { return c.name == "fdatasync" || c.name == "fsync" }
+
+func first(calls []*call, match func(*call) bool) *call {
+	for _, c := range calls {
+		if match(c) {
+			return c
+		}
+	}
+	return nil
+}
+
+var (
+	traceLine  = regexp.MustCompile(`^(\d+) +(?:<\.\.\. (\w+) resumed>|(\w+)\()(.*)$`)
+	fdPath     = regexp.MustCompile(`^\d+<((?:\\x[0-9a-f]{2})*)>`)
+	quoted     = regexp.MustCompile(`"((?:\\x[0-9a-f]{2})*)"`)
+	returnCode = regexp.MustCompile(`\) += (-?\d+)`)
+)
+
+// parseTrace reads an strace -f -y -xx trace: a call that blocks shows as
+// "<unfinished ...>" on one line and "<... name resumed>" on a later one.
+func parseTrace(t *testing.T, path string) []*call {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var calls []*call
+	pending := map[string]*call{} // pid -> its unfinished call
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for i := 0; sc.Scan(); i++ {
+		m := traceLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue // signals, exits
+		}
+		pid, rest := m[1], m[4]
+		c := pending[pid]
+		if m[2] == "" { // a call begins
+			c = &call{name: m[3], start: i}
+			if p := fdPath.FindStringSubmatch(rest); p != nil {
+				c.path = string(unhex(p[1]))
+			}
+			for _, q := range quoted.FindAllStringSubmatch(rest, -1) {
+				c.data = append(c.data, unhex(q[1])...)
+			}
+			calls = append(calls, c)
+		} else if c == nil || c.name != m[2] {
+			t.Fatalf("trace line %d resumes a call that never began: %s", i+1, sc.Text())
+		}
+		if strings.HasSuffix(rest, "<unfinished ...>") {
+			pending[pid] = c
+			continue
+		}
+		delete(pending, pid)
+		c.end = i
+		if r := returnCode.FindStringSubmatch(rest); r != nil {
+			c.ret, _ = strconv.ParseInt(r[1], 10, 64)
+		} else {
+			c.ret = -1
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return calls
+}
+
+func unhex(s string) []byte {
+	b, _ := hex.DecodeString(strings.ReplaceAll(s, `\x`, ""))
+	return b
+}
+
