@@ -21,6 +21,7 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/shared/boltstore"
 )
 
 var binary string
@@ -413,4 +414,95 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	if code := get(s2.url + "/kms/v1/keys/" + created.Data.KeyTag); code != 200 {
 		t.Fatalf("the key created during shutdown: %d after a restart", code)
 	}
+}
+
+// The expiry loop is killed with SIGKILL while it finalizes: after a
+// restart every key is finalized and every final deletion reported, though
+// the kill came between some tombstone's write and its report; no run
+// reports a deletion twice.
+func TestKilledExpiryReportsEveryDeletion(t *testing.T) {
+	data := t.TempDir()
+	s := start(t, "DATA_DIR="+data)
+	const n = 240
+	ids := make(chan string, n)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < n/8; i++ {
+				code, body, err := post(s.url+"/kms/v1/keys", fmt.Sprintf(
+					`{"keyName":"e%d-%d","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`, w, i))
+				if err != nil || code != 200 {
+					t.Errorf("create: %d %v", code, err)
+					return
+				}
+				d := body["data"].(map[string]any)
+				if code, _, err := post(s.url+"/kms/v1/keys/"+d["keyTag"].(string)+"/request-deletion", ""); err != nil || code != 200 {
+					t.Errorf("request-deletion: %d %v", code, err)
+					return
+				}
+				ids <- d["keyId"].(string)
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(ids)
+	if t.Failed() {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.cmd.Wait()
+
+	reported := func(s *server) map[string]int {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		out := map[string]int{}
+		for _, l := range s.lines {
+			if l["msg"] == "key deleted" {
+				out[l["key"].(string)]++
+			}
+		}
+		return out
+	}
+	after := []string{"DATA_DIR=" + data, "CLOCK_OFFSET=73h", "EXPIRY_INTERVAL=10ms"}
+	killed := start(t, after...)
+	waitFor(t, 60*time.Second, func() bool { return len(reported(killed)) >= n/3 }, "a third of the deletions")
+	killed.cmd.Process.Signal(syscall.SIGKILL)
+	killed.cmd.Wait()
+
+	restarted := start(t, after...)
+	all := map[string]bool{}
+	waitFor(t, 60*time.Second, func() bool {
+		for id := range reported(killed) {
+			all[id] = true
+		}
+		for id := range reported(restarted) {
+			all[id] = true
+		}
+		return len(all) == n
+	}, "every deletion to be reported")
+	restarted.cmd.Process.Signal(syscall.SIGTERM)
+	restarted.cmd.Wait()
+	for _, run := range []*server{killed, restarted} {
+		for id, count := range reported(run) {
+			if count > 1 {
+				t.Errorf("key %s reported %d times in one run", id, count)
+			}
+		}
+	}
+	st, err := boltstore.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for id := range ids {
+		if _, err := st.Tombstone(context.Background(), dev.Tenant, id); err != nil || !all[id] {
+			t.Errorf("key %s: tombstone %v, reported %v", id, err, all[id])
+		}
+	}
+	if un, err := st.Unreported(context.Background(), n); err != nil || len(un) != 0 {
+		t.Errorf("%d deletions left unreported (%v)", len(un), err)
+	}
+	t.Logf("%d keys: %d reported before the kill, the rest after the restart", n, len(reported(killed)))
 }

@@ -26,6 +26,7 @@ var (
 	bucketAliases    = []byte("aliases")    // owner \x00 alias -> id
 	bucketDue        = []byte("due")        // deleteAt (8 bytes, big-endian seconds) owner \x00 id -> nothing
 	bucketTombstones = []byte("tombstones") // owner \x00 id -> keyrecord.Tombstone
+	bucketUnreported = []byte("unreported") // owner \x00 id -> nothing: tombstones whose deletion is not yet reported
 )
 
 // maxGroup bounds how many writes share one commit.
@@ -69,7 +70,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketDue, bucketTombstones} {
+		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketDue, bucketTombstones, bucketUnreported} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -359,14 +360,21 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, 
 	return out, err
 }
 
-// Finalize implements keys.Store.
-func (s *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) error {
-	var refused error
+// Finalize implements keys.Store. The tombstone and its place among the
+// unreported are written in the same transaction.
+func (s *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) (keys.Tombstone, bool, error) {
+	var (
+		refused error
+		stored  keys.Tombstone
+		created bool
+	)
 	err := s.update(ctx, func(tx *bolt.Tx) error {
-		refused = nil
+		refused, created = nil, false
 		id := itemKey(k.Owner, k.ID)
-		if tx.Bucket(bucketTombstones).Get(id) != nil {
-			return nil // already finalized: a redelivery
+		if raw := tx.Bucket(bucketTombstones).Get(id); raw != nil {
+			var err error
+			stored, err = decodeTombstone(raw)
+			return err // already finalized: a redelivery
 		}
 		cur, err := getRecord(tx, k.Owner, k.ID)
 		if err != nil {
@@ -392,38 +400,103 @@ func (s *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) erro
 				}
 			}
 		}
-		raw, err := json.Marshal(keyrecord.FromTombstone(t))
-		if err != nil {
+		if err := putTombstone(tx, t); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketTombstones).Put(id, raw)
+		stored, created = t, true
+		return tx.Bucket(bucketUnreported).Put(id, nil)
 	})
+	if err != nil {
+		return keys.Tombstone{}, false, err
+	}
+	if refused != nil {
+		return keys.Tombstone{}, false, refused
+	}
+	return stored, created, nil
+}
+
+func putTombstone(tx *bolt.Tx, t keys.Tombstone) error {
+	raw, err := json.Marshal(keyrecord.FromTombstone(t))
 	if err != nil {
 		return err
 	}
-	return refused
+	return tx.Bucket(bucketTombstones).Put(itemKey(t.Owner, t.KeyID), raw)
+}
+
+func decodeTombstone(raw []byte) (keys.Tombstone, error) {
+	var r keyrecord.Tombstone
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return keys.Tombstone{}, fmt.Errorf("boltstore: decode tombstone: %w", err)
+	}
+	return r.Tombstone(), nil
+}
+
+// MarkReported implements keys.Store.
+func (s *Store) MarkReported(ctx context.Context, owner, id string, at time.Time) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bucketTombstones).Get(itemKey(owner, id))
+		if raw == nil {
+			return fmt.Errorf("boltstore: mark reported %s: %w", id, keys.ErrNotFound)
+		}
+		t, err := decodeTombstone(raw)
+		if err != nil {
+			return err
+		}
+		if t.ReportedAt.IsZero() {
+			t.ReportedAt = at.UTC().Truncate(time.Millisecond)
+			if err := putTombstone(tx, t); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketUnreported).Delete(itemKey(owner, id))
+	})
+}
+
+// Unreported implements keys.Store with the unreported bucket.
+func (s *Store) Unreported(ctx context.Context, limit int) ([]keys.Tombstone, error) {
+	var out []keys.Tombstone
+	err := s.db.View(func(tx *bolt.Tx) error {
+		tombs := tx.Bucket(bucketTombstones)
+		c := tx.Bucket(bucketUnreported).Cursor()
+		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+			raw := tombs.Get(k)
+			if raw == nil {
+				continue
+			}
+			t, err := decodeTombstone(raw)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Tombstone implements keys.Store.
 func (s *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombstone, error) {
-	var raw []byte
+	var (
+		t     keys.Tombstone
+		found bool
+	)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bucketTombstones).Get(itemKey(owner, id)); v != nil {
-			raw = append([]byte(nil), v...)
+		raw := tx.Bucket(bucketTombstones).Get(itemKey(owner, id))
+		if raw == nil {
+			return nil
 		}
-		return nil
+		found = true
+		var err error
+		t, err = decodeTombstone(raw)
+		return err
 	})
 	if err != nil {
 		return keys.Tombstone{}, err
 	}
-	if raw == nil {
+	if !found {
 		return keys.Tombstone{}, keys.ErrNotFound
 	}
-	var r keyrecord.Tombstone
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return keys.Tombstone{}, err
-	}
-	return r.Tombstone(), nil
+	return t, nil
 }
 
 var _ keys.Store = (*Store)(nil)

@@ -282,15 +282,17 @@ func (st *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key,
 }
 
 // Finalize implements keys.Store as one transaction: write the tombstone
-// (only if there is none: that makes redelivery a no-op), delete the key item
-// if TTL has not yet, and release the alias if it still names this key.
-func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) error {
+// (only if there is none: that makes redelivery a no-op, and the failed
+// condition returns the tombstone written before), delete the key item if
+// TTL has not yet, and release the alias if it still names this key.
+func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) (keys.Tombstone, bool, error) {
 	tomb, err := attributevalue.MarshalMap(toTombstoneItem(t))
 	if err != nil {
-		return fmt.Errorf("dynamostore: marshal: %w", err)
+		return keys.Tombstone{}, false, fmt.Errorf("dynamostore: marshal: %w", err)
 	}
 	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &st.table, Item: tomb, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		{Put: &types.Put{TableName: &st.table, Item: tomb, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
 		{Delete: &types.Delete{
 			TableName: &st.table, Key: itemKey(k.Owner, prefixKey+k.ID),
 			ConditionExpression:       aws.String("attribute_not_exists(pk) OR (#state = :pending AND deleteAt = :deleteAt)"),
@@ -309,13 +311,84 @@ func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) err
 		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		return err
 	})
-	if failed := cancelledConditions(err); failed != nil {
+	var cancelled *types.TransactionCanceledException
+	if failed := cancelledConditions(err); failed != nil && errors.As(err, &cancelled) {
 		if failed[0] {
-			return nil // already finalized: a redelivery
+			// Already finalized: a redelivery. The condition's failure
+			// carries the tombstone as it was written.
+			stored, err := decodeTombstone(cancelled.CancellationReasons[0].Item)
+			return stored, false, err
 		}
-		return fmt.Errorf("dynamostore: finalize %s: the key is no longer the pending deletion to finalize", k.ID)
+		return keys.Tombstone{}, false, fmt.Errorf("dynamostore: finalize %s: the key is no longer the pending deletion to finalize", k.ID)
 	}
-	return wrap("finalize", err)
+	if err != nil {
+		return keys.Tombstone{}, false, wrap("finalize", err)
+	}
+	return t, true, nil
+}
+
+func decodeTombstone(av map[string]types.AttributeValue) (keys.Tombstone, error) {
+	if av == nil {
+		return keys.Tombstone{}, errors.New("dynamostore: no tombstone item returned")
+	}
+	var it tombstoneItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return keys.Tombstone{}, fmt.Errorf("dynamostore: decode tombstone: %w", err)
+	}
+	return it.Tombstone.Tombstone(), nil
+}
+
+// MarkReported implements keys.Store: one UpdateItem of the tombstone,
+// keeping the first report's time.
+func (st *Store) MarkReported(ctx context.Context, owner, id string, at time.Time) error {
+	err := retryConflicts(ctx, st.backoff, func() error {
+		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &st.table, Key: itemKey(owner, prefixTombstone+id),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			UpdateExpression:          aws.String("SET reportedAt = if_not_exists(reportedAt, :at)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":at": n(at.UnixMilli())},
+		})
+		return err
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("dynamostore: mark reported %s: %w", id, keys.ErrNotFound)
+	}
+	return wrap("mark reported", err)
+}
+
+// Unreported implements keys.Store with a Scan. Production never calls it:
+// there a lost report is made again when the stream redelivers the record
+// whose processing failed; it serves the local expiry loop when the local
+// server runs on DynamoDB.
+func (st *Store) Unreported(ctx context.Context, limit int) ([]keys.Tombstone, error) {
+	in := &dynamodb.ScanInput{
+		TableName:        &st.table,
+		ConsistentRead:   aws.Bool(true),
+		FilterExpression: aws.String("begins_with(sk, :tp) AND attribute_not_exists(reportedAt)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":tp": s(prefixTombstone)},
+	}
+	var out []keys.Tombstone
+	for len(out) < limit {
+		page, err := st.db.Scan(ctx, in)
+		if err != nil {
+			return nil, wrap("unreported", err)
+		}
+		for _, av := range page.Items {
+			t, err := decodeTombstone(av)
+			if err != nil {
+				return nil, err
+			}
+			if len(out) < limit {
+				out = append(out, t)
+			}
+		}
+		if page.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	return out, nil
 }
 
 // Tombstone implements keys.Store.
@@ -329,11 +402,7 @@ func (st *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombston
 	if out.Item == nil {
 		return keys.Tombstone{}, keys.ErrNotFound
 	}
-	var it tombstoneItem
-	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
-		return keys.Tombstone{}, fmt.Errorf("dynamostore: decode tombstone: %w", err)
-	}
-	return it.Tombstone.Tombstone(), nil
+	return decodeTombstone(out.Item)
 }
 
 var _ keys.Store = (*Store)(nil)

@@ -2,7 +2,6 @@ package dynamostore
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -16,22 +15,20 @@ const (
 	ttlIdentityType = "Service"
 )
 
-// ExpiredKey decodes a stream record of the keys table. ok is true only for
-// a TTL removal of a key that was pending deletion; every other record
-// (inserts, updates, a user's delete, alias and tombstone items) is ignored.
-// A TTL removal of a key item that cannot be decoded is an error, so that it
-// is retried and, failing that, reaches the on-failure destination.
+// ExpiredKey decodes a stream record of the keys table. ok is true for every
+// TTL removal, with what the removed item held (a key item that was not
+// pending deletion, or an item that is no key at all, decodes to a key the
+// finalizer refuses and logs); every other record (inserts, updates, a
+// user's delete) is ignored. A TTL removal that cannot be decoded is an
+// error, so that it is retried and, failing that, reaches the on-failure
+// destination.
 func ExpiredKey(rec events.DynamoDBEventRecord) (keys.Key, bool, error) {
 	if rec.EventName != string(events.DynamoDBOperationTypeRemove) || rec.UserIdentity == nil ||
 		rec.UserIdentity.Type != ttlIdentityType || rec.UserIdentity.PrincipalID != ttlPrincipal {
 		return keys.Key{}, false, nil
 	}
-	sk, ok := rec.Change.Keys[attrSK]
-	if !ok || sk.DataType() != events.DataTypeString || !strings.HasPrefix(sk.String(), prefixKey) {
-		return keys.Key{}, false, nil
-	}
 	if rec.Change.OldImage == nil {
-		return keys.Key{}, false, fmt.Errorf("TTL removal of %s without an old image: the stream view must include old images", sk.String())
+		return keys.Key{}, false, fmt.Errorf("TTL removal of %v without an old image: the stream view must include old images", rec.Change.Keys)
 	}
 	av, err := fromStreamImage(rec.Change.OldImage)
 	if err != nil {
@@ -40,9 +37,6 @@ func ExpiredKey(rec events.DynamoDBEventRecord) (keys.Key, bool, error) {
 	k, err := decodeKey(av)
 	if err != nil {
 		return keys.Key{}, false, err
-	}
-	if k.State != keys.PendingDeletion || k.DeleteAt.IsZero() || k.ID == "" || k.Owner == "" {
-		return keys.Key{}, false, nil
 	}
 	return k, true, nil
 }

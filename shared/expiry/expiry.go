@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -16,8 +18,8 @@ import (
 	"github.com/keydeletion/service/shared/keys"
 )
 
-// ErrNotPending: the key handed over was not pending deletion, so there is
-// nothing to finalize (e.g. a malformed stream image).
+// ErrNotPending: the key handed over was not pending deletion, or lacks an
+// id or owner, so there is nothing to finalize.
 var ErrNotPending = errors.New("key is not pending deletion")
 
 // Finalizer carries out final deletions.
@@ -35,11 +37,14 @@ func New(store keys.Store, now func() time.Time, log *slog.Logger) *Finalizer {
 	return &Finalizer{store: store, now: now, log: log}
 }
 
-// Finalize removes what remains of k and records its deletion in a
-// tombstone. Safe to repeat.
+// Finalize removes what remains of k, records its deletion in a tombstone,
+// and reports it. Safe to repeat: each tombstone is reported once, when it is
+// written, and again only if a crash came between the write and the report
+// (the tombstone remembers whether it was reported); a repeat that finds
+// nothing to do says so at debug level.
 func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
-	if k.State != keys.PendingDeletion || k.DeleteAt.IsZero() {
-		return fmt.Errorf("finalize %s in state %s: %w", k.ID, k.State, ErrNotPending)
+	if k.State != keys.PendingDeletion || k.DeleteAt.IsZero() || k.ID == "" || k.Owner == "" {
+		return fmt.Errorf("finalize %q of %q in state %q: %w", k.ID, k.Owner, k.State, ErrNotPending)
 	}
 	now := f.now().UTC().Truncate(time.Millisecond)
 	if now.Before(k.DeleteAt) {
@@ -51,17 +56,43 @@ func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
 		KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
 		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: now,
 	}
-	if err := f.store.Finalize(ctx, k, t); err != nil {
+	stored, created, err := f.store.Finalize(ctx, k, t)
+	if err != nil {
 		return fmt.Errorf("finalize %s: %w", k.ID, err)
 	}
-	f.log.InfoContext(ctx, "key deleted", "key", k.ID, "owner", k.Owner, "deleteAt", k.DeleteAt,
-		"pendingDays", k.PendingDays, "scheduledAt", k.StateChangedAt)
+	if !stored.ReportedAt.IsZero() {
+		f.log.DebugContext(ctx, "key already deleted and reported: nothing left to do", "key", k.ID, "owner", k.Owner)
+		return nil
+	}
+	f.report(ctx, stored, created)
 	return nil
 }
 
-// Sweep finalizes up to limit keys the store reports due, and returns how
-// many it finalized.
+// report logs a final deletion, then records that it was reported. A crash
+// between the two reports it again (at least once, each line naming the
+// tombstone's key); a failure to record it is only a warning, as the line
+// is out.
+func (f *Finalizer) report(ctx context.Context, t keys.Tombstone, created bool) {
+	f.log.InfoContext(ctx, "key deleted", "key", t.KeyID, "owner", t.Owner, "alias", t.Alias,
+		"deleteAt", t.DeleteAt, "pendingDays", t.PendingDays, "scheduledAt", t.ScheduledAt,
+		"deletedAt", t.DeletedAt, "recovered", !created)
+	if err := f.store.MarkReported(ctx, t.Owner, t.KeyID, f.now()); err != nil {
+		f.log.WarnContext(ctx, "key deleted, but recording the report failed; it may be reported again",
+			"key", t.KeyID, "owner", t.Owner, "error", err.Error())
+	}
+}
+
+// Sweep reports the final deletions a crash left unreported, then
+// finalizes up to limit keys the store reports due, and returns how many it
+// finalized.
 func (f *Finalizer) Sweep(ctx context.Context, limit int) (int, error) {
+	unreported, err := f.store.Unreported(ctx, limit)
+	if err != nil {
+		return 0, fmt.Errorf("sweep: %w", err)
+	}
+	for _, t := range unreported {
+		f.report(ctx, t, false)
+	}
 	due, err := f.store.Due(ctx, f.now(), limit)
 	if err != nil {
 		return 0, fmt.Errorf("sweep: %w", err)
@@ -102,12 +133,17 @@ func (f *Finalizer) Run(ctx context.Context, interval time.Duration) {
 }
 
 // RecordDecoder extracts from a stream record the key a TTL removal deleted.
-// ok is false for records to ignore (not a removal by TTL, not a pending key).
+// ok is false for records that are not TTL removals (inserts, updates, a
+// user's delete); every TTL removal is handed over, whatever it removed, so
+// that Finalize decides, and one it cannot finalize is logged, not dropped.
 type RecordDecoder func(events.DynamoDBEventRecord) (k keys.Key, ok bool, err error)
 
 // StreamHandler returns the Lambda handler for the table's stream: it
 // finalizes each TTL removal and reports the records it could not finalize
-// (ReportBatchItemFailures), so that only those are retried.
+// (ReportBatchItemFailures), so that only those are retried. A TTL removal
+// of something that was not a key pending deletion cannot be finalized by
+// retrying: it is logged as an error with the record's identity, and not
+// reported as a failure.
 func (f *Finalizer) StreamHandler(decode RecordDecoder) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 		var resp events.DynamoDBEventResponse
@@ -116,13 +152,39 @@ func (f *Finalizer) StreamHandler(decode RecordDecoder) func(context.Context, ev
 			if err == nil && ok {
 				err = f.Finalize(ctx, k)
 			}
-			if err != nil {
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrNotPending):
+				f.log.ErrorContext(ctx, "TTL removed an item that was not a key pending deletion; nothing finalized",
+					"eventId", rec.EventID, "sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec),
+					"state", string(k.State), "error", err.Error())
+			default:
 				f.log.ErrorContext(ctx, "expiry record failed", "eventId", rec.EventID,
-					"sequenceNumber", rec.Change.SequenceNumber, "error", err.Error())
+					"sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec), "error", err.Error())
 				resp.BatchItemFailures = append(resp.BatchItemFailures,
 					events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
 			}
 		}
 		return resp, nil
 	}
+}
+
+// recordKeys renders a stream record's table keys ("pk=T#a sk=K#b"), its
+// identity in the table.
+func recordKeys(rec events.DynamoDBEventRecord) string {
+	names := make([]string, 0, len(rec.Change.Keys))
+	for name := range rec.Change.Keys {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, name := range names {
+		v := rec.Change.Keys[name]
+		if v.DataType() == events.DataTypeString {
+			parts[i] = name + "=" + v.String()
+		} else {
+			parts[i] = name + "=?"
+		}
+	}
+	return strings.Join(parts, " ")
 }

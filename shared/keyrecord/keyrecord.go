@@ -69,20 +69,29 @@ type Tombstone struct {
 	DeletionDate int64  `json:"deletionDate" dynamodbav:"deletionDate"`
 	PendingDays  int    `json:"pendingDays" dynamodbav:"pendingDays"`
 	DeletedAt    int64  `json:"deletedAt" dynamodbav:"deletedAt"`
+	ReportedAt   int64  `json:"reportedAt,omitempty" dynamodbav:"reportedAt,omitempty"`
 }
 
 // FromTombstone returns the record of t.
 func FromTombstone(t keys.Tombstone) Tombstone {
-	return Tombstone{
+	r := Tombstone{
 		KeyID: t.KeyID, Owner: t.Owner, Alias: t.Alias, ScheduledAt: t.ScheduledAt.UnixMilli(),
 		DeletionDate: t.DeleteAt.Unix(), PendingDays: t.PendingDays, DeletedAt: t.DeletedAt.UnixMilli(),
 	}
+	if !t.ReportedAt.IsZero() {
+		r.ReportedAt = t.ReportedAt.UnixMilli()
+	}
+	return r
 }
 
 // Tombstone returns the tombstone the record holds.
 func (r Tombstone) Tombstone() keys.Tombstone {
-	return keys.Tombstone{
+	t := keys.Tombstone{
 		KeyID: r.KeyID, Owner: r.Owner, Alias: r.Alias, ScheduledAt: time.UnixMilli(r.ScheduledAt).UTC(),
 		DeleteAt: time.Unix(r.DeletionDate, 0).UTC(), PendingDays: r.PendingDays, DeletedAt: time.UnixMilli(r.DeletedAt).UTC(),
 	}
+	if r.ReportedAt != 0 {
+		t.ReportedAt = time.UnixMilli(r.ReportedAt).UTC()
+	}
+	return t
 }

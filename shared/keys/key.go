@@ -113,4 +113,8 @@ type Tombstone struct {
 	DeleteAt    time.Time // when the window ended
 	PendingDays int       // the window it was scheduled with
 	DeletedAt   time.Time // when the final deletion was carried out
+	// ReportedAt is when the final deletion was reported (logged); zero
+	// until then. The tombstone is written first and reported after, so a
+	// crash between the two leaves it unreported, to be reported again.
+	ReportedAt time.Time
 }

@@ -30,9 +30,16 @@ type Store interface {
 	Due(ctx context.Context, now time.Time, limit int) ([]Key, error)
 	// Finalize carries out the final deletion of k: it removes what remains of
 	// the key (the item, if TTL has not removed it, and its alias) and writes
-	// t. Idempotent: finalizing an already finalized key succeeds and changes
-	// nothing.
-	Finalize(ctx context.Context, k Key, t Tombstone) error
+	// t, in one atomic write. It returns the tombstone as stored and whether
+	// this call wrote it. Idempotent: finalizing an already finalized key
+	// changes nothing and returns the tombstone written before.
+	Finalize(ctx context.Context, k Key, t Tombstone) (stored Tombstone, created bool, err error)
+	// MarkReported records that the final deletion of owner's key id was
+	// reported at at.
+	MarkReported(ctx context.Context, owner, id string, at time.Time) error
+	// Unreported returns up to limit tombstones whose deletion has not been
+	// reported, for the local expiry loop to report after a crash.
+	Unreported(ctx context.Context, limit int) ([]Tombstone, error)
 	// Tombstone returns the record of a finalized key. ErrNotFound if none.
 	Tombstone(ctx context.Context, owner, id string) (Tombstone, error)
 }

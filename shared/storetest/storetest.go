@@ -390,11 +390,15 @@ func testDueAndFinalize(f *fixture) {
 	}
 	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
 		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: f.clock.Now().Truncate(time.Millisecond)}
-	if err := f.store.Finalize(f.ctx, due[0], tomb); err != nil {
-		t.Fatal(err)
+	if stored, created, err := f.store.Finalize(f.ctx, due[0], tomb); err != nil || !created || stored != tomb {
+		t.Fatalf("finalize: %+v created=%v %v", stored, created, err)
 	}
-	if err := f.store.Finalize(f.ctx, due[0], tomb); err != nil {
-		t.Fatalf("second finalize (redelivery): %v", err)
+	// A redelivery, at a later time: nothing changes, and the tombstone
+	// written first comes back.
+	redelivered := tomb
+	redelivered.DeletedAt = redelivered.DeletedAt.Add(time.Hour)
+	if stored, created, err := f.store.Finalize(f.ctx, due[0], redelivered); err != nil || created || stored != tomb {
+		t.Fatalf("second finalize (redelivery): %+v created=%v %v", stored, created, err)
 	}
 	if _, err := f.store.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("item after finalize: %v", err)
@@ -403,12 +407,33 @@ func testDueAndFinalize(f *fixture) {
 	if err != nil || got != tomb {
 		t.Fatalf("tombstone %+v %v, want %+v", got, err, tomb)
 	}
+	// Unreported until marked; marked once, it keeps the first report's time.
+	if un, err := f.store.Unreported(f.ctx, 10); err != nil || len(un) != 1 || un[0] != tomb {
+		t.Fatalf("unreported: %+v %v", un, err)
+	}
+	reportedAt := f.clock.Now().Truncate(time.Millisecond)
+	if err := f.store.MarkReported(f.ctx, f.owner, k.ID, reportedAt); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.MarkReported(f.ctx, f.owner, k.ID, reportedAt.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if un, err := f.store.Unreported(f.ctx, 10); err != nil || len(un) != 0 {
+		t.Fatalf("unreported after the report: %+v %v", un, err)
+	}
+	tomb.ReportedAt = reportedAt
+	if stored, created, err := f.store.Finalize(f.ctx, due[0], redelivered); err != nil || created || stored != tomb {
+		t.Fatalf("finalize after the report: %+v created=%v %v", stored, created, err)
+	}
+	if err := f.store.MarkReported(f.ctx, f.owner, "0d0466b0-e727-4d9c-b35d-f84bb474a37f", reportedAt); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("mark reported without a tombstone: %v", err)
+	}
 	if due, _ := f.store.Due(f.ctx, f.clock.Now(), 10); len(due) != 0 {
 		t.Fatalf("due after finalize: %d", len(due))
 	}
 	// The alias is free again, and a later finalize of the old key must not take it back.
 	reuse := f.create("doomed", keys.OriginKMS)
-	if err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+	if _, _, err := f.store.Finalize(f.ctx, k, tomb); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := f.svc.GetByAlias(f.ctx, f.owner, "doomed"); err != nil || got.ID != reuse.ID {
@@ -536,7 +561,7 @@ func testRacingFinalize(f *fixture) {
 			defer wg.Done()
 			tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
 				DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: k.DeleteAt}
-			if err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+			if _, _, err := f.store.Finalize(f.ctx, k, tomb); err != nil {
 				// The cancel won: the key is no longer this pending deletion.
 				if _, getErr := f.store.Get(f.ctx, k.Owner, k.ID); getErr != nil {
 					t.Errorf("finalize %d: %v", i, err)
@@ -569,7 +594,7 @@ func testCreateExistingID(f *fixture) {
 	}
 	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
 		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: k.DeleteAt}
-	if err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+	if _, _, err := f.store.Finalize(f.ctx, k, tomb); err != nil {
 		t.Fatal(err)
 	}
 	again := k
