@@ -217,4 +217,3 @@ func unhex(s string) []byte {
 	b, _ := hex.DecodeString(strings.ReplaceAll(s, `\x`, ""))
 	return b
 }
-

@@ -46,7 +46,7 @@ type server struct {
 	url  string
 	logs chan map[string]any
 
-	pid   int // the server's own, when it runs under another program
+	pid int // the server's own, when it runs under another program
 
 	mu    sync.Mutex
 	lines []map[string]any // every JSON line the server wrote

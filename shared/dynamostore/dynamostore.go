@@ -363,9 +363,9 @@ func (st *Store) MarkReported(ctx context.Context, owner, id string, at time.Tim
 // server runs on DynamoDB.
 func (st *Store) Unreported(ctx context.Context, limit int) ([]keys.Tombstone, error) {
 	in := &dynamodb.ScanInput{
-		TableName:        &st.table,
-		ConsistentRead:   aws.Bool(true),
-		FilterExpression: aws.String("begins_with(sk, :tp) AND attribute_not_exists(reportedAt)"),
+		TableName:                 &st.table,
+		ConsistentRead:            aws.Bool(true),
+		FilterExpression:          aws.String("begins_with(sk, :tp) AND attribute_not_exists(reportedAt)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":tp": s(prefixTombstone)},
 	}
 	var out []keys.Tombstone
