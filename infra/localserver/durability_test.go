@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -13,23 +12,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-)
 
-// tool finds a program a test needs on PATH. Without it the test is
-// skipped, unless REQUIRE_TOOLS is set (as `make test` sets it, after
-// installing them): then it fails.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("REQUIRE_TOOLS") != "" {
-		t.Fatalf("%s is not installed but REQUIRE_TOOLS is set", name)
-	}
-	t.Skipf("%s is not installed", name)
-	return ""
-}
+	"github.com/keydeletion/service/infra/testtool"
+)
 
 // Every acknowledged write was synced before it was acknowledged: the
 // compiled server runs under strace, and for each create and schedule it
@@ -42,7 +27,7 @@ func tool(t *testing.T, name string) string {
 // intact), this fails when syncing is off: with bbolt's NoSync the trace
 // holds writes and responses but no sync.
 func TestAcknowledgedWritesAreSynced(t *testing.T) {
-	strace := tool(t, "strace")
+	strace := testtool.Find(t, "strace")
 	data, err := filepath.Abs(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -61,20 +46,16 @@ func TestAcknowledgedWritesAreSynced(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < 15; i++ {
-				code, body, err := post(s.url+"/kms/v1/keys", fmt.Sprintf(
-					`{"keyName":"s%d-%d","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`, w, i))
-				if err != nil || code != 200 {
-					t.Errorf("create: %d %v", code, err)
+				tag, id, ok := createKey(t, s, fmt.Sprintf("s%d-%d", w, i))
+				if !ok {
 					return
 				}
-				d := body["data"].(map[string]any)
-				k := ack{tag: d["keyTag"].(string), id: d["keyId"].(string), state: "Enabled", status: "ENABLE"}
+				k := ack{tag: tag, id: id, state: "Enabled", status: "ENABLE"}
 				mu.Lock()
 				acked = append(acked, k)
 				mu.Unlock()
 				if i%2 == 0 {
-					if code, _, err := post(s.url+"/kms/v1/keys/"+k.tag+"/request-deletion", ""); err != nil || code != 200 {
-						t.Errorf("request-deletion: %d %v", code, err)
+					if !requestDeletion(t, s, tag) {
 						return
 					}
 					k.state, k.status = "PendingDeletion", "REVOKE"

@@ -126,6 +126,29 @@ func startUnder(t *testing.T, wrapper []string, env ...string) *server {
 	return s
 }
 
+// createKey creates an NCP key named name and returns its tag and id; ok is
+// false (and the test marked failed) if the server did not answer 200.
+func createKey(t *testing.T, s *server, name string) (tag, id string, ok bool) {
+	code, body, err := post(s.url+"/kms/v1/keys",
+		`{"keyName":"`+name+`","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`)
+	if err != nil || code != 200 {
+		t.Errorf("create %s: %d %v", name, code, err)
+		return "", "", false
+	}
+	d := body["data"].(map[string]any)
+	return d["keyTag"].(string), d["keyId"].(string), true
+}
+
+// requestDeletion schedules the key's deletion; false (and the test marked
+// failed) if the server did not answer 200.
+func requestDeletion(t *testing.T, s *server, tag string) bool {
+	if code, _, err := post(s.url+"/kms/v1/keys/"+tag+"/request-deletion", ""); err != nil || code != 200 {
+		t.Errorf("request-deletion: %d %v", code, err)
+		return false
+	}
+	return true
+}
+
 // waitFor polls cond until it holds, failing the test after limit.
 func waitFor(t *testing.T, limit time.Duration, cond func() bool, what string) {
 	t.Helper()
@@ -431,18 +454,11 @@ func TestKilledExpiryReportsEveryDeletion(t *testing.T) {
 		go func(w int) {
 			defer wg.Done()
 			for i := 0; i < n/8; i++ {
-				code, body, err := post(s.url+"/kms/v1/keys", fmt.Sprintf(
-					`{"keyName":"e%d-%d","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`, w, i))
-				if err != nil || code != 200 {
-					t.Errorf("create: %d %v", code, err)
+				tag, id, ok := createKey(t, s, fmt.Sprintf("e%d-%d", w, i))
+				if !ok || !requestDeletion(t, s, tag) {
 					return
 				}
-				d := body["data"].(map[string]any)
-				if code, _, err := post(s.url+"/kms/v1/keys/"+d["keyTag"].(string)+"/request-deletion", ""); err != nil || code != 200 {
-					t.Errorf("request-deletion: %d %v", code, err)
-					return
-				}
-				ids <- d["keyId"].(string)
+				ids <- id
 			}
 		}(w)
 	}

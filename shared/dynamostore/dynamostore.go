@@ -258,19 +258,25 @@ func (st *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key,
 			":kp": s(prefixKey), ":now": n(now.Unix()),
 		},
 	}
-	var out []keys.Key
+	return scan(ctx, st, "due", in, limit, decodeKey)
+}
+
+// scan returns up to limit items of a Scan, decoded, for the local expiry
+// loop's Scans (production never scans).
+func scan[T any](ctx context.Context, st *Store, op string, in *dynamodb.ScanInput, limit int, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
+	var out []T
 	for len(out) < limit {
 		page, err := st.db.Scan(ctx, in)
 		if err != nil {
-			return nil, wrap("due", err)
+			return nil, wrap(op, err)
 		}
 		for _, av := range page.Items {
-			k, err := decodeKey(av)
+			v, err := decode(av)
 			if err != nil {
 				return nil, err
 			}
 			if len(out) < limit {
-				out = append(out, k)
+				out = append(out, v)
 			}
 		}
 		if page.LastEvaluatedKey == nil {
@@ -368,27 +374,7 @@ func (st *Store) Unreported(ctx context.Context, limit int) ([]keys.Tombstone, e
 		FilterExpression:          aws.String("begins_with(sk, :tp) AND attribute_not_exists(reportedAt)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":tp": s(prefixTombstone)},
 	}
-	var out []keys.Tombstone
-	for len(out) < limit {
-		page, err := st.db.Scan(ctx, in)
-		if err != nil {
-			return nil, wrap("unreported", err)
-		}
-		for _, av := range page.Items {
-			t, err := decodeTombstone(av)
-			if err != nil {
-				return nil, err
-			}
-			if len(out) < limit {
-				out = append(out, t)
-			}
-		}
-		if page.LastEvaluatedKey == nil {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-	return out, nil
+	return scan(ctx, st, "unreported", in, limit, decodeTombstone)
 }
 
 // Tombstone implements keys.Store.

@@ -16,8 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/signer"
-	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/shared/keys"
@@ -61,7 +59,7 @@ func TestCraftedRequestsChangeNothing(t *testing.T) {
 				return sendHuaweiSDKSigned(t, e.url, "schedule-key-deletion", bodyA, bodyB, map[string]string{"X-Sdk-Content-Sha256": hashA}, a)
 			}, hwErr(401, "KMS.0302")},
 			{"huawei unsigned content hash of the signed body", func() reply {
-				r := huaweiSDKRequest(t, e.url, "schedule-key-deletion", bodyA, bodyB, nil, a)
+				r := huaweiSDKRequest(t, e.url, "schedule-key-deletion", bodyA, bodyB, nil, a, time.Now())
 				r.Header.Set("X-Sdk-Content-Sha256", hashA)
 				return send(t, r)
 			}, hwErr(401, "KMS.0302")},
@@ -165,38 +163,9 @@ func sha256Hex(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// huaweiSDKRequest is a request whose headers the Huawei SDK's signer made
-// for signedBody, carrying sentBody.
-func huaweiSDKRequest(t *testing.T, base, op, signedBody, sentBody string, extra map[string]string, c devclient.Creds) *http.Request {
-	t.Helper()
-	path := "/v1.0/" + c.HuaweiProjID + "/kms/" + op
-	b := request.NewHttpRequestBuilder().WithMethod("POST").WithEndpoint(base).WithPath(path).
-		WithBody("body", signedBody).
-		AddHeaderParam("Content-Type", "application/json").
-		AddHeaderParam("X-Project-Id", c.HuaweiProjID).
-		AddHeaderParam("X-Sdk-Date", time.Now().UTC().Format("20060102T150405Z"))
-	for k, v := range extra {
-		b = b.AddHeaderParam(k, v)
-	}
-	headers, err := signer.Sign(b.Build(), c.HuaweiAK, c.HuaweiSK)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest("POST", base+path, strings.NewReader(sentBody))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-Project-Id", c.HuaweiProjID)
-	for k, v := range extra {
-		req.Header.Set(k, v)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	return req
-}
-
 func sendHuaweiSDKSigned(t *testing.T, base, op, signedBody, sentBody string, extra map[string]string, c devclient.Creds) reply {
 	t.Helper()
-	return send(t, huaweiSDKRequest(t, base, op, signedBody, sentBody, extra, c))
+	return send(t, huaweiSDKRequest(t, base, op, signedBody, sentBody, extra, c, time.Now()))
 }
 
 // awsSignedWithoutTarget signs a KMS request as the AWS SDK signer does but
@@ -218,21 +187,8 @@ func awsSignedWithoutTarget(t *testing.T, base, op, body string, c devclient.Cre
 // signedRaw is a request signed as dev-a, its path sent exactly as written.
 func signedRaw(t *testing.T, method, url string, headers map[string]string, body string) *http.Request {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	if err := devclient.Sign(req, []byte(body), creds["dev-a"], time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	return req
+	c := creds["dev-a"]
+	return newRequest(t, &c, method, url, headers, body)
 }
 
 // sendRaw sends req and never follows a redirect: a redirect is an answer.

@@ -309,23 +309,36 @@ func signedAt(t *testing.T, method, url, body string, headers map[string]string,
 // X-Sdk-Date set to at.
 func huaweiSDKSigned(t *testing.T, base, op, body string, c devclient.Creds, at time.Time) reply {
 	t.Helper()
+	return send(t, huaweiSDKRequest(t, base, op, body, body, nil, c, at))
+}
+
+// huaweiSDKRequest is a request whose headers the Huawei SDK's signer made
+// at time at for signedBody (with the extra headers), carrying sentBody.
+func huaweiSDKRequest(t *testing.T, base, op, signedBody, sentBody string, extra map[string]string, c devclient.Creds, at time.Time) *http.Request {
+	t.Helper()
 	path := "/v1.0/" + c.HuaweiProjID + "/kms/" + op
-	sreq := request.NewHttpRequestBuilder().WithMethod("POST").WithEndpoint(base).WithPath(path).
-		WithBody("body", body).
+	b := request.NewHttpRequestBuilder().WithMethod("POST").WithEndpoint(base).WithPath(path).
+		WithBody("body", signedBody).
 		AddHeaderParam("Content-Type", "application/json").
 		AddHeaderParam("X-Project-Id", c.HuaweiProjID).
-		AddHeaderParam("X-Sdk-Date", at.UTC().Format("20060102T150405Z")).Build()
-	headers, err := signer.Sign(sreq, c.HuaweiAK, c.HuaweiSK)
+		AddHeaderParam("X-Sdk-Date", at.UTC().Format("20060102T150405Z"))
+	for k, v := range extra {
+		b = b.AddHeaderParam(k, v)
+	}
+	headers, err := signer.Sign(b.Build(), c.HuaweiAK, c.HuaweiSK)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+	req, _ := http.NewRequest("POST", base+path, strings.NewReader(sentBody))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Project-Id", c.HuaweiProjID)
+	for k, v := range extra {
+		req.Header.Set(k, v)
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
-	return send(t, req)
+	return req
 }
 
 func send(t *testing.T, req *http.Request) reply {

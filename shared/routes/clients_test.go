@@ -4,31 +4,11 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// clientTool finds a client program the tests drive: curl on PATH, the AWS
-// CLI in the project's clients environment (infra/clients.sh, which `make
-// test` runs first). Without it the test is skipped, unless REQUIRE_TOOLS
-// is set (as `make test` sets it): then it fails.
-func clientTool(t *testing.T, name string) string {
-	t.Helper()
-	if name == "aws" {
-		p, _ := filepath.Abs("../../.cache/clients/bin/aws")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	} else if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	if os.Getenv("REQUIRE_TOOLS") != "" {
-		t.Fatalf("%s is not installed but REQUIRE_TOOLS is set: run infra/clients.sh", name)
-	}
-	t.Skipf("%s is not installed; run infra/clients.sh", name)
-	return ""
-}
+	"github.com/keydeletion/service/infra/testtool"
+)
 
 // Clients nobody here wrote sign X-Amz-Target, so requiring it signed
 // refuses none of them: curl's --aws-sigv4 and the AWS CLI (botocore's
@@ -38,7 +18,7 @@ func TestOtherAWSClientsSignTheTarget(t *testing.T) {
 		a := creds["dev-a"]
 		curl := func(op, body string) map[string]any {
 			t.Helper()
-			out, err := exec.Command(clientTool(t, "curl"), "-s", "--fail-with-body", e.url+"/",
+			out, err := exec.Command(testtool.Find(t, "curl"), "-s", "--fail-with-body", e.url+"/",
 				"--aws-sigv4", "aws:amz:"+a.AWSRegion+":kms", "--user", a.AWSKey+":"+a.AWSSecret,
 				"-H", "X-Amz-Target: TrentService."+op, "-H", "Content-Type: application/x-amz-json-1.1", "-d", body).CombinedOutput()
 			if err != nil {
@@ -52,7 +32,7 @@ func TestOtherAWSClientsSignTheTarget(t *testing.T) {
 
 		cli := func(args ...string) map[string]any {
 			t.Helper()
-			cmd := exec.Command(clientTool(t, "aws"), append([]string{"kms", "--endpoint-url", e.url, "--region", a.AWSRegion, "--output", "json"}, args...)...)
+			cmd := exec.Command(testtool.Find(t, "aws", "../../.cache/clients/bin/aws"), append([]string{"kms", "--endpoint-url", e.url, "--region", a.AWSRegion, "--output", "json"}, args...)...)
 			// Only the dev tenant's credentials: nothing of the machine's AWS setup.
 			for _, kv := range os.Environ() {
 				if !strings.HasPrefix(kv, "AWS_") {

@@ -48,6 +48,12 @@ func do(t *testing.T, method, url string, headers map[string]string, body string
 // doAs sends a request signed with c (unsigned if c is nil).
 func doAs(t *testing.T, c *devclient.Creds, method, url string, headers map[string]string, body string) reply {
 	t.Helper()
+	return send(t, newRequest(t, c, method, url, headers, body))
+}
+
+// newRequest is a request signed with c (unsigned if c is nil).
+func newRequest(t *testing.T, c *devclient.Creds, method, url string, headers map[string]string, body string) *http.Request {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -64,7 +70,7 @@ func doAs(t *testing.T, c *devclient.Creds, method, url string, headers map[stri
 			t.Fatal(err)
 		}
 	}
-	return send(t, req)
+	return req
 }
 
 func parse(t *testing.T, resp *http.Response, raw []byte) reply {

@@ -1,0 +1,34 @@
+// Package testtool finds the programs tests drive beside the service (curl,
+// the AWS CLI, strace). `make test` installs them and sets REQUIRE_TOOLS, so
+// a test that needs one fails there rather than skipping; a plain `go test`
+// skips it when the program is missing.
+package testtool
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Find returns the first of paths that exists (a pinned install, such as
+// the AWS CLI in .cache/clients) or, when no paths are given, name on PATH.
+// Without it the test is skipped, or fails under REQUIRE_TOOLS.
+func Find(t testing.TB, name string, paths ...string) string {
+	t.Helper()
+	for _, p := range paths {
+		if abs, err := filepath.Abs(p); err == nil {
+			if _, err := os.Stat(abs); err == nil {
+				return abs
+			}
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil && len(paths) == 0 {
+		return p
+	}
+	if os.Getenv("REQUIRE_TOOLS") != "" {
+		t.Fatalf("%s is not installed but REQUIRE_TOOLS is set (make test installs it)", name)
+	}
+	t.Skipf("%s is not installed; make test installs it", name)
+	return ""
+}
