@@ -86,7 +86,7 @@ huawei("huawei-schedule-key-deletion-already-pending", "schedule", "schedule-key
 huawei("huawei-schedule-key-deletion-malformed-json", "schedule", "schedule-key-deletion", '{"key_id":', seed="Enabled", status=400, code="KMS.0202")
 huawei("huawei-cancel-key-deletion", "cancel", "cancel-key-deletion", K, seed="PendingDeletion")
 huawei("huawei-cancel-key-deletion-not-pending", "cancel", "cancel-key-deletion", K, seed="Enabled", status=400, code="KMS.1501")
-huawei("huawei-schedule-key-deletion-unauthenticated", "schedule", "schedule-key-deletion", {**K, "pending_days": "7"}, seed="Enabled", status=401, code="KMS.0301", auth="none")
+huawei("huawei-schedule-key-deletion-unauthenticated", "schedule", "schedule-key-deletion", {**K, "pending_days": "7"}, seed="Enabled", status=401, code="APIGW.0301", auth="none")
 huawei("huawei-describe-key-other-tenant", "keys", "describe-key", K, seed="Enabled", status=403, code="KMS.0305", auth="dev-b")
 
 aws("aws-create-key", "CreateKey", {"Description": "created from events/"})
@@ -118,6 +118,8 @@ ncp("ncp-request-deletion-unknown-tag", "schedule", "POST", "/kms/v1/keys/{keyTa
 ncp("ncp-request-deletion-malformed-tag", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", tag="not-a-tag", status=400, code="100")
 ncp("ncp-cancel-deletion", "cancel", "POST", "/kms/v1/keys/{keyTag}/cancel-deletion", seed="PendingDeletion")
 ncp("ncp-cancel-deletion-not-pending", "cancel", "POST", "/kms/v1/keys/{keyTag}/cancel-deletion", seed="Enabled", status=400, code="100")
+ncp("ncp-delete-key", "schedule", "DELETE", "/kms/v1/keys/{keyTag}", seed="PendingDeletion")
+ncp("ncp-delete-key-not-pending", "schedule", "DELETE", "/kms/v1/keys/{keyTag}", seed="Enabled", status=400, code="100")
 ncp("ncp-request-deletion-unsigned", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", seed="Enabled", status=401, code="200", auth="none")
 ncp("ncp-request-deletion-other-tenant", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", seed="Enabled", status=404, code="300", auth="dev-b")
 

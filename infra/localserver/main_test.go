@@ -22,6 +22,7 @@ import (
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/shared/boltstore"
+	"github.com/keydeletion/service/shared/validation"
 )
 
 var binary string
@@ -135,8 +136,13 @@ func createKey(t *testing.T, s *server, name string) (tag, id string, ok bool) {
 		t.Errorf("create %s: %d %v", name, code, err)
 		return "", "", false
 	}
-	d := body["data"].(map[string]any)
-	return d["keyTag"].(string), d["keyId"].(string), true
+	tag = body["data"].(map[string]any)["keyTag"].(string)
+	id, err = validation.KeyTag(tag)
+	if err != nil {
+		t.Errorf("create %s: keyTag %q: %v", name, tag, err)
+		return "", "", false
+	}
+	return tag, id, true
 }
 
 // requestDeletion schedules the key's deletion; false (and the test marked
@@ -295,7 +301,10 @@ func testExpiryLoop(t *testing.T, store ...string) {
 		t.Fatal(err)
 	}
 	tag := body["data"].(map[string]any)["keyTag"].(string)
-	id := body["data"].(map[string]any)["keyId"].(string)
+	id, err := validation.KeyTag(tag)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if code, _, _ := post(s.url+"/kms/v1/keys/"+tag+"/request-deletion", ""); code != 200 {
 		t.Fatalf("request-deletion: %d", code)
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,6 +28,7 @@ var (
 	bucketDue        = []byte("due")        // deleteAt (8 bytes, big-endian seconds) owner \x00 id -> nothing
 	bucketTombstones = []byte("tombstones") // owner \x00 id -> keyrecord.Tombstone
 	bucketUnreported = []byte("unreported") // owner \x00 id -> nothing: tombstones whose deletion is not yet reported
+	bucketNumbers    = []byte("numbers")    // owner \x00 number (decimal) -> id: key numbers, claimed for good
 )
 
 // maxGroup bounds how many writes share one commit.
@@ -70,7 +72,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketDue, bucketTombstones, bucketUnreported} {
+		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketDue, bucketTombstones, bucketUnreported, bucketNumbers} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -216,11 +218,19 @@ func (s *Store) Create(ctx context.Context, k keys.Key) error {
 			refused = fmt.Errorf("boltstore: key %s: %w", k.ID, keys.ErrKeyExists)
 			return nil
 		}
+		number := itemKey(k.Owner, strconv.FormatInt(k.Number, 10))
+		if tx.Bucket(bucketNumbers).Get(number) != nil {
+			refused = fmt.Errorf("boltstore: key number %d: %w", k.Number, keys.ErrNumberTaken)
+			return nil
+		}
+		if k.Alias != "" && tx.Bucket(bucketAliases).Get(itemKey(k.Owner, k.Alias)) != nil {
+			refused = keys.ErrAliasExists
+			return nil
+		}
+		if err := tx.Bucket(bucketNumbers).Put(number, []byte(k.ID)); err != nil {
+			return err
+		}
 		if k.Alias != "" {
-			if tx.Bucket(bucketAliases).Get(itemKey(k.Owner, k.Alias)) != nil {
-				refused = keys.ErrAliasExists
-				return nil
-			}
 			if err := tx.Bucket(bucketAliases).Put(itemKey(k.Owner, k.Alias), []byte(k.ID)); err != nil {
 				return err
 			}

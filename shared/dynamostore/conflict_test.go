@@ -73,7 +73,7 @@ func TestConflictsAreRetried(t *testing.T) {
 		{"update behind a transaction", disable, []error{itemConflict, itemConflict}, 3, false, nil},
 		{"transaction behind a transaction", create, []error{txConflict, txConflict, txConflict}, 4, false, nil},
 		{"conflicts beyond the retries", disable, repeat(itemConflict, conflictAttempts), conflictAttempts, true, nil},
-		{"a failed condition is an answer", create, []error{cancelled("None", "None", "ConditionalCheckFailed")}, 1, false, keys.ErrAliasExists},
+		{"a failed condition is an answer", create, []error{cancelled("None", "None", "None", "ConditionalCheckFailed")}, 1, false, keys.ErrAliasExists},
 	} {
 		db := &conflicting{failures: c.failures}
 		st := New(db, "t")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,16 +50,21 @@ func itemKey(owner, sk string) map[string]types.AttributeValue {
 
 // Create implements keys.Store as one transaction: put the key if its id is
 // free, check that no tombstone holds the id (an id is never issued twice,
-// not even after its key is gone), and claim the alias if it has one.
+// not even after its key is gone), claim its number for good, and claim the
+// alias if it has one.
 func (st *Store) Create(ctx context.Context, k keys.Key) error {
 	av, err := attributevalue.MarshalMap(toItem(k))
 	if err != nil {
 		return fmt.Errorf("dynamostore: marshal: %w", err)
 	}
 	notExists := aws.String("attribute_not_exists(pk)")
+	number := map[string]types.AttributeValue{
+		attrPK: s(partition(k.Owner)), attrSK: s(prefixNumber + strconv.FormatInt(k.Number, 10)), "keyId": s(k.ID),
+	}
 	items := []types.TransactWriteItem{
 		{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: notExists}},
 		{ConditionCheck: &types.ConditionCheck{TableName: &st.table, Key: itemKey(k.Owner, prefixTombstone+k.ID), ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: &st.table, Item: number, ConditionExpression: notExists}},
 	}
 	if k.Alias != "" {
 		alias, err := attributevalue.MarshalMap(aliasItem{PK: partition(k.Owner), SK: prefixAlias + k.Alias, KeyID: k.ID})
@@ -74,8 +78,11 @@ func (st *Store) Create(ctx context.Context, k keys.Key) error {
 		return err
 	})
 	if failed := cancelledConditions(err); failed != nil {
-		if failed[0] || failed[1] {
+		switch {
+		case failed[0] || failed[1]:
 			return fmt.Errorf("dynamostore: key %s: %w", k.ID, keys.ErrKeyExists)
+		case failed[2]:
+			return fmt.Errorf("dynamostore: key number %d: %w", k.Number, keys.ErrNumberTaken)
 		}
 		return keys.ErrAliasExists
 	}
@@ -191,59 +198,6 @@ func (st *Store) List(ctx context.Context, owner, after string, limit int, now t
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
-}
-
-// Apply implements keys.Store as one conditional UpdateItem whose condition
-// is keys.Change.Permits: owner, existence, legal state, open window.
-func (st *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
-	names := map[string]string{"#state": "state", "#owner": "owner"}
-	values := map[string]types.AttributeValue{
-		":owner": s(c.Owner), ":to": s(string(c.To)),
-		":now": n(c.Now.Unix()), ":changed": n(c.Now.UnixMilli()),
-	}
-	from := make([]string, len(c.From))
-	for i, st := range c.From {
-		ph := fmt.Sprintf(":from%d", i)
-		from[i] = ph
-		values[ph] = s(string(st))
-	}
-	cond := "attribute_exists(sk) AND #owner = :owner AND #state IN (" + strings.Join(from, ", ") + ") AND (" + liveFilter + ")"
-	update := "SET #state = :to, stateChangedAt = :changed"
-	if c.DeleteAt.IsZero() {
-		update += " REMOVE deleteAt, pendingDays"
-	} else {
-		update += ", deleteAt = :deleteAt, pendingDays = :days"
-		values[":deleteAt"] = n(c.DeleteAt.Unix())
-		values[":days"] = n(int64(c.PendingDays))
-	}
-	in := &dynamodb.UpdateItemInput{
-		TableName: &st.table, Key: itemKey(c.Owner, prefixKey+c.ID),
-		ConditionExpression: &cond, UpdateExpression: &update,
-		ExpressionAttributeNames: names, ExpressionAttributeValues: values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	var out *dynamodb.UpdateItemOutput
-	err := retryConflicts(ctx, st.backoff, func() (err error) {
-		out, err = st.db.UpdateItem(ctx, in)
-		return err
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		failed := &keys.ConditionFailed{}
-		if ccf.Item != nil {
-			k, err := decodeKey(ccf.Item)
-			if err != nil {
-				return keys.Key{}, err
-			}
-			failed.Current = &k
-		}
-		return keys.Key{}, failed
-	}
-	if err != nil {
-		return keys.Key{}, wrap(string(c.Op), err)
-	}
-	return decodeKey(out.Attributes)
 }
 
 // Due implements keys.Store with a Scan. Production never calls it (TTL and

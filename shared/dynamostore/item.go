@@ -11,6 +11,7 @@ import (
 //	pk = "T#<owner>"  sk = "K#<id>"     a key
 //	pk = "T#<owner>"  sk = "A#<alias>"  an alias (Huawei key_alias, NCP keyName) -> key id
 //	pk = "T#<owner>"  sk = "D#<id>"     a tombstone: a key's final deletion
+//	pk = "T#<owner>"  sk = "N#<number>" a key number, claimed for good -> key id
 //
 // deleteAt (Number, epoch seconds) is the table's TTL attribute; only a key
 // pending deletion has it.
@@ -18,11 +19,13 @@ const (
 	attrPK       = "pk"
 	attrSK       = "sk"
 	attrDeleteAt = "deleteAt"
+	attrTags     = "tags"
 
 	prefixTenant    = "T#"
 	prefixKey       = "K#"
 	prefixAlias     = "A#"
 	prefixTombstone = "D#"
+	prefixNumber    = "N#"
 )
 
 func partition(owner string) string { return prefixTenant + owner }

@@ -5,6 +5,7 @@
 package keyrecord
 
 import (
+	"maps"
 	"time"
 
 	"github.com/keydeletion/service/shared/keys"
@@ -27,6 +28,13 @@ type Key struct {
 	AutoRotation       bool   `json:"autoRotation,omitempty" dynamodbav:"autoRotation,omitempty"`
 	RotationPeriodDays int    `json:"rotationPeriodDays,omitempty" dynamodbav:"rotationPeriodDays,omitempty"`
 	Protection         string `json:"protection,omitempty" dynamodbav:"protection,omitempty"`
+	Convergent         bool   `json:"convergent,omitempty" dynamodbav:"convergent,omitempty"`
+	// Number is 0 in records written before keys had numbers: such a key
+	// has the number its id implies (keys.NumberOf), unreserved.
+	Number int64 `json:"number,omitempty" dynamodbav:"number,omitempty"`
+	// Tags is always a map on DynamoDB (empty rather than absent), so that
+	// one tag can be set by its path (tags.#k) in an UpdateItem.
+	Tags map[string]string `json:"tags,omitempty" dynamodbav:"tags"`
 }
 
 // FromKey returns the record of k.
@@ -36,7 +44,11 @@ func FromKey(k keys.Key) Key {
 		Spec: string(k.Spec), Usage: string(k.Usage), Origin: string(k.Origin), State: string(k.State),
 		CreatedAt: k.CreatedAt.UnixMilli(), StateChangedAt: k.StateChangedAt.UnixMilli(),
 		PendingDays: k.PendingDays, AutoRotation: k.AutoRotation,
-		RotationPeriodDays: k.RotationPeriodDays, Protection: k.Protection,
+		RotationPeriodDays: k.RotationPeriodDays, Protection: k.Protection, Convergent: k.Convergent,
+		Number: k.Number, Tags: maps.Clone(k.Tags),
+	}
+	if r.Tags == nil {
+		r.Tags = map[string]string{}
 	}
 	if !k.DeleteAt.IsZero() {
 		r.DeleteAt = k.DeleteAt.Unix()
@@ -51,7 +63,14 @@ func (r Key) Key() keys.Key {
 		Spec: keys.Spec(r.Spec), Usage: keys.Usage(r.Usage), Origin: keys.Origin(r.Origin), State: keys.State(r.State),
 		CreatedAt: time.UnixMilli(r.CreatedAt).UTC(), StateChangedAt: time.UnixMilli(r.StateChangedAt).UTC(),
 		PendingDays: r.PendingDays, AutoRotation: r.AutoRotation,
-		RotationPeriodDays: r.RotationPeriodDays, Protection: r.Protection,
+		RotationPeriodDays: r.RotationPeriodDays, Protection: r.Protection, Convergent: r.Convergent,
+		Number: r.Number,
+	}
+	if k.Number == 0 {
+		k.Number = keys.NumberOf(r.ID)
+	}
+	if len(r.Tags) > 0 {
+		k.Tags = maps.Clone(r.Tags)
 	}
 	if r.DeleteAt != 0 {
 		k.DeleteAt = time.Unix(r.DeleteAt, 0).UTC()

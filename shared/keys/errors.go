@@ -15,6 +15,10 @@ var (
 	// ErrBusy: the store kept losing the write to concurrent changes of the
 	// same key; the caller may retry.
 	ErrBusy = errors.New("the key is busy with concurrent changes")
+	// ErrNumberTaken: the owner already has a key with this number.
+	ErrNumberTaken = errors.New("key number already in use")
+	// ErrTooManyTags: the change would leave the key with more than MaxTags tags.
+	ErrTooManyTags = errors.New("too many tags")
 	// ErrInvalidState matches every *StateError.
 	ErrInvalidState = errors.New("key state does not allow the operation")
 	// ErrIncompatibleUsage matches every *UsageError.

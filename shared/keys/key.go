@@ -3,6 +3,8 @@
 package keys
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"slices"
 	"time"
 )
@@ -40,13 +42,13 @@ const (
 )
 
 // specUsages says which specs exist and which usages each supports; the
-// first is the spec's default. Symmetric keys encrypt, EC keys sign, RSA
-// keys do either.
+// first is the spec's default: symmetric keys encrypt, asymmetric keys sign
+// (Huawei's documented defaults; RSA keys can also encrypt, if asked).
 var specUsages = map[Spec][]Usage{
 	AES256:  {EncryptDecrypt},
-	RSA2048: {EncryptDecrypt, SignVerify},
-	RSA3072: {EncryptDecrypt, SignVerify},
-	RSA4096: {EncryptDecrypt, SignVerify},
+	RSA2048: {SignVerify, EncryptDecrypt},
+	RSA3072: {SignVerify, EncryptDecrypt},
+	RSA4096: {SignVerify, EncryptDecrypt},
 	ECP256:  {SignVerify},
 	ECP384:  {SignVerify},
 }
@@ -63,6 +65,9 @@ func Specs() []Spec {
 
 // Usages returns every key usage.
 func Usages() []Usage { return []Usage{EncryptDecrypt, SignVerify} }
+
+// Symmetric reports whether the spec is a symmetric key's.
+func (s Spec) Symmetric() bool { return s == AES256 }
 
 // Origin tells where the key material comes from. External keys start in
 // PendingImport.
@@ -91,10 +96,29 @@ type Key struct {
 	DeleteAt time.Time
 	// PendingDays is the waiting period the deletion was scheduled with.
 	PendingDays int
-	// Rotation settings, carried for NCP's create-key and get-key.
+	// Number is the key's number, unique within its owner and never reused
+	// (NCP names keys by integers); see NumberOf.
+	Number int64
+	// Tags are the key's tags (AWS TagResource), nil if none.
+	Tags map[string]string
+	// Rotation and encryption settings, carried for NCP's create-key and get-key.
 	AutoRotation       bool
 	RotationPeriodDays int
 	Protection         string
+	Convergent         bool
+}
+
+// NumberOf is the number a key with this id is given: 31 bits (a positive
+// Java int, safe in every JSON reader) taken from a digest of the id, never
+// 0. A store refuses a number its owner already uses (ErrNumberTaken); the
+// service then draws a new id.
+func NumberOf(id string) int64 {
+	sum := sha256.Sum256([]byte("key-number/v1:" + id))
+	n := int64(binary.BigEndian.Uint32(sum[:4]) & 0x7fffffff)
+	if n == 0 {
+		n = 1
+	}
+	return n
 }
 
 // Live reports whether the key exists for callers at now: a pending-deletion

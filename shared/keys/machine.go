@@ -1,11 +1,12 @@
 package keys
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
 
-// Op is an operation that changes a key's state.
+// Op is an operation that changes a key.
 type Op string
 
 const (
@@ -13,11 +14,28 @@ const (
 	OpDisable  Op = "Disable"
 	OpSchedule Op = "ScheduleDeletion"
 	OpCancel   Op = "CancelDeletion"
+	// OpDeleteNow ends a pending deletion's window at once (NCP's DELETE of a
+	// key in REVOKE): the key is gone from that instant, and its final
+	// deletion follows as for any window that has ended.
+	OpDeleteNow Op = "DeleteNow"
+	OpTag       Op = "TagResource"
+	OpUntag     Op = "UntagResource"
+)
+
+// Window is what a change does to a key's deletion window.
+type Window int
+
+const (
+	WindowKeep  Window = iota // leave it as it is
+	WindowOpen                // open one: DeleteAt and PendingDays of the change
+	WindowClear               // close it: the key is no longer pending deletion
+	WindowEnd                 // end it now: DeleteAt becomes the change's DeleteAt
 )
 
 type rule struct {
-	from []State
-	to   State
+	from   []State
+	to     State // "" leaves the state as it is
+	window Window
 }
 
 // machine is the key state machine: the only place that says which
@@ -25,43 +43,97 @@ type rule struct {
 // (its deletion window, if any, still open), so cancel works only while the
 // window is open and nothing revives a key whose window has ended.
 var machine = map[Op]rule{
-	OpSchedule: {from: []State{Enabled, Disabled, PendingImport}, to: PendingDeletion},
-	OpCancel:   {from: []State{PendingDeletion}, to: Disabled}, // all three vendors: cancelled keys come back disabled
-	OpEnable:   {from: []State{Disabled}, to: Enabled},
-	OpDisable:  {from: []State{Enabled}, to: Disabled},
+	OpSchedule:  {from: []State{Enabled, Disabled, PendingImport}, to: PendingDeletion, window: WindowOpen},
+	OpCancel:    {from: []State{PendingDeletion}, to: Disabled, window: WindowClear}, // all three vendors: cancelled keys come back disabled
+	OpEnable:    {from: []State{Disabled}, to: Enabled},
+	OpDisable:   {from: []State{Enabled}, to: Disabled},
+	OpDeleteNow: {from: []State{PendingDeletion}, window: WindowEnd},
+	// AWS's key-state table: tags change on any key but one pending deletion.
+	OpTag:   {from: []State{Enabled, Disabled, PendingImport}},
+	OpUntag: {from: []State{Enabled, Disabled, PendingImport}},
 }
 
-// Change is one state transition of one key, ready for a store to apply as a
-// single conditional write. The condition is Permits; the effect is Apply.
+// MaxTags is how many tags a key may carry (AWS's quota per KMS key).
+const MaxTags = 50
+
+// Change is one change of one key, ready for a store to apply as a single
+// conditional write. The condition is Permits; the effect is Apply.
 type Change struct {
 	Op    Op
 	Owner string
 	ID    string
 	From  []State // states the key may be in
-	To    State
-	Now   time.Time // the key must be live at Now
-	// DeleteAt and PendingDays are set when To is PendingDeletion and
-	// cleared otherwise.
+	To    State   // the state after; "" leaves it unchanged
+	Now   time.Time
+	// Window says what happens to the deletion window; DeleteAt and
+	// PendingDays go with WindowOpen, DeleteAt with WindowEnd.
+	Window      Window
 	DeleteAt    time.Time
 	PendingDays int
+	// SetTags are added or overwritten, RemoveTags removed; the key may end
+	// with at most MaxTags.
+	SetTags    map[string]string
+	RemoveTags []string
+	// SucceedIfAlready makes the change a success without a write when the
+	// key is already in To (AWS: EnableKey on an Enabled key).
+	SucceedIfAlready bool
 }
 
 func newChange(op Op, owner, id string, now time.Time) Change {
 	r := machine[op]
-	return Change{Op: op, Owner: owner, ID: id, From: r.from, To: r.to, Now: now}
+	return Change{Op: op, Owner: owner, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
 }
+
+// ChangesState reports whether the change sets the key's state.
+func (c Change) ChangesState() bool { return c.To != "" }
 
 // Permits reports whether the change may be applied to k (nil: no such item).
 // Stores that cannot express the condition natively evaluate this.
 func (c Change) Permits(k *Key) bool {
-	return k != nil && k.Owner == c.Owner && k.ID == c.ID && k.Live(c.Now) && slices.Contains(c.From, k.State)
+	return k != nil && k.Owner == c.Owner && k.ID == c.ID && k.Live(c.Now) && slices.Contains(c.From, k.State) &&
+		len(c.tagsAfter(k.Tags)) <= MaxTags
+}
+
+// Already reports whether a refused change found the key already where it
+// was going, and asked that this count as success.
+func (c Change) Already(k *Key) bool {
+	return c.SucceedIfAlready && k != nil && k.Owner == c.Owner && k.Live(c.Now) && c.To != "" && k.State == c.To
 }
 
 // Apply returns k after the change.
 func (c Change) Apply(k Key) Key {
-	k.State = c.To
-	k.StateChangedAt = c.Now
-	k.DeleteAt = c.DeleteAt
-	k.PendingDays = c.PendingDays
+	if c.To != "" {
+		k.State = c.To
+		k.StateChangedAt = c.Now
+	}
+	switch c.Window {
+	case WindowOpen:
+		k.DeleteAt, k.PendingDays = c.DeleteAt, c.PendingDays
+	case WindowClear:
+		k.DeleteAt, k.PendingDays = time.Time{}, 0
+	case WindowEnd:
+		k.DeleteAt = c.DeleteAt
+	}
+	if len(c.SetTags) > 0 || len(c.RemoveTags) > 0 {
+		k.Tags = c.tagsAfter(k.Tags)
+	}
 	return k
+}
+
+func (c Change) tagsAfter(tags map[string]string) map[string]string {
+	if len(c.SetTags) == 0 && len(c.RemoveTags) == 0 {
+		return tags
+	}
+	out := maps.Clone(tags)
+	if out == nil {
+		out = map[string]string{}
+	}
+	for _, t := range c.RemoveTags {
+		delete(out, t)
+	}
+	maps.Copy(out, c.SetTags)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -48,6 +48,7 @@ func TestCraftedRequestsChangeNothing(t *testing.T) {
 		}
 		awsErr := func(status int, typ string) want { return want{status, "__type", typ} }
 		hwErr := func(status int, code string) want { return want{status, "error.error_code", code} }
+		gwErr := func(status int, code string) want { return want{status, "error_code", code} } // Huawei's API gateway
 		ncpErr := func(status int, code string) want { return want{status, "error.errorCode", code} }
 		cases := []struct {
 			name string
@@ -57,15 +58,15 @@ func TestCraftedRequestsChangeNothing(t *testing.T) {
 			// Huawei: a captured schedule of A, resent with B's body.
 			{"huawei signed content hash of another body", func() reply {
 				return sendHuaweiSDKSigned(t, e.url, "schedule-key-deletion", bodyA, bodyB, map[string]string{"X-Sdk-Content-Sha256": hashA}, a)
-			}, hwErr(401, "KMS.0302")},
+			}, gwErr(401, "APIGW.0301")},
 			{"huawei unsigned content hash of the signed body", func() reply {
 				r := huaweiSDKRequest(t, e.url, "schedule-key-deletion", bodyA, bodyB, nil, a, time.Now())
 				r.Header.Set("X-Sdk-Content-Sha256", hashA)
 				return send(t, r)
-			}, hwErr(401, "KMS.0302")},
+			}, gwErr(401, "APIGW.0301")},
 			{"huawei signed UNSIGNED-PAYLOAD", func() reply {
 				return sendHuaweiSDKSigned(t, e.url, "schedule-key-deletion", bodyB, bodyB, map[string]string{"X-Sdk-Content-Sha256": "UNSIGNED-PAYLOAD"}, a)
-			}, hwErr(401, "KMS.0302")},
+			}, gwErr(401, "APIGW.0301")},
 			{"huawei token with another project's X-Project-Id", func() reply {
 				return doAs(t, nil, "POST", hwURL+"schedule-key-deletion", map[string]string{"Content-Type": "application/json",
 					"X-Auth-Token": a.HuaweiToken, "X-Project-Id": b.HuaweiProjID}, bodyB)

@@ -82,8 +82,8 @@ func TestAuthenticationFailures(t *testing.T) {
 			status          int
 			code            string
 		}{
-			"wrong SK":           {a.HuaweiAK, "wrong", projectID, 401, "KMS.0302"},
-			"unknown AK":         {"HWUNKNOWN", a.HuaweiSK, projectID, 401, "KMS.0302"},
+			"wrong SK":           {a.HuaweiAK, "wrong", projectID, 401, "APIGW.0301"},
+			"unknown AK":         {"HWUNKNOWN", a.HuaweiSK, projectID, 401, "APIGW.0301"},
 			"another's project":  {a.HuaweiAK, a.HuaweiSK, b.HuaweiProjID, 403, "KMS.0305"},
 			"other tenant's key": {b.HuaweiAK, b.HuaweiSK, b.HuaweiProjID, 404, "KMS.0207"},
 		} {
@@ -94,7 +94,8 @@ func TestAuthenticationFailures(t *testing.T) {
 			}
 		}
 		// A stale X-Sdk-Date, signed by the Huawei SDK's own signer.
-		if r := huaweiSDKSigned(t, e.url, "disable-key", `{"key_id":"`+id+`"}`, a, time.Now().Add(-20*time.Minute)); r.status != 401 || r.str("error.error_code") != "KMS.0303" {
+		if r := huaweiSDKSigned(t, e.url, "disable-key", `{"key_id":"`+id+`"}`, a, time.Now().Add(-20*time.Minute)); r.status != 401 || r.str("error_code") != "APIGW.0301" ||
+			!strings.Contains(r.str("error_msg"), "Incorrect IAM authentication information: calc aksk signature fail:signature expired") {
 			t.Errorf("Huawei stale date: %d %s", r.status, r.raw)
 		}
 		if r := huaweiSDKSigned(t, e.url, "disable-key", `{"key_id":"`+id+`"}`, a, time.Now()); r.status != 200 {
@@ -108,15 +109,15 @@ func TestAuthenticationFailures(t *testing.T) {
 			status  int
 			code    string
 		}{
-			"no credentials":  {map[string]string{}, 401, "KMS.0301"},
-			"unknown token":   {map[string]string{"X-Auth-Token": "nope"}, 401, "KMS.0302"},
+			"no credentials":  {map[string]string{}, 401, "APIGW.0301"},
+			"unknown token":   {map[string]string{"X-Auth-Token": "nope"}, 401, "APIGW.0301"},
 			"another's token": {map[string]string{"X-Auth-Token": b.HuaweiToken}, 403, "KMS.0305"},
-			"malformed AK/SK": {map[string]string{"Authorization": "SDK-HMAC-SHA256 Access=x"}, 401, "KMS.0302"},
-			"other algorithm": {map[string]string{"Authorization": "Bearer abc"}, 401, "KMS.0302"},
+			"malformed AK/SK": {map[string]string{"Authorization": "SDK-HMAC-SHA256 Access=x"}, 401, "APIGW.0301"},
+			"other algorithm": {map[string]string{"Authorization": "Bearer abc"}, 401, "APIGW.0301"},
 		} {
 			c.headers["Content-Type"] = "application/json"
 			r := doAs(t, nil, http.MethodPost, e.url+"/v1.0/"+projectID+"/kms/disable-key", c.headers, `{"key_id":"`+id+`"}`)
-			if r.status != c.status || r.str("error.error_code") != c.code {
+			if r.status != c.status || r.huaweiCode() != c.code {
 				t.Errorf("Huawei %s: %d %s", name, r.status, r.raw)
 			}
 		}
@@ -160,7 +161,7 @@ func TestTenantIsolation(t *testing.T) {
 		hwA := huaweiCall(t, e.url, "create-key", `{"key_alias":"iso-hw"}`)
 		ncpA := do(t, http.MethodPost, e.url+"/kms/v1/keys", jsonCT, `{"keyName":"isoncp","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`)
 		awsA := awsCall(t, e.url, "CreateKey", `{}`)
-		ids := []string{hwA.str("key_info.key_id"), ncpA.str("data.keyId"), awsA.str("KeyMetadata.KeyId")}
+		ids := []string{hwA.str("key_info.key_id"), idOfTag(t, ncpA.str("data.keyTag")), awsA.str("KeyMetadata.KeyId")}
 		pending := ids[0]
 		if r := awsCall(t, e.url, "ScheduleKeyDeletion", `{"KeyId":"`+pending+`"}`); r.status != 200 {
 			t.Fatal(r.raw)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/infra/devclient"
+	"github.com/keydeletion/service/shared/validation"
 )
 
 // reply is a decoded response.
@@ -36,6 +37,25 @@ func (r reply) path(p string) any {
 func (r reply) str(p string) string {
 	s, _ := r.path(p).(string)
 	return s
+}
+
+// huaweiCode is a Huawei error's code: KMS's nested {"error":{...}} or the
+// API gateway's flat body.
+func (r reply) huaweiCode() string {
+	if c := r.str("error.error_code"); c != "" {
+		return c
+	}
+	return r.str("error_code")
+}
+
+// idOfTag is the key id an NCP keyTag names.
+func idOfTag(t *testing.T, tag string) string {
+	t.Helper()
+	id, err := validation.KeyTag(tag)
+	if err != nil {
+		t.Fatalf("keyTag %q: %v", tag, err)
+	}
+	return id
 }
 
 // do sends a request signed as dev-a.

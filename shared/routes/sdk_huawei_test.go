@@ -161,7 +161,7 @@ func TestHuaweiSDKErrors(t *testing.T) {
 			{"duplicate alias", func() error {
 				_, err := c.CreateKey(&model.CreateKeyRequest{Body: &model.CreateKeyRequestBody{KeyAlias: "hw-errors"}})
 				return err
-			}(), 400, "KMS.0308"},
+			}(), 400, "KMS.1104"},
 			{"bad sequence", func() error {
 				_, err := c.CancelKeyDeletion(&model.CancelKeyDeletionRequest{Body: &model.OperateKeyRequestBody{KeyId: id, Sequence: str("short")}})
 				return err

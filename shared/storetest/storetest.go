@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,155 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 	t.Run("ConcurrentCreatesOfOneAlias", func(t *testing.T) { testConcurrentAlias(setup(t)) })
 	t.Run("TransitionsRacingFinalize", func(t *testing.T) { testRacingFinalize(setup(t)) })
 	t.Run("CreateRefusesAnExistingID", func(t *testing.T) { testCreateExistingID(setup(t)) })
+	t.Run("NumbersAreUniqueAndKept", func(t *testing.T) { testNumbers(setup(t)) })
+	t.Run("Tags", func(t *testing.T) { testTags(setup(t)) })
+	t.Run("SucceedIfAlready", func(t *testing.T) { testSucceedIfAlready(setup(t)) })
+	t.Run("DeleteNow", func(t *testing.T) { testDeleteNow(setup(t)) })
+}
+
+// testNumbers: every key gets a number, unique within its owner, and a
+// number once used stays taken.
+func testNumbers(f *fixture) {
+	t := f.t
+	a := f.create("", keys.OriginKMS)
+	got, err := f.svc.Get(f.ctx, f.owner, a.ID)
+	if err != nil || a.Number < 1 || a.Number > 1<<31-1 || got.Number != a.Number || a.Number != keys.NumberOf(a.ID) {
+		t.Fatalf("number %d (stored %d, %v)", a.Number, got.Number, err)
+	}
+	clash := keys.Key{ID: "6f2c7e3a-0d4b-4c1e-9a8f-2b3c4d5e6f70", Owner: f.owner, Number: a.Number, Spec: keys.AES256,
+		Usage: keys.EncryptDecrypt, Origin: keys.OriginKMS, State: keys.Enabled, CreatedAt: a.CreatedAt, StateChangedAt: a.CreatedAt}
+	if err := f.store.Create(f.ctx, clash); !errors.Is(err, keys.ErrNumberTaken) {
+		t.Fatalf("a second key with number %d: %v, want ErrNumberTaken", a.Number, err)
+	}
+	if _, err := f.store.Get(f.ctx, f.owner, clash.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("the refused create stored a key: %v", err)
+	}
+	clash.Owner = "tenant-b"
+	if err := f.store.Create(f.ctx, clash); err != nil {
+		t.Fatalf("the same number for another owner: %v", err)
+	}
+}
+
+// testTags: tags are set, overwritten and removed by one change each; a key
+// keeps at most keys.MaxTags, counted exactly (overwrites are not new); a
+// key pending deletion keeps its tags and refuses changes to them.
+func testTags(f *fixture) {
+	t := f.t
+	k, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Tags: map[string]string{"team": "a", "dots.and spaces": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.svc.Get(f.ctx, f.owner, k.ID); !reflect.DeepEqual(got.Tags, map[string]string{"team": "a", "dots.and spaces": "x"}) {
+		t.Fatalf("tags at creation: %v", got.Tags)
+	}
+	after, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"team": "b", "env": ""})
+	if err != nil || !reflect.DeepEqual(after.Tags, map[string]string{"team": "b", "dots.and spaces": "x", "env": ""}) {
+		t.Fatalf("tag: %v %v", after.Tags, err)
+	}
+	after, err = f.svc.Untag(f.ctx, f.owner, k.ID, []string{"dots.and spaces", "absent"})
+	if err != nil || !reflect.DeepEqual(after.Tags, map[string]string{"team": "b", "env": ""}) {
+		t.Fatalf("untag: %v %v", after.Tags, err)
+	}
+	more := map[string]string{}
+	for i := 0; len(more) < keys.MaxTags-2; i++ {
+		more[fmt.Sprintf("t%02d", i)] = "v"
+	}
+	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, more); err != nil {
+		t.Fatalf("up to the limit: %v", err)
+	}
+	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"team": "c", "t00": "w"}); err != nil {
+		t.Fatalf("overwrites at the limit: %v", err)
+	}
+	before, _ := f.svc.Get(f.ctx, f.owner, k.ID)
+	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"team": "d", "new": "v"}); !errors.Is(err, keys.ErrTooManyTags) {
+		t.Fatalf("one past the limit: %v, want ErrTooManyTags", err)
+	}
+	if got, _ := f.svc.Get(f.ctx, f.owner, k.ID); !reflect.DeepEqual(got, before) || got.Tags["team"] != "c" {
+		t.Fatalf("the refused tagging changed the key: %v", got.Tags)
+	}
+	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Tags: more}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"x": "y"}); !errors.Is(err, keys.ErrInvalidState) {
+		t.Fatalf("tag a key pending deletion: %v", err)
+	}
+	if _, err := f.svc.Untag(f.ctx, f.owner, k.ID, []string{"team"}); !errors.Is(err, keys.ErrInvalidState) {
+		t.Fatalf("untag a key pending deletion: %v", err)
+	}
+	if got, _ := f.svc.Get(f.ctx, f.owner, k.ID); len(got.Tags) != keys.MaxTags {
+		t.Fatalf("a key pending deletion has %d tags", len(got.Tags))
+	}
+}
+
+// testSucceedIfAlready: with the option, enabling an enabled key (disabling
+// a disabled one) succeeds and changes nothing; other refusals stand.
+func testSucceedIfAlready(f *fixture) {
+	t := f.t
+	k := f.create("", keys.OriginKMS)
+	got, err := f.svc.Enable(f.ctx, f.owner, k.ID, keys.SucceedIfAlready)
+	if err != nil || !reflect.DeepEqual(got, k) {
+		t.Fatalf("enable an enabled key: %+v %v", got, err)
+	}
+	if _, err := f.svc.Enable(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrInvalidState) {
+		t.Fatalf("without the option: %v", err)
+	}
+	d, _ := f.svc.Disable(f.ctx, f.owner, k.ID)
+	if got, err := f.svc.Disable(f.ctx, f.owner, k.ID, keys.SucceedIfAlready); err != nil || !reflect.DeepEqual(got, d) {
+		t.Fatalf("disable a disabled key: %+v %v", got, err)
+	}
+	p, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 7)
+	if _, err := f.svc.Enable(f.ctx, f.owner, p.ID, keys.SucceedIfAlready); !errors.Is(err, keys.ErrInvalidState) {
+		t.Fatalf("enable a key pending deletion, with the option: %v", err)
+	}
+	if _, err := f.svc.Enable(f.ctx, "tenant-b", k.ID, keys.SucceedIfAlready); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("another owner's key, with the option: %v", err)
+	}
+}
+
+// testDeleteNow: ending the window at once is allowed only while a key is
+// pending deletion; the key is gone from that instant, due at once, keeps
+// the window it was scheduled with, and is finalized as any ended window.
+func testDeleteNow(f *fixture) {
+	t := f.t
+	live := f.create("", keys.OriginKMS)
+	if _, err := f.svc.DeleteNow(f.ctx, f.owner, live.ID); !errors.Is(err, keys.ErrInvalidState) {
+		t.Fatalf("delete now an enabled key: %v", err)
+	}
+	k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("deleted-now", keys.OriginKMS).ID, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended, err := f.svc.DeleteNow(f.ctx, f.owner, k.ID)
+	if err != nil || ended.State != keys.PendingDeletion || ended.DeleteAt.After(f.clock.Now()) || ended.PendingDays != 7 ||
+		!ended.StateChangedAt.Equal(k.StateChangedAt) {
+		t.Fatalf("delete now: %+v %v", ended, err)
+	}
+	if _, err := f.svc.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("after delete now: %v", err)
+	}
+	for name, op := range map[string]func() error{
+		"again":  func() error { _, err := f.svc.DeleteNow(f.ctx, f.owner, k.ID); return err },
+		"cancel": func() error { _, err := f.svc.CancelDeletion(f.ctx, f.owner, k.ID); return err },
+	} {
+		if err := op(); !errors.Is(err, keys.ErrNotFound) {
+			t.Fatalf("%s after delete now: %v", name, err)
+		}
+	}
+	due, err := f.store.Due(f.ctx, f.clock.Now(), 10)
+	if err != nil || len(due) != 1 || due[0].ID != k.ID {
+		t.Fatalf("due after delete now: %+v %v", due, err)
+	}
+	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: due[0].StateChangedAt,
+		DeleteAt: due[0].DeleteAt, PendingDays: due[0].PendingDays, DeletedAt: f.clock.Now().Truncate(time.Millisecond)}
+	if _, created, err := f.store.Finalize(f.ctx, due[0], tomb); err != nil || !created {
+		t.Fatalf("finalize after delete now: %v %v", created, err)
+	}
+	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: "deleted-now"}); err != nil {
+		t.Fatalf("the name after the final deletion: %v", err)
+	}
 }
 
 func (f *fixture) create(alias string, origin keys.Origin) keys.Key {
@@ -89,7 +239,7 @@ func testRoundTrip(f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got != k {
+	if !reflect.DeepEqual(got, k) {
 		t.Fatalf("stored key differs:\n got %+v\nwant %+v", got, k)
 	}
 	if k.State != keys.Enabled || k.Origin != keys.OriginKMS {
@@ -109,8 +259,8 @@ func testRoundTrip(f *fixture) {
 func testSpecsAndUsages(f *fixture) {
 	t := f.t
 	supports := map[keys.Spec][]keys.Usage{
-		keys.AES256: {keys.EncryptDecrypt}, keys.RSA2048: {keys.EncryptDecrypt, keys.SignVerify},
-		keys.RSA3072: {keys.EncryptDecrypt, keys.SignVerify}, keys.RSA4096: {keys.EncryptDecrypt, keys.SignVerify},
+		keys.AES256: {keys.EncryptDecrypt}, keys.RSA2048: {keys.SignVerify, keys.EncryptDecrypt},
+		keys.RSA3072: {keys.SignVerify, keys.EncryptDecrypt}, keys.RSA4096: {keys.SignVerify, keys.EncryptDecrypt},
 		keys.ECP256: {keys.SignVerify}, keys.ECP384: {keys.SignVerify},
 	}
 	if len(keys.Specs()) != len(supports) {
@@ -186,7 +336,7 @@ func testOwnerIsolation(f *fixture) {
 		t.Fatalf("list across owners: %d keys, %v", len(p.Keys), err)
 	}
 	got, _ := f.svc.Get(f.ctx, f.owner, k.ID)
-	if got != k {
+	if !reflect.DeepEqual(got, k) {
 		t.Fatalf("key changed by another owner's calls: %+v", got)
 	}
 }
@@ -260,7 +410,7 @@ func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
 						t.Fatalf("state error %+v, stored state %s", se, before.State)
 					}
 					after, _ := f.store.Get(f.ctx, f.owner, k.ID)
-					if after != before {
+					if !reflect.DeepEqual(after, before) {
 						t.Fatalf("refused %s changed the key:\nbefore %+v\n after %+v", op, before, after)
 					}
 					return
@@ -272,7 +422,7 @@ func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
 					t.Fatalf("state %s, want %s", got.State, w.state)
 				}
 				stored, _ := f.svc.Get(f.ctx, f.owner, k.ID)
-				if stored != got {
+				if !reflect.DeepEqual(stored, got) {
 					t.Fatalf("returned key differs from stored:\n%+v\n%+v", got, stored)
 				}
 				if pending := got.State == keys.PendingDeletion; pending != !got.DeleteAt.IsZero() || pending != (got.PendingDays != 0) {
@@ -570,7 +720,8 @@ func testRacingFinalize(f *fixture) {
 		}()
 		go func() {
 			defer wg.Done()
-			for _, op := range []func(context.Context, string, string) (keys.Key, error){svc.CancelDeletion, svc.Enable} {
+			enable := func(ctx context.Context, owner, id string) (keys.Key, error) { return svc.Enable(ctx, owner, id) }
+			for _, op := range []func(context.Context, string, string) (keys.Key, error){svc.CancelDeletion, enable} {
 				if _, err := op(f.ctx, f.owner, k.ID); err != nil && !errors.Is(err, keys.ErrNotFound) && !errors.Is(err, keys.ErrInvalidState) {
 					t.Errorf("key %d while it is finalized: %v", i, err)
 				}

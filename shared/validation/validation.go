@@ -77,6 +77,7 @@ const MaxBodyBytes = 64 << 10
 
 var (
 	keyIDPattern     = regexp.MustCompile(`^[0-9a-z]{8}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{4}-[0-9a-z]{12}$`)
+	mrkIDPattern     = regexp.MustCompile(`^mrk-[0-9a-f]{32}$`)
 	projectIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 	huaweiAlias      = regexp.MustCompile(`^[a-zA-Z0-9:/_-]{1,255}$`)
 	awsAliasName     = regexp.MustCompile(`^alias/[a-zA-Z0-9:/_-]{1,250}$`)
@@ -191,6 +192,56 @@ func HuaweiPendingDays(s string) (int, error) {
 	return DecimalString("pending_days", s, HuaweiMinWindowDays, HuaweiMaxWindowDays)
 }
 
+// AWS tag limits: 1-128 characters of key, 0-256 of value; the "aws:"
+// prefix is AWS's own.
+const (
+	AWSMaxTagKeyLength   = 128
+	AWSMaxTagValueLength = 256
+)
+
+// AWSTag is one tag of an AWS request.
+type AWSTag struct {
+	Key   *string `json:"TagKey"`
+	Value *string `json:"TagValue"`
+}
+
+// AWSTags checks a request's tags and returns them as a map. Every problem
+// is an *Error on field "tags" (AWS answers TagException).
+func AWSTags(tags []AWSTag) (map[string]string, error) {
+	out := make(map[string]string, len(tags))
+	for _, t := range tags {
+		if t.Key == nil || t.Value == nil {
+			return nil, tagError("Each tag needs a TagKey and a TagValue.")
+		}
+		if err := AWSTagKey(*t.Key); err != nil {
+			return nil, err
+		}
+		if n := len([]rune(*t.Value)); n > AWSMaxTagValueLength {
+			return nil, tagError(fmt.Sprintf("Tag value of tag key %q is %d characters; the limit is %d.", *t.Key, n, AWSMaxTagValueLength))
+		}
+		if _, dup := out[*t.Key]; dup {
+			return nil, tagError(fmt.Sprintf("Duplicate tag key %q: a key cannot have two tags with the same tag key.", *t.Key))
+		}
+		out[*t.Key] = *t.Value
+	}
+	return out, nil
+}
+
+// AWSTagKey checks one tag key.
+func AWSTagKey(k string) error {
+	if n := len([]rune(k)); n < 1 || n > AWSMaxTagKeyLength {
+		return tagError(fmt.Sprintf("Tag key %q is %d characters; it must be 1 to %d.", k, n, AWSMaxTagKeyLength))
+	}
+	if strings.HasPrefix(strings.ToLower(k), "aws:") {
+		return tagError(fmt.Sprintf("Tag key %q is reserved: keys beginning with \"aws:\" are AWS's.", k))
+	}
+	return nil
+}
+
+func tagError(detail string) error {
+	return &Error{Field: "tags", Problem: Format, Detail: detail}
+}
+
 // KeyRefKind tells what an AWS KeyId parameter names.
 type KeyRefKind int
 
@@ -203,12 +254,15 @@ const (
 
 // KeyRef is a parsed AWS KeyId parameter.
 type KeyRef struct {
-	Kind      KeyRefKind
-	KeyID     string // for RefKeyID and RefKeyARN
-	Alias     string // for aliases: the name without "alias/"
-	Partition string // for ARNs
-	Region    string // for ARNs
-	Account   string // for ARNs
+	Kind  KeyRefKind
+	KeyID string // for RefKeyID and RefKeyARN
+	// MultiRegion is set for a well-formed multi-Region key id ("mrk-"
+	// and 32 hex digits): a key this service never issues.
+	MultiRegion bool
+	Alias       string // for aliases: the name without "alias/"
+	Partition   string // for ARNs
+	Region      string // for ARNs
+	Account     string // for ARNs
 }
 
 // AWS partitions, by the region-name prefixes that place a region in each;
@@ -268,8 +322,8 @@ func AWSKeyRef(ref string, allowAlias bool) (KeyRef, error) {
 		}
 		return KeyRef{Kind: RefAliasName, Alias: strings.TrimPrefix(ref, "alias/")}, nil
 	}
-	if keyIDPattern.MatchString(ref) {
-		return KeyRef{Kind: RefKeyID, KeyID: ref}, nil
+	if keyIDPattern.MatchString(ref) || mrkIDPattern.MatchString(ref) {
+		return KeyRef{Kind: RefKeyID, KeyID: ref, MultiRegion: mrkIDPattern.MatchString(ref)}, nil
 	}
 	return KeyRef{}, badFormat(field, ref, "is not a key id")
 }
@@ -286,6 +340,8 @@ func parseARN(arn string, allowAlias bool) (KeyRef, error) {
 	switch {
 	case strings.HasPrefix(resource, "key/") && keyIDPattern.MatchString(strings.TrimPrefix(resource, "key/")):
 		ref.Kind, ref.KeyID = RefKeyARN, strings.TrimPrefix(resource, "key/")
+	case strings.HasPrefix(resource, "key/") && mrkIDPattern.MatchString(strings.TrimPrefix(resource, "key/")):
+		ref.Kind, ref.KeyID, ref.MultiRegion = RefKeyARN, strings.TrimPrefix(resource, "key/"), true
 	case allowAlias && awsAliasName.MatchString(resource):
 		ref.Kind, ref.Alias = RefAliasARN, strings.TrimPrefix(resource, "alias/")
 	default:

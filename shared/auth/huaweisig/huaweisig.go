@@ -1,6 +1,8 @@
 // Package huaweisig verifies Huawei Cloud API requests: SDK-HMAC-SHA256 AK/SK
 // signatures, as the official SDKs send them, or an X-Auth-Token. Either way
-// the project in the request's path must be the caller's.
+// the project in the request's path must be the caller's. Failure details
+// are worded as Huawei's API gateway words them after "Incorrect IAM
+// authentication information: " (its documented and quoted messages).
 package huaweisig
 
 import (
@@ -37,18 +39,18 @@ func ParseAuthorization(h string) (Authorization, error) {
 	var a Authorization
 	rest, ok := strings.CutPrefix(h, algorithm+" ")
 	if !ok {
-		return a, auth.Fail(auth.Malformed, "Authorization must use "+algorithm)
+		return a, auth.Fail(auth.Malformed, "verify aksk signature fail: Authorization must use "+algorithm)
 	}
 	fields, ok := auth.ParseParams(rest, "Access", "SignedHeaders", "Signature")
 	if !ok {
-		return a, auth.Fail(auth.Malformed, "Authorization must carry Access, SignedHeaders and Signature once each")
+		return a, auth.Fail(auth.Malformed, "verify aksk signature fail: Authorization must carry Access, SignedHeaders and Signature once each")
 	}
 	a.AccessKey, a.Signature = fields["Access"], fields["Signature"]
 	if a.SignedHeaders, ok = auth.ParseSignedHeaders(fields["SignedHeaders"]); !ok {
-		return a, auth.Fail(auth.Malformed, "SignedHeaders must be sorted, distinct, lowercase header names")
+		return a, auth.Fail(auth.Malformed, "verify aksk signature fail: SignedHeaders must be sorted, distinct, lowercase header names")
 	}
 	if !auth.IsHexSignature(a.Signature) {
-		return a, auth.Fail(auth.Malformed, "Signature must be 64 lowercase hexadecimal characters")
+		return a, auth.Fail(auth.Malformed, "verify aksk signature fail: Signature must be 64 lowercase hexadecimal characters")
 	}
 	return a, nil
 }
@@ -125,9 +127,9 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 		t, tokenProject, expiresAt, ok := dir.HuaweiToken(token)
 		switch {
 		case !ok:
-			return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "The X-Auth-Token is invalid.")
+			return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "decrypt token fail")
 		case !now.Before(expiresAt):
-			return tenant.Tenant{}, auth.Fail(auth.Expired, "The X-Auth-Token has expired.")
+			return tenant.Tenant{}, auth.Fail(auth.Expired, "token expires, expires_at: "+expiresAt.UTC().Format("2006-01-02T15:04:05.000000Z"))
 		case tokenProject != projectID:
 			return tenant.Tenant{}, auth.Fail(auth.WrongProject, "The token's project does not match the project in the request.")
 		}
@@ -135,26 +137,26 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return tenant.Tenant{}, auth.Fail(auth.Missing, "The request carries neither an X-Auth-Token nor an AK/SK signature.")
+		return tenant.Tenant{}, auth.Fail(auth.Missing, "x-auth-token not found")
 	}
 	a, err := ParseAuthorization(h)
 	if err != nil {
 		return tenant.Tenant{}, err
 	}
 	if !slices.Contains(a.SignedHeaders, "x-sdk-date") {
-		return tenant.Tenant{}, auth.Fail(auth.Malformed, "SignedHeaders must include x-sdk-date")
+		return tenant.Tenant{}, auth.Fail(auth.Malformed, "verify aksk signature fail: SignedHeaders must include x-sdk-date")
 	}
 	t, sk, ok := dir.HuaweiAccessKey(a.AccessKey)
 	if !ok {
-		return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "The access key is invalid.")
+		return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "Get secretKey failed,ak:"+a.AccessKey+",err:ak not exist")
 	}
 	date := r.Header.Get("X-Sdk-Date")
 	signedAt, err := time.Parse(DateFormat, date)
 	if err != nil {
-		return tenant.Tenant{}, auth.Fail(auth.Malformed, "X-Sdk-Date must have the form yyyymmddThhmmssZ")
+		return tenant.Tenant{}, auth.Fail(auth.Malformed, "verify aksk signature fail: X-Sdk-Date must have the form yyyymmddThhmmssZ")
 	}
 	if skew := now.Sub(signedAt); skew > MaxSkew || skew < -MaxSkew {
-		return tenant.Tenant{}, auth.Fail(auth.Expired, "The request has expired: X-Sdk-Date is more than 15 minutes from the server's time.")
+		return tenant.Tenant{}, auth.Fail(auth.Expired, "calc aksk signature fail:signature expired, signature time:"+date+",server time:"+now.UTC().Format(DateFormat))
 	}
 	bodyHash, err := signedBodyHash(r, a.SignedHeaders, body)
 	if err != nil {
@@ -162,7 +164,7 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 	}
 	cr := CanonicalRequest(r.Method, r.URL.Path, r.URL.Query(), r.Header, r.Host, a.SignedHeaders, bodyHash)
 	if !auth.Equal(Sign(sk, cr, date), a.Signature) {
-		return tenant.Tenant{}, auth.Fail(auth.BadSignature, "The request signature does not match.")
+		return tenant.Tenant{}, auth.Fail(auth.BadSignature, "verify aksk signature fail")
 	}
 	if !t.OwnsProject(projectID) {
 		return tenant.Tenant{}, auth.Fail(auth.WrongProject, "The project in the request is not the caller's.")
@@ -198,9 +200,9 @@ func signedBodyHash(r *http.Request, signed []string, body []byte) (string, erro
 	case sum:
 		return sum, nil
 	case "UNSIGNED-PAYLOAD":
-		return "", auth.Fail(auth.BadSignature, "The request body must be signed: "+contentHashHeader+" UNSIGNED-PAYLOAD is not accepted.")
+		return "", auth.Fail(auth.BadSignature, "verify aksk signature fail: the body must be signed ("+contentHashHeader+" UNSIGNED-PAYLOAD)")
 	default:
-		return "", auth.Fail(auth.BadSignature, contentHashHeader+" is not the SHA-256 of the request body.")
+		return "", auth.Fail(auth.BadSignature, "verify aksk signature fail: "+contentHashHeader+" is not the SHA-256 of the body")
 	}
 }
 

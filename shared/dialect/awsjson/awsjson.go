@@ -5,11 +5,16 @@ package awsjson
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +42,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		"CreateKey": a.createKey, "DescribeKey": a.describeKey, "ListKeys": a.listKeys,
 		"EnableKey": a.enableKey, "DisableKey": a.disableKey,
 		"ScheduleKeyDeletion": a.scheduleKeyDeletion, "CancelKeyDeletion": a.cancelKeyDeletion,
+		"TagResource": a.tagResource, "UntagResource": a.untagResource, "ListResourceTags": a.listResourceTags,
 	}
 	return []httpapi.Route{
 		{Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: http.HandlerFunc(a.serve)},
@@ -145,22 +151,52 @@ var stateNames = map[keys.State]string{
 	keys.PendingImport: "PendingImport", keys.Frozen: "Unavailable",
 }
 
+// keyMetadata is KeyMetadata as AWS returns it for a single-Region
+// customer managed key (botocore's model, and responses LocalStack recorded
+// against AWS). PendingDeletionWindowInDays is absent: botocore documents it
+// only for PendingReplicaDeletion, a multi-Region state.
 type keyMetadata struct {
-	AWSAccountId                string        `json:"AWSAccountId"`
-	KeyId                       string        `json:"KeyId"`
-	Arn                         string        `json:"Arn"`
-	CreationDate                epochSeconds  `json:"CreationDate"`
-	Enabled                     bool          `json:"Enabled"`
-	Description                 string        `json:"Description"`
-	KeyUsage                    string        `json:"KeyUsage"`
-	KeyState                    string        `json:"KeyState"`
-	DeletionDate                *epochSeconds `json:"DeletionDate,omitempty"`
-	PendingDeletionWindowInDays *int          `json:"PendingDeletionWindowInDays,omitempty"`
-	Origin                      string        `json:"Origin"`
-	KeyManager                  string        `json:"KeyManager"`
-	CustomerMasterKeySpec       string        `json:"CustomerMasterKeySpec"`
-	KeySpec                     string        `json:"KeySpec"`
-	MultiRegion                 bool          `json:"MultiRegion"`
+	AWSAccountId          string        `json:"AWSAccountId"`
+	KeyId                 string        `json:"KeyId"`
+	Arn                   string        `json:"Arn"`
+	CreationDate          epochSeconds  `json:"CreationDate"`
+	Enabled               bool          `json:"Enabled"`
+	Description           string        `json:"Description"`
+	KeyUsage              string        `json:"KeyUsage"`
+	KeyState              string        `json:"KeyState"`
+	DeletionDate          *epochSeconds `json:"DeletionDate,omitempty"`
+	Origin                string        `json:"Origin"`
+	KeyManager            string        `json:"KeyManager"`
+	CustomerMasterKeySpec string        `json:"CustomerMasterKeySpec"`
+	KeySpec               string        `json:"KeySpec"`
+	EncryptionAlgorithms  []string      `json:"EncryptionAlgorithms,omitempty"`
+	SigningAlgorithms     []string      `json:"SigningAlgorithms,omitempty"`
+	MultiRegion           bool          `json:"MultiRegion"`
+	CurrentKeyMaterialId  string        `json:"CurrentKeyMaterialId,omitempty"`
+}
+
+// algorithms returns what a key of this spec and usage supports, in the
+// order AWS lists them (botocore's DescribeKey and CreateKey examples).
+func algorithms(spec keys.Spec, usage keys.Usage) (encryption, signing []string) {
+	switch {
+	case usage == keys.EncryptDecrypt && spec.Symmetric():
+		return []string{"SYMMETRIC_DEFAULT"}, nil
+	case usage == keys.EncryptDecrypt:
+		return []string{"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}, nil
+	case spec == keys.ECP256:
+		return nil, []string{"ECDSA_SHA_256"}
+	case spec == keys.ECP384:
+		return nil, []string{"ECDSA_SHA_384"}
+	}
+	return nil, []string{"RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
+		"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512"}
+}
+
+// keyMaterialID names a key's (only) key material: 64 hex digits, derived
+// from the key, as AWS returns for symmetric keys with KMS key material.
+func keyMaterialID(id string) string {
+	sum := sha256.Sum256([]byte("key-material/v1:" + id))
+	return hex.EncodeToString(sum[:])
 }
 
 func (c *call) arn(id string) string {
@@ -175,9 +211,13 @@ func (c *call) metadata(k keys.Key) keyMetadata {
 		Origin: originNames[k.Origin], KeyManager: "CUSTOMER",
 		CustomerMasterKeySpec: specNames[k.Spec], KeySpec: specNames[k.Spec],
 	}
+	m.EncryptionAlgorithms, m.SigningAlgorithms = algorithms(k.Spec, k.Usage)
+	if k.Spec.Symmetric() && k.Origin == keys.OriginKMS {
+		m.CurrentKeyMaterialId = keyMaterialID(k.ID)
+	}
 	if !k.DeleteAt.IsZero() {
-		d, days := epochSeconds(k.DeleteAt), k.PendingDays
-		m.DeletionDate, m.PendingDeletionWindowInDays = &d, &days
+		d := epochSeconds(k.DeleteAt)
+		m.DeletionDate = &d
 	}
 	return m
 }
@@ -193,9 +233,16 @@ func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if (r.Kind == validation.RefKeyARN || r.Kind == validation.RefAliasARN) &&
-		!r.NamesAccount(c.tenant.AWSRegion, c.tenant.AWSAccountID) {
+	isARN := r.Kind == validation.RefKeyARN || r.Kind == validation.RefAliasARN
+	switch {
+	case isARN && r.Region != c.tenant.AWSRegion:
+		// As AWS words an ARN of another region (LocalStack's recording).
+		return "", &notFound{msg: "Invalid arn " + r.Region}
+	case isARN && !r.NamesAccount(c.tenant.AWSRegion, c.tenant.AWSAccountID):
 		return "", &notFound{msg: "Key '" + *ref + "' does not exist"}
+	case r.MultiRegion:
+		// A well-formed multi-Region key id: this service has none.
+		return "", &notFound{msg: "Key '" + c.arn(r.KeyID) + "' does not exist"}
 	}
 	id := r.KeyID
 	if r.Kind == validation.RefAliasName || r.Kind == validation.RefAliasARN {
@@ -275,14 +322,19 @@ func (a *api) cancelKeyDeletion(c *call) (any, error) {
 	return map[string]string{"KeyId": c.arn(k.ID)}, nil
 }
 
-// EnableKey and DisableKey answer with an empty body.
+// EnableKey and DisableKey answer with an empty body. On a key already
+// enabled (disabled) they succeed: AWS's key-state table.
 func (a *api) enableKey(c *call) (any, error) {
-	_, err := a.keyOp(c, a.svc.Enable)
+	_, err := a.keyOp(c, func(ctx context.Context, owner, id string) (keys.Key, error) {
+		return a.svc.Enable(ctx, owner, id, keys.SucceedIfAlready)
+	})
 	return nil, err
 }
 
 func (a *api) disableKey(c *call) (any, error) {
-	_, err := a.keyOp(c, a.svc.Disable)
+	_, err := a.keyOp(c, func(ctx context.Context, owner, id string) (keys.Key, error) {
+		return a.svc.Disable(ctx, owner, id, keys.SucceedIfAlready)
+	})
 	return nil, err
 }
 
@@ -324,8 +376,8 @@ func (a *api) listKeys(c *call) (any, error) {
 	}
 	after := ""
 	if req.Marker != nil {
-		if err := validation.KeyID("marker", *req.Marker); err != nil {
-			return nil, err
+		if validation.KeyID("marker", *req.Marker) != nil {
+			return nil, errInvalidMarker
 		}
 		after = *req.Marker
 	}
@@ -348,17 +400,43 @@ func (a *api) listKeys(c *call) (any, error) {
 	return resp, nil
 }
 
+// The values botocore's model allows; of these, the service supports those
+// in specNames, usageNames and originNames. A value outside the model is a
+// ValidationException, as AWS answers; a modelled one this service lacks
+// is UnsupportedOperationException.
+var (
+	modelKeySpecs = []string{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
+		"ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512", "SM2",
+		"ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}
+	modelCustomerMasterKeySpecs = modelKeySpecs[:13]
+	modelKeyUsages              = []string{"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"}
+	modelOrigins                = []string{"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"}
+)
+
+// fromModel maps a wire value to the domain's: a ValidationException for a
+// value outside the model's enumeration, UnsupportedOperationException for
+// one this service does not offer.
+func fromModel[K comparable](names map[K]string, model []string, field, wire string) (K, error) {
+	if v, ok := httpapi.FromWire(names, wire); ok {
+		return v, nil
+	}
+	var zero K
+	if !slices.Contains(model, wire) {
+		return zero, badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy enum value set: [%s]",
+			wire, field, strings.Join(model, ", "))
+	}
+	return zero, badRequest("UnsupportedOperationException", "%s %s is not supported by this service.", strings.ToUpper(field[:1])+field[1:], wire)
+}
+
 func (a *api) createKey(c *call) (any, error) {
 	var req struct {
-		Description           *string `json:"Description"`
-		KeyUsage              *string `json:"KeyUsage"`
-		KeySpec               *string `json:"KeySpec"`
-		CustomerMasterKeySpec *string `json:"CustomerMasterKeySpec"`
-		Origin                *string `json:"Origin"`
-		Tags                  []struct {
-			TagKey   string `json:"TagKey"`
-			TagValue string `json:"TagValue"`
-		} `json:"Tags"`
+		Description           *string             `json:"Description"`
+		KeyUsage              *string             `json:"KeyUsage"`
+		KeySpec               *string             `json:"KeySpec"`
+		CustomerMasterKeySpec *string             `json:"CustomerMasterKeySpec"`
+		Origin                *string             `json:"Origin"`
+		MultiRegion           *bool               `json:"MultiRegion"`
+		Tags                  []validation.AWSTag `json:"Tags"`
 	}
 	if err := c.decode(&req); err != nil {
 		return nil, err
@@ -370,33 +448,39 @@ func (a *api) createKey(c *call) (any, error) {
 		}
 		cr.Description = *req.Description
 	}
-	specName := req.KeySpec
-	if specName == nil {
-		specName = req.CustomerMasterKeySpec
+	var err error
+	switch {
+	case req.KeySpec != nil:
+		cr.Spec, err = fromModel(specNames, modelKeySpecs, "keySpec", *req.KeySpec)
+	case req.CustomerMasterKeySpec != nil:
+		cr.Spec, err = fromModel(specNames, modelCustomerMasterKeySpecs, "customerMasterKeySpec", *req.CustomerMasterKeySpec)
+	default:
+		cr.Spec = keys.AES256
 	}
-	if specName != nil {
-		spec, ok := httpapi.FromWire(specNames, *specName)
-		if !ok {
-			return nil, badRequest("UnsupportedOperationException", "KeySpec %s is not supported by this service.", *specName)
-		}
-		cr.Spec = spec
+	if err != nil {
+		return nil, err
 	}
-	// AWS's default usage is ENCRYPT_DECRYPT whatever the spec: an ECC key
-	// must ask for SIGN_VERIFY.
-	cr.Usage = keys.EncryptDecrypt
-	if req.KeyUsage != nil {
-		usage, ok := httpapi.FromWire(usageNames, *req.KeyUsage)
-		if !ok {
-			return nil, badRequest("UnsupportedOperationException", "KeyUsage %s is not supported by this service.", *req.KeyUsage)
+	switch {
+	case req.KeyUsage != nil:
+		if cr.Usage, err = fromModel(usageNames, modelKeyUsages, "keyUsage", *req.KeyUsage); err != nil {
+			return nil, err
 		}
-		cr.Usage = usage
+	case cr.Spec.Symmetric():
+		cr.Usage = keys.EncryptDecrypt
+	default:
+		// AWS's words (LocalStack's recording).
+		return nil, badRequest("ValidationException", "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.")
 	}
 	if req.Origin != nil {
-		o, ok := httpapi.FromWire(originNames, *req.Origin)
-		if !ok {
-			return nil, badRequest("UnsupportedOperationException", "Origin %s is not supported by this service.", *req.Origin)
+		if cr.Origin, err = fromModel(originNames, modelOrigins, "origin", *req.Origin); err != nil {
+			return nil, err
 		}
-		cr.Origin = o
+	}
+	if req.MultiRegion != nil && *req.MultiRegion {
+		return nil, badRequest("UnsupportedOperationException", "Multi-Region keys are not supported by this service; create a single-Region key (MultiRegion false).")
+	}
+	if cr.Tags, err = validation.AWSTags(req.Tags); err != nil {
+		return nil, err
 	}
 	k, err := a.svc.Create(c.ctx, cr)
 	if err != nil {
@@ -431,6 +515,8 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, keys.ErrTooManyTags):
+		return badRequest("LimitExceededException", "The request was rejected because a key can have at most %d tags.", keys.MaxTags)
 	case errors.Is(err, keys.ErrBusy):
 		// Contention that outlasted the store's retries: KMS's throttling
 		// answer, which the SDKs retry with backoff.
@@ -502,6 +588,8 @@ func validationError(v *validation.Error) *apiError {
 	switch {
 	case v.Field == "body":
 		return &apiError{status: http.StatusRequestEntityTooLarge, typ: "ValidationException", msg: v.Detail}
+	case v.Field == "tags" && v.Problem == validation.Format:
+		return badRequest("TagException", "%s", v.Detail)
 	case v.Field == "Content-Type":
 		return badRequest("SerializationException", "Content-Type %q is not supported; use %s", v.Value, contentType)
 	case v.Field == "keyId" && v.Problem == validation.Format:
@@ -516,4 +604,118 @@ func validationError(v *validation.Error) *apiError {
 		return badRequest("ValidationException", "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must have length less than or equal to %d", v.Field, v.Limit)
 	}
 	return badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s", v.Value, v.Field, v.Detail)
+}
+
+// errInvalidMarker is a Marker this service did not issue.
+var errInvalidMarker = badRequest("InvalidMarkerException", "The request was rejected because the marker that specifies where pagination should next begin is not valid.")
+
+type tagsRequest struct {
+	KeyId   *string             `json:"KeyId"`
+	Tags    []validation.AWSTag `json:"Tags"`
+	TagKeys []string            `json:"TagKeys"`
+}
+
+// TagResource adds or overwrites tags; it answers with an empty body.
+func (a *api) tagResource(c *call) (any, error) {
+	var req tagsRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := validation.Required("tags", req.Tags != nil); err != nil {
+		return nil, err
+	}
+	tags, err := validation.AWSTags(req.Tags)
+	if err != nil {
+		return nil, err
+	}
+	_, err = a.svc.Tag(c.ctx, c.tenant.ID, id, tags)
+	return nil, err
+}
+
+// UntagResource removes tags; a tag key the key does not have is no error.
+func (a *api) untagResource(c *call) (any, error) {
+	var req tagsRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := validation.Required("tagKeys", req.TagKeys != nil); err != nil {
+		return nil, err
+	}
+	for _, k := range req.TagKeys {
+		if err := validation.AWSTagKey(k); err != nil {
+			return nil, err
+		}
+	}
+	_, err = a.svc.Untag(c.ctx, c.tenant.ID, id, req.TagKeys)
+	return nil, err
+}
+
+const (
+	defaultTagLimit = 50
+	maxTagLimit     = 50
+)
+
+// ListResourceTags pages through a key's tags in tag-key order. Its marker
+// is opaque: the last tag key returned, base64url-encoded.
+func (a *api) listResourceTags(c *call) (any, error) {
+	var req struct {
+		KeyId  *string `json:"KeyId"`
+		Limit  *int    `json:"Limit"`
+		Marker *string `json:"Marker"`
+	}
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	id, err := a.resolve(c, req.KeyId, false)
+	if err != nil {
+		return nil, err
+	}
+	limit := defaultTagLimit
+	if req.Limit != nil {
+		if err := validation.IntRange("limit", *req.Limit, 1, maxTagLimit); err != nil {
+			return nil, err
+		}
+		limit = *req.Limit
+	}
+	after := ""
+	if req.Marker != nil {
+		raw, err := base64.RawURLEncoding.DecodeString(*req.Marker)
+		if err != nil || len(raw) == 0 {
+			return nil, errInvalidMarker
+		}
+		after = string(raw)
+	}
+	k, err := a.svc.Get(c.ctx, c.tenant.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	type tag struct {
+		TagKey   string `json:"TagKey"`
+		TagValue string `json:"TagValue"`
+	}
+	out := []tag{}
+	truncated := false
+	for _, key := range slices.Sorted(maps.Keys(k.Tags)) {
+		if after != "" && key <= after {
+			continue
+		}
+		if len(out) == limit {
+			truncated = true
+			break
+		}
+		out = append(out, tag{TagKey: key, TagValue: k.Tags[key]})
+	}
+	resp := map[string]any{"Tags": out, "Truncated": truncated}
+	if truncated {
+		resp["NextMarker"] = base64.RawURLEncoding.EncodeToString([]byte(out[len(out)-1].TagKey))
+	}
+	return resp, nil
 }

@@ -175,7 +175,7 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 }
 
 // keyOp runs op on the key a key_id request names and returns its new state.
-func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string) (keys.Key, error)) (keyStatus, error) {
+func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string, opts ...keys.Option) (keys.Key, error)) (keyStatus, error) {
 	id, err := c.keyID()
 	if err != nil {
 		return keyStatus{}, err
@@ -188,10 +188,14 @@ func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string) (key
 }
 
 func (a *api) cancelKeyDeletion(c *call) (any, error) {
-	return a.keyOp(c, a.svc.CancelDeletion)
+	return a.keyOp(c, func(ctx context.Context, owner, id string, _ ...keys.Option) (keys.Key, error) {
+		return a.svc.CancelDeletion(ctx, owner, id)
+	})
 }
 
-// enable-key and disable-key wrap the status in key_info.
+// enable-key and disable-key wrap the status in key_info. Enabling an
+// enabled key (disabling a disabled one) is KMS.1201 (KMS.1301), as
+// Huawei's error table has it.
 func (a *api) enableKey(c *call) (any, error) {
 	st, err := a.keyOp(c, a.svc.Enable)
 	return map[string]keyStatus{"key_info": st}, err
@@ -303,6 +307,13 @@ func (a *api) describeKey(c *call) (any, error) {
 
 const maxListLimit = 1000
 
+// listKeySpecs are the key_spec values list-keys takes (the SDK's model):
+// every spec, or "ALL". Without one, list-keys lists AES_256 keys only.
+var listKeySpecs = append([]string{"ALL", "SM4", "SM2"}, names(keys.Specs())...)
+
+// list-keys pages by offset: marker is the position of the first key to
+// return ("0" is the start), next_marker the position after the last one
+// returned, as the API reference's example ("marker": "10") shows.
 func (a *api) listKeys(c *call) (any, error) {
 	var req struct {
 		Limit    *string `json:"limit"`
@@ -324,8 +335,10 @@ func (a *api) listKeys(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	if req.Marker != nil && *req.Marker != "" {
-		if err := validation.KeyID("marker", *req.Marker); err != nil {
+	offset := 0
+	if m := deref(req.Marker); m != "" {
+		var err error
+		if offset, err = validation.DecimalString("marker", m, 0, 1<<30); err != nil {
 			return nil, err
 		}
 	}
@@ -333,6 +346,13 @@ func (a *api) listKeys(c *call) (any, error) {
 		if err := validation.OneOf("key_state", *req.KeyState, "1", "2", "3", "4", "5", "7"); err != nil {
 			return nil, err
 		}
+	}
+	spec := string(keys.AES256)
+	if req.KeySpec != nil {
+		if err := validation.OneOf("key_spec", *req.KeySpec, listKeySpecs...); err != nil {
+			return nil, err
+		}
+		spec = *req.KeySpec
 	}
 	all, err := a.svc.All(c.ctx, c.tenant.ID)
 	if err != nil {
@@ -343,17 +363,12 @@ func (a *api) listKeys(c *call) (any, error) {
 		if req.KeyState != nil && stateCodes[k.State] != *req.KeyState {
 			continue
 		}
-		if req.KeySpec != nil && *req.KeySpec != "ALL" && string(k.Spec) != *req.KeySpec {
+		if spec != "ALL" && string(k.Spec) != spec {
 			continue
 		}
 		match = append(match, k)
 	}
-	start := 0
-	if m := deref(req.Marker); m != "" {
-		for start < len(match) && match[start].ID <= m {
-			start++
-		}
-	}
+	start := min(offset, len(match))
 	end := min(start+limit, len(match))
 	ids := make([]string, 0, end-start)
 	dets := make([]keyDetails, 0, end-start)
@@ -363,19 +378,30 @@ func (a *api) listKeys(c *call) (any, error) {
 	}
 	resp := map[string]any{"keys": ids, "key_details": dets, "next_marker": "", "truncated": "false", "total": len(match)}
 	if end < len(match) {
-		resp["next_marker"], resp["truncated"] = match[end-1].ID, "true"
+		resp["next_marker"], resp["truncated"] = strconv.Itoa(end), "true"
 	}
 	return resp, nil
 }
 
-// Error codes for inputs, by field; any other field's error is KMS.0308.
+// Error codes for inputs, by field (Huawei's error-code table); any other
+// field's error is KMS.0308, a missing field KMS.0204.
 var fieldCodes = map[string]string{
-	"key_id":       "KMS.0205",
-	"sequence":     "KMS.0206",
-	"pending_days": "KMS.1401",
-	"project_id":   "KMS.0201",
-	"body":         "KMS.0203",
-	"Content-Type": "KMS.0202",
+	"key_id":          "KMS.0205",
+	"sequence":        "KMS.0206",
+	"pending_days":    "KMS.1401",
+	"project_id":      "KMS.0201",
+	"body":            "KMS.0203",
+	"Content-Type":    "KMS.0202",
+	"key_alias":       "KMS.1101",
+	"key_description": "KMS.1103",
+	"limit":           "KMS.1601",
+	"marker":          "KMS.1602",
+}
+
+// The table's words for those codes.
+var codeMessages = map[string]string{
+	"KMS.1101": "Invalid key_alias.", "KMS.1103": "Invalid key_description.",
+	"KMS.1601": "Invalid limit.", "KMS.1602": "Invalid marker.",
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
@@ -388,8 +414,14 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 	)
 	if ae, ok := auth.As(err); ok {
 		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
-		status, code := authError(ae.Reason)
-		writeError(w, status, code, ae.Detail)
+		if ae.Reason == auth.WrongProject {
+			// Authenticated, but not for this project: KMS's own refusal.
+			writeError(w, http.StatusForbidden, "KMS.0305", ae.Detail)
+			return
+		}
+		// Everything else is refused by Huawei's API gateway before KMS,
+		// in the gateway's shape and words.
+		writeGatewayError(w, http.StatusUnauthorized, "APIGW.0301", "Incorrect IAM authentication information: "+ae.Detail, httpapi.InfoFrom(ctx).RequestID)
 		return
 	}
 	switch {
@@ -411,6 +443,8 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		msg := verr.Error()
 		if verr.Field == "pending_days" {
 			msg = "The pending deletion period must be 7 to 1096 days."
+		} else if m, ok := codeMessages[code]; ok {
+			msg = m + " " + verr.Error()
 		}
 		writeError(w, http.StatusBadRequest, code, msg)
 	case errors.As(err, &syntax):
@@ -423,26 +457,13 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		code, msg := stateError(stateErr)
 		writeError(w, http.StatusBadRequest, code, msg)
 	case errors.Is(err, keys.ErrAliasExists):
-		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: key_alias is already in use.")
+		writeError(w, http.StatusBadRequest, "KMS.1104", "The key alias already exists.")
 	case errors.As(err, &usageErr):
 		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: key_spec "+string(usageErr.Spec)+" does not support key_usage "+string(usageErr.Usage)+".")
 	default:
 		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
 		writeError(w, http.StatusInternalServerError, "KMS.0101", "Internal error.")
 	}
-}
-
-// authError is a refused authentication's status and code.
-func authError(r auth.Reason) (int, string) {
-	switch r {
-	case auth.Missing:
-		return http.StatusUnauthorized, "KMS.0301"
-	case auth.Expired:
-		return http.StatusUnauthorized, "KMS.0303"
-	case auth.WrongProject:
-		return http.StatusForbidden, "KMS.0305"
-	}
-	return http.StatusUnauthorized, "KMS.0302"
 }
 
 func stateError(e *keys.StateError) (code, msg string) {

@@ -6,6 +6,8 @@ package ncp
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -37,10 +39,11 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		a.route(httpapi.Create, "create-key", http.MethodPost, base, false, a.createKey),
 		a.route(httpapi.List, "list-keys", http.MethodGet, base, false, a.listKeys),
 		a.route(httpapi.Describe, "get-key", http.MethodGet, base+"/{keyTag}", true, a.getKey),
-		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", true, statusOp(svc.Enable)),
-		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", true, statusOp(svc.Disable)),
+		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", true, statusOp(a.enable)),
+		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", true, statusOp(a.disable)),
 		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", true, statusOp(a.scheduleDeletion)),
 		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", true, statusOp(svc.CancelDeletion)),
+		a.route(httpapi.Schedule, "delete-key", http.MethodDelete, base+"/{keyTag}", true, a.deleteKey),
 		{Action: httpapi.Fallback, Path: "/kms/", Handler: http.HandlerFunc(a.unknown)},
 	}
 }
@@ -57,6 +60,7 @@ type call struct {
 	tenant tenant.Tenant
 	keyID  string // from the path's keyTag, on key routes
 	body   []byte
+	now    time.Time
 }
 
 // gatewayError is an NCP API gateway error: HTTP status and error code.
@@ -90,7 +94,7 @@ func (a *api) route(action httpapi.Action, op, method, path string, keyRoute boo
 			return
 		}
 		info.Tenant = t.ID
-		c := &call{ctx: ctx, r: r, tenant: t}
+		c := &call{ctx: ctx, r: r, tenant: t, now: a.svc.Now()}
 		if keyRoute {
 			id, err := validation.KeyTag(r.PathValue("keyTag"))
 			if err != nil {
@@ -134,28 +138,57 @@ var statusNames = map[keys.State]string{
 
 var keyTypes = map[keys.Spec]string{keys.AES256: "AES256", keys.RSA2048: "RSA2048", keys.ECP256: "ECDSA"}
 
+// keyView is a key as NCP's create-key, get-key and list-keys show it
+// (Key API 2.0: keyId is an Integer). rotationPeriod and nextRotationDate
+// are null when auto-rotation is off; statusDate and destroyDate (when the
+// key is pending deletion) are this service's, from NCP's status answers.
 type keyView struct {
-	KeyID          string `json:"keyId"`
-	KeyTag         string `json:"keyTag"`
-	KeyName        string `json:"keyName"`
-	KeyType        string `json:"keyType"`
-	Status         string `json:"status"`
-	CurrentVersion int    `json:"currentVersion"`
-	ProtectionType string `json:"protectionType"`
-	IsAutoRotation bool   `json:"isAutoRotation"`
-	RotationPeriod int    `json:"rotationPeriod,omitempty"`
-	Memo           string `json:"memo"`
-	RegisterDate   int64  `json:"registerDate"`
-	StatusDate     int64  `json:"statusDate"`
-	DestroyDate    *int64 `json:"destroyDate,omitempty"`
+	KeyID            int64  `json:"keyId"`
+	KeyTag           string `json:"keyTag"`
+	KeyName          string `json:"keyName"`
+	KeyType          string `json:"keyType"`
+	Status           string `json:"status"`
+	KeystoreID       int64  `json:"keystoreId"`
+	CurrentVersion   int    `json:"currentVersion"`
+	ProtectionType   string `json:"protectionType"`
+	Memo             string `json:"memo"`
+	IsConvergent     bool   `json:"isConvergent"`
+	IsAutoRotation   bool   `json:"isAutoRotation"`
+	RotationPeriod   *int   `json:"rotationPeriod"`
+	NextRotationDate *int64 `json:"nextRotationDate"`
+	RegisterDate     int64  `json:"registerDate"`
+	StatusDate       int64  `json:"statusDate"`
+	DestroyDate      *int64 `json:"destroyDate,omitempty"`
 }
 
-func view(k keys.Key) keyView {
+// keystoreID is the tenant's keystore number: NCP assigns one logical
+// keystore per user; here it is derived from the tenant, stable and 31-bit.
+func keystoreID(tenantID string) int64 {
+	sum := sha256.Sum256([]byte("ncp-keystore/v1:" + tenantID))
+	return int64(binary.BigEndian.Uint32(sum[:4]) & 0x7fffffff)
+}
+
+// nextRotation is when an auto-rotating key next rotates: a whole period
+// after its creation, or after the last rotation that has come since.
+func nextRotation(k keys.Key, now time.Time) int64 {
+	period := time.Duration(k.RotationPeriodDays) * 24 * time.Hour
+	next := k.CreatedAt.Add(period)
+	if now.After(next) {
+		next = next.Add(now.Sub(next).Truncate(period) + period)
+	}
+	return next.UnixMilli()
+}
+
+func (c *call) view(k keys.Key) keyView {
 	v := keyView{
-		KeyID: k.ID, KeyTag: validation.KeyTagFor(k.ID), KeyName: k.Alias, KeyType: keyTypes[k.Spec],
-		Status: statusNames[k.State], CurrentVersion: 1, ProtectionType: k.Protection,
-		IsAutoRotation: k.AutoRotation, RotationPeriod: k.RotationPeriodDays, Memo: k.Description,
-		RegisterDate: k.CreatedAt.UnixMilli(), StatusDate: k.StateChangedAt.UnixMilli(),
+		KeyID: k.Number, KeyTag: validation.KeyTagFor(k.ID), KeyName: k.Alias, KeyType: keyTypes[k.Spec],
+		Status: statusNames[k.State], KeystoreID: keystoreID(c.tenant.ID), CurrentVersion: 1,
+		ProtectionType: k.Protection, Memo: k.Description, IsConvergent: k.Convergent,
+		IsAutoRotation: k.AutoRotation, RegisterDate: k.CreatedAt.UnixMilli(), StatusDate: k.StateChangedAt.UnixMilli(),
+	}
+	if k.AutoRotation && k.RotationPeriodDays > 0 {
+		period, next := k.RotationPeriodDays, nextRotation(k, c.now)
+		v.RotationPeriod, v.NextRotationDate = &period, &next
 	}
 	if v.KeyType == "" {
 		v.KeyType = string(k.Spec)
@@ -180,6 +213,24 @@ func status(k keys.Key) statusView {
 	return statusView{KeyTag: validation.KeyTagFor(k.ID), Status: statusNames[k.State], StatusDate: k.StateChangedAt.UnixMilli()}
 }
 
+// enable and disable change the status; enabling an ENABLE key (disabling a
+// DISABLE one) is refused: NCP documents enable-key as "change the status of
+// the key from Disabled to Enabled", and nothing else.
+func (a *api) enable(ctx context.Context, owner, id string) (keys.Key, error) {
+	return a.svc.Enable(ctx, owner, id)
+}
+
+func (a *api) disable(ctx context.Context, owner, id string) (keys.Key, error) {
+	return a.svc.Disable(ctx, owner, id)
+}
+
+// deleteKey is DELETE /keys/{keyTag}: the immediate deletion of a key in
+// REVOKE. It answers {"code":"SUCCESS","data":null}.
+func (a *api) deleteKey(c *call) (any, error) {
+	_, err := a.svc.DeleteNow(c.ctx, c.tenant.ID, c.keyID)
+	return nil, err
+}
+
 // statusOp serves a key route that changes the key's status and answers
 // with the new status.
 func statusOp(op func(ctx context.Context, owner, id string) (keys.Key, error)) func(*call) (any, error) {
@@ -202,11 +253,11 @@ func (a *api) getKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return view(k), nil
+	return c.view(k), nil
 }
 
 const (
-	defaultPageSize = 20
+	defaultPageSize = 100 // NCP's documented default
 	maxPageSize     = 200
 )
 
@@ -232,13 +283,20 @@ func (a *api) listKeys(c *call) (any, error) {
 	end := min(start+pageSize, len(all))
 	list := make([]keyView, 0, end-start)
 	for _, k := range all[start:end] {
-		list = append(list, view(k))
+		list = append(list, c.view(k))
 	}
 	return map[string]any{
 		"keyList": list, "currentPageNo": pageNo, "totalCount": len(all),
 		"totalPageNo": (len(all) + pageSize - 1) / pageSize,
 	}, nil
 }
+
+// NCP's create-key limits (Key API 2.0).
+const (
+	defaultRotationDays = 90
+	maxRotationDays     = 730
+	maxMemoLength       = 100
+)
 
 func (a *api) createKey(c *call) (any, error) {
 	var req struct {
@@ -273,28 +331,41 @@ func (a *api) createKey(c *call) (any, error) {
 		return nil, err
 	}
 	period := 0
-	if *req.IsAutoRotation {
-		if err := validation.Required("rotationPeriod", req.RotationPeriod != nil); err != nil {
-			return nil, err
-		}
-		if err := validation.IntRange("rotationPeriod", *req.RotationPeriod, 1, 730); err != nil {
+	switch {
+	case *req.IsAutoRotation && req.RotationPeriod == nil:
+		period = defaultRotationDays
+	case *req.IsAutoRotation:
+		if err := validation.IntRange("rotationPeriod", *req.RotationPeriod, 1, maxRotationDays); err != nil {
 			return nil, err
 		}
 		period = *req.RotationPeriod
+	case req.RotationPeriod != nil:
+		return nil, badRequest("rotationPeriod can be set only when isAutoRotation is true.")
 	}
-	if err := validation.Description("memo", deref(req.Memo), 500); err != nil {
-		return nil, err
+	if req.Memo != nil && len([]rune(*req.Memo)) > maxMemoLength {
+		return nil, validation.Description("memo", *req.Memo, maxMemoLength)
 	}
-	// NCP names no usage: each key type takes its spec's default (ECDSA signs).
+	convergent := req.IsConvergent != nil && *req.IsConvergent
+	if convergent && spec != keys.AES256 {
+		return nil, badRequest("isConvergent can be set only for keyType AES256.")
+	}
+	// NCP's RSA2048 keys encrypt and sign; the domain keeps one usage, and
+	// NCP's first-named purpose is encryption. Other types take their
+	// spec's default (ECDSA signs).
+	usage := keys.Usage("")
+	if spec == keys.RSA2048 {
+		usage = keys.EncryptDecrypt
+	}
 	k, err := a.svc.Create(c.ctx, keys.CreateRequest{
-		Owner: c.tenant.ID, Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec,
+		Owner: c.tenant.ID, Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec, Usage: usage,
 		AutoRotation: *req.IsAutoRotation, RotationPeriodDays: period, Protection: *req.ProtectionType,
+		Convergent: convergent,
 	})
 	if err != nil {
 		return nil, err
 	}
 	httpapi.InfoFrom(c.ctx).KeyID = k.ID
-	return view(k), nil
+	return c.view(k), nil
 }
 
 func deref(s *string) string {
