@@ -66,3 +66,25 @@ func TestOtherAWSClientsSignTheTarget(t *testing.T) {
 		}
 	})
 }
+
+// The official clients of a second language, which nobody here wrote --
+// boto3, the AWS CLI and the Huawei Cloud Python SDK -- drive the lifecycle
+// and the error cases against both stores: infra/pyclients, run by pytest
+// from the clients environment (infra/clients.sh).
+func TestPythonClients(t *testing.T) {
+	python := testtool.Find(t, "python", "../../.cache/clients/bin/python")
+	eachStore(t, func(t *testing.T, e *env) {
+		cmd := exec.Command(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "../../infra/pyclients")
+		cmd.Env = append(os.Environ(), "KMS_ENDPOINT="+e.url)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("pytest: %v\n%s", err, out)
+		}
+		t.Logf("%s", lastLine(out))
+	})
+}
+
+func lastLine(b []byte) string {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}

@@ -269,21 +269,31 @@ func aliasNotFound(err error, ref string) error {
 	return err
 }
 
+// keyIDRequest is the KeyId every key operation takes; requests with more
+// members inline it.
 type keyIDRequest struct {
 	KeyId *string `json:"KeyId"`
+}
+
+func (r *keyIDRequest) keyRef() *string { return r.KeyId }
+
+// decodeKey decodes req and resolves the KeyId it names (aliases only where
+// allowAlias says the operation takes them).
+func (a *api) decodeKey(c *call, req interface{ keyRef() *string }, allowAlias bool) (string, error) {
+	if err := c.decode(req); err != nil {
+		return "", err
+	}
+	return a.resolve(c, req.keyRef(), allowAlias)
 }
 
 func (c *call) decode(v any) error { return httpapi.DecodeJSON(c.body, v) }
 
 func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 	var req struct {
-		KeyId               *string `json:"KeyId"`
-		PendingWindowInDays *int    `json:"PendingWindowInDays"`
+		keyIDRequest        `json:",inline"`
+		PendingWindowInDays *int `json:"PendingWindowInDays"`
 	}
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	id, err := a.resolve(c, req.KeyId, false)
+	id, err := a.decodeKey(c, &req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -303,11 +313,7 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 
 // keyOp runs op on the key a KeyId-only request names (key id or key ARN).
 func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string) (keys.Key, error)) (keys.Key, error) {
-	var req keyIDRequest
-	if err := c.decode(&req); err != nil {
-		return keys.Key{}, err
-	}
-	id, err := a.resolve(c, req.KeyId, false)
+	id, err := a.decodeKey(c, &keyIDRequest{}, false)
 	if err != nil {
 		return keys.Key{}, err
 	}
@@ -339,11 +345,7 @@ func (a *api) disableKey(c *call) (any, error) {
 }
 
 func (a *api) describeKey(c *call) (any, error) {
-	var req keyIDRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	id, err := a.resolve(c, req.KeyId, true)
+	id, err := a.decodeKey(c, &keyIDRequest{}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -610,18 +612,15 @@ func validationError(v *validation.Error) *apiError {
 var errInvalidMarker = badRequest("InvalidMarkerException", "The request was rejected because the marker that specifies where pagination should next begin is not valid.")
 
 type tagsRequest struct {
-	KeyId   *string             `json:"KeyId"`
-	Tags    []validation.AWSTag `json:"Tags"`
-	TagKeys []string            `json:"TagKeys"`
+	keyIDRequest `json:",inline"`
+	Tags         []validation.AWSTag `json:"Tags"`
+	TagKeys      []string            `json:"TagKeys"`
 }
 
 // TagResource adds or overwrites tags; it answers with an empty body.
 func (a *api) tagResource(c *call) (any, error) {
 	var req tagsRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	id, err := a.resolve(c, req.KeyId, false)
+	id, err := a.decodeKey(c, &req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -639,10 +638,7 @@ func (a *api) tagResource(c *call) (any, error) {
 // UntagResource removes tags; a tag key the key does not have is no error.
 func (a *api) untagResource(c *call) (any, error) {
 	var req tagsRequest
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	id, err := a.resolve(c, req.KeyId, false)
+	id, err := a.decodeKey(c, &req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -667,14 +663,11 @@ const (
 // is opaque: the last tag key returned, base64url-encoded.
 func (a *api) listResourceTags(c *call) (any, error) {
 	var req struct {
-		KeyId  *string `json:"KeyId"`
-		Limit  *int    `json:"Limit"`
-		Marker *string `json:"Marker"`
+		keyIDRequest `json:",inline"`
+		Limit        *int    `json:"Limit"`
+		Marker       *string `json:"Marker"`
 	}
-	if err := c.decode(&req); err != nil {
-		return nil, err
-	}
-	id, err := a.resolve(c, req.KeyId, false)
+	id, err := a.decodeKey(c, &req, false)
 	if err != nil {
 		return nil, err
 	}
