@@ -86,9 +86,12 @@ func (m Manifest) Seed(ctx context.Context, st keys.Store, state string) error {
 	case "Enabled":
 		then = func() error { return nil }
 	case "Disabled":
-		then = func() error { _, err := svc.Disable(ctx, Owner, m.KeyID); return err }
+		then = func() error { _, err := svc.Disable(ctx, keys.Principal{Tenant: Owner}, m.KeyID); return err }
 	case "PendingDeletion":
-		then = func() error { _, err := svc.ScheduleDeletion(ctx, Owner, m.KeyID, 7); return err }
+		then = func() error {
+			_, err := svc.ScheduleDeletion(ctx, keys.Principal{Tenant: Owner}, m.KeyID, 7)
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown seed state %q", state)
 	}

@@ -22,14 +22,14 @@ func benchStore(b *testing.B) (*boltstore.Store, *keys.Service) {
 func BenchmarkTransitionSerial(b *testing.B) {
 	st, svc := benchStore(b)
 	ctx := context.Background()
-	k, _ := svc.Create(ctx, keys.CreateRequest{Owner: "o"})
+	k, _ := svc.Create(ctx, keys.Principal{Tenant: "o"}, keys.CreateRequest{})
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		var err error
 		if i%2 == 0 {
-			_, err = svc.Disable(ctx, "o", k.ID)
+			_, err = svc.Disable(ctx, keys.Principal{Tenant: "o"}, k.ID)
 		} else {
-			_, err = svc.Enable(ctx, "o", k.ID)
+			_, err = svc.Enable(ctx, keys.Principal{Tenant: "o"}, k.ID)
 		}
 		if err != nil {
 			b.Fatal(err)
@@ -46,16 +46,16 @@ func BenchmarkTransitionParallel(b *testing.B) {
 	b.SetParallelism(16) // 16 × GOMAXPROCS writers
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		k, err := svc.Create(ctx, keys.CreateRequest{Owner: "o"})
+		k, err := svc.Create(ctx, keys.Principal{Tenant: "o"}, keys.CreateRequest{})
 		if err != nil {
 			b.Error(err)
 			return
 		}
 		for i := 0; pb.Next(); i++ {
 			if i%2 == 0 {
-				_, err = svc.Disable(ctx, "o", k.ID)
+				_, err = svc.Disable(ctx, keys.Principal{Tenant: "o"}, k.ID)
 			} else {
-				_, err = svc.Enable(ctx, "o", k.ID)
+				_, err = svc.Enable(ctx, keys.Principal{Tenant: "o"}, k.ID)
 			}
 			if err != nil {
 				b.Error(err)
@@ -69,11 +69,11 @@ func BenchmarkTransitionParallel(b *testing.B) {
 func BenchmarkGet(b *testing.B) {
 	_, svc := benchStore(b)
 	ctx := context.Background()
-	k, _ := svc.Create(ctx, keys.CreateRequest{Owner: "o"})
+	k, _ := svc.Create(ctx, keys.Principal{Tenant: "o"}, keys.CreateRequest{})
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := svc.Get(ctx, "o", k.ID); err != nil {
+			if _, err := svc.Get(ctx, keys.Principal{Tenant: "o"}, k.ID); err != nil {
 				b.Error(err)
 				return
 			}

@@ -33,7 +33,7 @@ func TestWritesRacingCloseReturn(t *testing.T) {
 		for i := 0; i < writers; i++ {
 			go func() {
 				started.Done()
-				k, err := svc.Create(context.Background(), keys.CreateRequest{Owner: "o"})
+				k, err := svc.Create(context.Background(), keys.Principal{Tenant: "o"}, keys.CreateRequest{})
 				results <- result{k.ID, err}
 			}()
 		}
@@ -42,7 +42,7 @@ func TestWritesRacingCloseReturn(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Issued after Close: refused at once.
-		if _, err := svc.Create(context.Background(), keys.CreateRequest{Owner: "o"}); !errors.Is(err, boltstore.ErrClosed) {
+		if _, err := svc.Create(context.Background(), keys.Principal{Tenant: "o"}, keys.CreateRequest{}); !errors.Is(err, boltstore.ErrClosed) {
 			t.Fatalf("create after Close: %v, want ErrClosed", err)
 		}
 		var committed []string

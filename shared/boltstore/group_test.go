@@ -29,7 +29,7 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 10; j++ {
-				if _, err := svc.Create(ctx, keys.CreateRequest{Owner: "o"}); err != nil {
+				if _, err := svc.Create(ctx, keys.Principal{Tenant: "o"}, keys.CreateRequest{}); err != nil {
 					t.Error(err)
 				}
 			}
@@ -45,7 +45,7 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 		t.Fatalf("%d commits for %d writes: no sync was shared", commits, writes)
 	}
 	t.Logf("%d writes in %d commits (%.1f writes per fsync)", writes, commits, float64(writes)/float64(commits))
-	all, _ := svc.All(ctx, "o")
+	all, _ := svc.All(ctx, keys.Principal{Tenant: "o"})
 	if len(all) != 640 {
 		t.Fatalf("%d keys stored, want 640", len(all))
 	}
@@ -72,7 +72,7 @@ func TestGroupCommitConcurrentAliasClaims(t *testing.T) {
 			if i%2 == 1 {
 				alias = ""
 			}
-			_, err := svc.Create(ctx, keys.CreateRequest{Owner: "o", Alias: alias})
+			_, err := svc.Create(ctx, keys.Principal{Tenant: "o"}, keys.CreateRequest{Alias: alias})
 			errs <- err
 		}(i)
 	}

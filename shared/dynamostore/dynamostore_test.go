@@ -41,17 +41,17 @@ func TestKeysWrittenBeforeTags(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := keys.NewService(st, time.Now)
-	k, err := svc.Get(ctx, "legacy", id)
+	k, err := svc.Get(ctx, keys.Principal{Tenant: "legacy"}, id)
 	if err != nil || k.Number != keys.NumberOf(id) || k.Tags != nil {
 		t.Fatalf("legacy key: %+v %v", k, err)
 	}
-	if k, err = svc.Untag(ctx, "legacy", id, []string{"nothing"}); err != nil || k.Tags != nil {
+	if k, err = svc.Untag(ctx, keys.Principal{Tenant: "legacy"}, id, []string{"nothing"}); err != nil || k.Tags != nil {
 		t.Fatalf("untag a legacy key: %+v %v", k, err)
 	}
-	if k, err = svc.Tag(ctx, "legacy", id, map[string]string{"a": "1"}); err != nil || k.Tags["a"] != "1" {
+	if k, err = svc.Tag(ctx, keys.Principal{Tenant: "legacy"}, id, map[string]string{"a": "1"}); err != nil || k.Tags["a"] != "1" {
 		t.Fatalf("tag a legacy key: %+v %v", k, err)
 	}
-	if k, err = svc.Tag(ctx, "legacy", id, map[string]string{"b": "2"}); err != nil || len(k.Tags) != 2 {
+	if k, err = svc.Tag(ctx, keys.Principal{Tenant: "legacy"}, id, map[string]string{"b": "2"}); err != nil || len(k.Tags) != 2 {
 		t.Fatalf("tag it again: %+v %v", k, err)
 	}
 }

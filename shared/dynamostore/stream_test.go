@@ -124,14 +124,14 @@ func TestTTLRemovalThroughStream(t *testing.T) {
 	// ended by DynamoDB's clock.
 	past := func() time.Time { return time.Now().Add(-8 * 24 * time.Hour) }
 	svc := keys.NewService(st, past)
-	k, err := svc.Create(ctx, keys.CreateRequest{Owner: eventgen.Owner, Alias: "ttl-demo"})
+	k, err := svc.Create(ctx, keys.Principal{Tenant: eventgen.Owner}, keys.CreateRequest{Alias: "ttl-demo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, err = svc.ScheduleDeletion(ctx, eventgen.Owner, k.ID, 7); err != nil {
+	if k, err = svc.ScheduleDeletion(ctx, keys.Principal{Tenant: eventgen.Owner}, k.ID, 7); err != nil {
 		t.Fatal(err)
 	}
-	other, _ := svc.Create(ctx, keys.CreateRequest{Owner: eventgen.Owner})
+	other, _ := svc.Create(ctx, keys.Principal{Tenant: eventgen.Owner}, keys.CreateRequest{})
 
 	records := waitForTTLRemoval(t, db, table, k.ID)
 	handler := expiry.New(st, time.Now, quiet).StreamHandler(dynamostore.ExpiredKey)

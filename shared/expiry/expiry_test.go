@@ -81,11 +81,11 @@ func setup(t *testing.T, st keys.Store) *fixture {
 // pending creates a key and schedules its deletion.
 func (f *fixture) pending(alias string) keys.Key {
 	f.t.Helper()
-	k, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: "tenant-a", Alias: alias})
+	k, err := f.svc.Create(f.ctx, keys.Principal{Tenant: "tenant-a"}, keys.CreateRequest{Alias: alias})
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if k, err = f.svc.ScheduleDeletion(f.ctx, k.Owner, k.ID, 7); err != nil {
+	if k, err = f.svc.ScheduleDeletion(f.ctx, keys.Principal{Tenant: k.Owner}, k.ID, 7); err != nil {
 		f.t.Fatal(err)
 	}
 	return k

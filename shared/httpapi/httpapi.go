@@ -23,6 +23,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
 	"github.com/keydeletion/service/shared/validation"
 )
 
@@ -185,6 +187,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		slog.Int("status", rec.status),
 		slog.Float64("latencyMs", float64(time.Since(start).Microseconds())/1000),
 	)
+}
+
+// Principal is the caller of r, as the domain records it.
+func Principal(r *http.Request, dialect string, c tenant.Caller) keys.Principal {
+	return keys.Principal{Tenant: c.Tenant.ID, Dialect: dialect, AccessKey: c.AccessKey,
+		Source: r.RemoteAddr, RequestID: InfoFrom(r.Context()).RequestID}
 }
 
 // requestID is the Lambda invocation's id inside Lambda (so that log lines

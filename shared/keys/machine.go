@@ -60,7 +60,8 @@ const MaxTags = 50
 // conditional write. The condition is Permits; the effect is Apply.
 type Change struct {
 	Op    Op
-	Owner string
+	Owner string    // the key's owner: By.Tenant
+	By    Principal // who asked
 	ID    string
 	From  []State // states the key may be in
 	To    State   // the state after; "" leaves it unchanged
@@ -79,9 +80,9 @@ type Change struct {
 	SucceedIfAlready bool
 }
 
-func newChange(op Op, owner, id string, now time.Time) Change {
+func newChange(op Op, by Principal, id string, now time.Time) Change {
 	r := machine[op]
-	return Change{Op: op, Owner: owner, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
+	return Change{Op: op, Owner: by.Tenant, By: by, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
 }
 
 // ChangesState reports whether the change sets the key's state.

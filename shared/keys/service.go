@@ -32,7 +32,6 @@ func (s *Service) Now() time.Time { return s.now() }
 // CreateRequest describes a new key. Zero values take the defaults: AES_256,
 // the spec's default usage, origin KMS.
 type CreateRequest struct {
-	Owner              string
 	Alias              string
 	Description        string
 	Spec               Spec
@@ -50,11 +49,11 @@ type CreateRequest struct {
 // once in about 200,000 creates).
 const numberDraws = 8
 
-// Create makes a key with a fresh id and number.
-func (s *Service) Create(ctx context.Context, r CreateRequest) (Key, error) {
+// Create makes a key of the caller's tenant with a fresh id and number.
+func (s *Service) Create(ctx context.Context, p Principal, r CreateRequest) (Key, error) {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	k := Key{
-		Owner: r.Owner, Alias: r.Alias, Description: r.Description,
+		Owner: p.Tenant, Alias: r.Alias, Description: r.Description,
 		Spec: r.Spec, Usage: r.Usage, Origin: r.Origin, State: Enabled,
 		CreatedAt: now, StateChangedAt: now,
 		AutoRotation: r.AutoRotation, RotationPeriodDays: r.RotationPeriodDays, Protection: r.Protection,
@@ -100,9 +99,9 @@ func (s *Service) Create(ctx context.Context, r CreateRequest) (Key, error) {
 	}
 }
 
-// Get returns a live key of owner.
-func (s *Service) Get(ctx context.Context, owner, id string) (Key, error) {
-	k, err := s.store.Get(ctx, owner, id)
+// Get returns a live key of the caller's tenant.
+func (s *Service) Get(ctx context.Context, p Principal, id string) (Key, error) {
+	k, err := s.store.Get(ctx, p.Tenant, id)
 	if err != nil {
 		return Key{}, err
 	}
@@ -112,13 +111,13 @@ func (s *Service) Get(ctx context.Context, owner, id string) (Key, error) {
 	return k, nil
 }
 
-// GetByAlias returns the live key of owner that holds alias.
-func (s *Service) GetByAlias(ctx context.Context, owner, alias string) (Key, error) {
-	id, err := s.store.ResolveAlias(ctx, owner, alias)
+// GetByAlias returns the live key of the caller's tenant that holds alias.
+func (s *Service) GetByAlias(ctx context.Context, p Principal, alias string) (Key, error) {
+	id, err := s.store.ResolveAlias(ctx, p.Tenant, alias)
 	if err != nil {
 		return Key{}, err
 	}
-	return s.Get(ctx, owner, id)
+	return s.Get(ctx, p, id)
 }
 
 // Page is one page of a key listing.
@@ -128,36 +127,36 @@ type Page struct {
 	Next string
 }
 
-// List returns up to limit live keys of owner after the marker `after`.
-func (s *Service) List(ctx context.Context, owner, after string, limit int) (Page, error) {
-	ks, more, err := s.store.List(ctx, owner, after, limit, s.now())
+// List returns up to limit live keys of the caller's tenant after the marker `after`.
+func (s *Service) List(ctx context.Context, p Principal, after string, limit int) (Page, error) {
+	ks, more, err := s.store.List(ctx, p.Tenant, after, limit, s.now())
 	if err != nil {
 		return Page{}, fmt.Errorf("list keys: %w", err)
 	}
-	p := Page{Keys: ks}
+	page := Page{Keys: ks}
 	if more && len(ks) > 0 {
-		p.Next = ks[len(ks)-1].ID
+		page.Next = ks[len(ks)-1].ID
 	}
-	return p, nil
+	return page, nil
 }
 
-// All returns every live key of owner, for the dialects whose listings are
+// All returns every live key of the caller's tenant, for the dialects whose listings are
 // numbered pages with a total count. A tenant's keys are bounded (KMS quotas
 // are in the thousands), so this walks them in batches.
-func (s *Service) All(ctx context.Context, owner string) ([]Key, error) {
+func (s *Service) All(ctx context.Context, p Principal) ([]Key, error) {
 	const batch = 1000
 	var all []Key
 	after := ""
 	for {
-		p, err := s.List(ctx, owner, after, batch)
+		page, err := s.List(ctx, p, after, batch)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, p.Keys...)
-		if p.Next == "" {
+		all = append(all, page.Keys...)
+		if page.Next == "" {
 			return all, nil
 		}
-		after = p.Next
+		after = page.Next
 	}
 }
 
@@ -170,25 +169,25 @@ type Option func(*Change)
 func SucceedIfAlready(c *Change) { c.SucceedIfAlready = true }
 
 // Enable makes a disabled key usable again.
-func (s *Service) Enable(ctx context.Context, owner, id string, opts ...Option) (Key, error) {
-	return s.apply(ctx, newChange(OpEnable, owner, id, s.now()), opts...)
+func (s *Service) Enable(ctx context.Context, p Principal, id string, opts ...Option) (Key, error) {
+	return s.apply(ctx, newChange(OpEnable, p, id, s.now()), opts...)
 }
 
 // Disable makes an enabled key unusable.
-func (s *Service) Disable(ctx context.Context, owner, id string, opts ...Option) (Key, error) {
-	return s.apply(ctx, newChange(OpDisable, owner, id, s.now()), opts...)
+func (s *Service) Disable(ctx context.Context, p Principal, id string, opts ...Option) (Key, error) {
+	return s.apply(ctx, newChange(OpDisable, p, id, s.now()), opts...)
 }
 
 // Tag adds tags to a key, or changes their values.
-func (s *Service) Tag(ctx context.Context, owner, id string, tags map[string]string) (Key, error) {
-	c := newChange(OpTag, owner, id, s.now())
+func (s *Service) Tag(ctx context.Context, p Principal, id string, tags map[string]string) (Key, error) {
+	c := newChange(OpTag, p, id, s.now())
 	c.SetTags = tags
 	return s.apply(ctx, c)
 }
 
 // Untag removes tags from a key; a tag the key does not have is no error.
-func (s *Service) Untag(ctx context.Context, owner, id string, tagKeys []string) (Key, error) {
-	c := newChange(OpUntag, owner, id, s.now())
+func (s *Service) Untag(ctx context.Context, p Principal, id string, tagKeys []string) (Key, error) {
+	c := newChange(OpUntag, p, id, s.now())
 	c.RemoveTags = tagKeys
 	return s.apply(ctx, c)
 }
@@ -196,9 +195,9 @@ func (s *Service) Untag(ctx context.Context, owner, id string, tagKeys []string)
 // DeleteNow ends the window of a key pending deletion at once: from this
 // instant the key is gone for every caller, and its final deletion
 // (tombstone, name released, report) follows as for any ended window.
-func (s *Service) DeleteNow(ctx context.Context, owner, id string) (Key, error) {
+func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Key, error) {
 	now := s.now().UTC()
-	c := newChange(OpDeleteNow, owner, id, now)
+	c := newChange(OpDeleteNow, p, id, now)
 	c.DeleteAt = now.Truncate(time.Second) // whole seconds, as TTL counts; not after now
 	return s.apply(ctx, c)
 }
@@ -207,12 +206,12 @@ func (s *Service) DeleteNow(ctx context.Context, owner, id string) (Key, error) 
 // ends on the whole second at or after now + days, so that the stored TTL
 // (epoch seconds) never ends it early. Range checks are the dialect's,
 // through package validation.
-func (s *Service) ScheduleDeletion(ctx context.Context, owner, id string, days int) (Key, error) {
+func (s *Service) ScheduleDeletion(ctx context.Context, p Principal, id string, days int) (Key, error) {
 	if days <= 0 {
 		return Key{}, fmt.Errorf("schedule deletion: window of %d days", days)
 	}
 	now := s.now()
-	c := newChange(OpSchedule, owner, id, now)
+	c := newChange(OpSchedule, p, id, now)
 	c.DeleteAt = ceilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
 	c.PendingDays = days
 	return s.apply(ctx, c)
@@ -220,8 +219,8 @@ func (s *Service) ScheduleDeletion(ctx context.Context, owner, id string, days i
 
 // CancelDeletion takes a key out of PendingDeletion while its window is open;
 // it comes back Disabled.
-func (s *Service) CancelDeletion(ctx context.Context, owner, id string) (Key, error) {
-	return s.apply(ctx, newChange(OpCancel, owner, id, s.now()))
+func (s *Service) CancelDeletion(ctx context.Context, p Principal, id string) (Key, error) {
+	return s.apply(ctx, newChange(OpCancel, p, id, s.now()))
 }
 
 func (s *Service) apply(ctx context.Context, c Change, opts ...Option) (Key, error) {

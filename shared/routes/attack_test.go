@@ -221,7 +221,7 @@ func (busyStore) Apply(context.Context, keys.Change) (keys.Key, error) {
 func TestContentionIsThrottling(t *testing.T) {
 	st := newStores["bolt"](t)
 	svc := keys.NewService(st, time.Now)
-	k, err := svc.Create(context.Background(), keys.CreateRequest{Owner: def.ID})
+	k, err := svc.Create(context.Background(), keys.Principal{Tenant: def.ID}, keys.CreateRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 func snapshot(t *testing.T, e *env) []keys.Key {
 	t.Helper()
 	svc := keys.NewService(e.store, e.clock.Now)
-	all, err := svc.All(context.Background(), def.ID)
+	all, err := svc.All(context.Background(), keys.Principal{Tenant: def.ID})
 	if err != nil {
 		t.Fatal(err)
 	}

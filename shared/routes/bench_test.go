@@ -94,7 +94,7 @@ func BenchmarkScheduleCancel(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.SetParallelism(8) // 8 × GOMAXPROCS clients: their fsyncs are shared
 			b.RunParallel(func(pb *testing.PB) {
-				k, err := svc.Create(b.Context(), keys.CreateRequest{Owner: def.ID})
+				k, err := svc.Create(b.Context(), keys.Principal{Tenant: def.ID}, keys.CreateRequest{})
 				if err != nil {
 					b.Error(err)
 					return
@@ -112,7 +112,7 @@ func BenchmarkScheduleCancel(b *testing.B) {
 // BenchmarkDescribe measures a read through each dialect.
 func BenchmarkDescribe(b *testing.B) {
 	svc, h := benchServer(b)
-	k, _ := svc.Create(b.Context(), keys.CreateRequest{Owner: def.ID})
+	k, _ := svc.Create(b.Context(), keys.Principal{Tenant: def.ID}, keys.CreateRequest{})
 	reqs := map[string]presigned{
 		"aws":    presign(b, "POST", "/", `{"KeyId":"`+k.ID+`"}`, awsHeaders("DescribeKey")),
 		"huawei": presign(b, "POST", "/v1.0/"+projectID+"/kms/describe-key", `{"key_id":"`+k.ID+`"}`, hwHeaders),

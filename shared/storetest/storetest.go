@@ -43,6 +43,7 @@ type fixture struct {
 	clock *Clock
 	svc   *keys.Service
 	owner string
+	p     keys.Principal // a caller of owner
 }
 
 // Run runs the suite. newStore returns a fresh, empty store (or one whose
@@ -52,7 +53,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 		st := newStore(t)
 		clock := NewClock(RealNow())
 		return &fixture{t: t, ctx: context.Background(), store: st, clock: clock,
-			svc: keys.NewService(st, clock.Now), owner: "tenant-a"}
+			svc: keys.NewService(st, clock.Now), owner: "tenant-a", p: keys.Principal{Tenant: "tenant-a", Dialect: "test"}}
 	}
 	t.Run("CreateGetRoundTrip", func(t *testing.T) { testRoundTrip(setup(t)) })
 	t.Run("SpecsAndUsages", func(t *testing.T) { testSpecsAndUsages(setup(t)) })
@@ -77,7 +78,7 @@ func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
 func testNumbers(f *fixture) {
 	t := f.t
 	a := f.create("", keys.OriginKMS)
-	got, err := f.svc.Get(f.ctx, f.owner, a.ID)
+	got, err := f.svc.Get(f.ctx, f.p, a.ID)
 	if err != nil || a.Number < 1 || a.Number > 1<<31-1 || got.Number != a.Number || a.Number != keys.NumberOf(a.ID) {
 		t.Fatalf("number %d (stored %d, %v)", a.Number, got.Number, err)
 	}
@@ -100,18 +101,18 @@ func testNumbers(f *fixture) {
 // key pending deletion keeps its tags and refuses changes to them.
 func testTags(f *fixture) {
 	t := f.t
-	k, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Tags: map[string]string{"team": "a", "dots.and spaces": "x"}})
+	k, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Tags: map[string]string{"team": "a", "dots.and spaces": "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := f.svc.Get(f.ctx, f.owner, k.ID); !reflect.DeepEqual(got.Tags, map[string]string{"team": "a", "dots.and spaces": "x"}) {
+	if got, _ := f.svc.Get(f.ctx, f.p, k.ID); !reflect.DeepEqual(got.Tags, map[string]string{"team": "a", "dots.and spaces": "x"}) {
 		t.Fatalf("tags at creation: %v", got.Tags)
 	}
-	after, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"team": "b", "env": ""})
+	after, err := f.svc.Tag(f.ctx, f.p, k.ID, map[string]string{"team": "b", "env": ""})
 	if err != nil || !reflect.DeepEqual(after.Tags, map[string]string{"team": "b", "dots.and spaces": "x", "env": ""}) {
 		t.Fatalf("tag: %v %v", after.Tags, err)
 	}
-	after, err = f.svc.Untag(f.ctx, f.owner, k.ID, []string{"dots.and spaces", "absent"})
+	after, err = f.svc.Untag(f.ctx, f.p, k.ID, []string{"dots.and spaces", "absent"})
 	if err != nil || !reflect.DeepEqual(after.Tags, map[string]string{"team": "b", "env": ""}) {
 		t.Fatalf("untag: %v %v", after.Tags, err)
 	}
@@ -119,32 +120,32 @@ func testTags(f *fixture) {
 	for i := 0; len(more) < keys.MaxTags-2; i++ {
 		more[fmt.Sprintf("t%02d", i)] = "v"
 	}
-	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, more); err != nil {
+	if _, err := f.svc.Tag(f.ctx, f.p, k.ID, more); err != nil {
 		t.Fatalf("up to the limit: %v", err)
 	}
-	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"team": "c", "t00": "w"}); err != nil {
+	if _, err := f.svc.Tag(f.ctx, f.p, k.ID, map[string]string{"team": "c", "t00": "w"}); err != nil {
 		t.Fatalf("overwrites at the limit: %v", err)
 	}
-	before, _ := f.svc.Get(f.ctx, f.owner, k.ID)
-	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"team": "d", "new": "v"}); !errors.Is(err, keys.ErrTooManyTags) {
+	before, _ := f.svc.Get(f.ctx, f.p, k.ID)
+	if _, err := f.svc.Tag(f.ctx, f.p, k.ID, map[string]string{"team": "d", "new": "v"}); !errors.Is(err, keys.ErrTooManyTags) {
 		t.Fatalf("one past the limit: %v, want ErrTooManyTags", err)
 	}
-	if got, _ := f.svc.Get(f.ctx, f.owner, k.ID); !reflect.DeepEqual(got, before) || got.Tags["team"] != "c" {
+	if got, _ := f.svc.Get(f.ctx, f.p, k.ID); !reflect.DeepEqual(got, before) || got.Tags["team"] != "c" {
 		t.Fatalf("the refused tagging changed the key: %v", got.Tags)
 	}
-	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Tags: more}); err != nil {
+	if _, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Tags: more}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 7); err != nil {
+	if _, err := f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 7); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Tag(f.ctx, f.owner, k.ID, map[string]string{"x": "y"}); !errors.Is(err, keys.ErrInvalidState) {
+	if _, err := f.svc.Tag(f.ctx, f.p, k.ID, map[string]string{"x": "y"}); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("tag a key pending deletion: %v", err)
 	}
-	if _, err := f.svc.Untag(f.ctx, f.owner, k.ID, []string{"team"}); !errors.Is(err, keys.ErrInvalidState) {
+	if _, err := f.svc.Untag(f.ctx, f.p, k.ID, []string{"team"}); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("untag a key pending deletion: %v", err)
 	}
-	if got, _ := f.svc.Get(f.ctx, f.owner, k.ID); len(got.Tags) != keys.MaxTags {
+	if got, _ := f.svc.Get(f.ctx, f.p, k.ID); len(got.Tags) != keys.MaxTags {
 		t.Fatalf("a key pending deletion has %d tags", len(got.Tags))
 	}
 }
@@ -154,22 +155,22 @@ func testTags(f *fixture) {
 func testSucceedIfAlready(f *fixture) {
 	t := f.t
 	k := f.create("", keys.OriginKMS)
-	got, err := f.svc.Enable(f.ctx, f.owner, k.ID, keys.SucceedIfAlready)
+	got, err := f.svc.Enable(f.ctx, f.p, k.ID, keys.SucceedIfAlready)
 	if err != nil || !reflect.DeepEqual(got, k) {
 		t.Fatalf("enable an enabled key: %+v %v", got, err)
 	}
-	if _, err := f.svc.Enable(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrInvalidState) {
+	if _, err := f.svc.Enable(f.ctx, f.p, k.ID); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("without the option: %v", err)
 	}
-	d, _ := f.svc.Disable(f.ctx, f.owner, k.ID)
-	if got, err := f.svc.Disable(f.ctx, f.owner, k.ID, keys.SucceedIfAlready); err != nil || !reflect.DeepEqual(got, d) {
+	d, _ := f.svc.Disable(f.ctx, f.p, k.ID)
+	if got, err := f.svc.Disable(f.ctx, f.p, k.ID, keys.SucceedIfAlready); err != nil || !reflect.DeepEqual(got, d) {
 		t.Fatalf("disable a disabled key: %+v %v", got, err)
 	}
-	p, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 7)
-	if _, err := f.svc.Enable(f.ctx, f.owner, p.ID, keys.SucceedIfAlready); !errors.Is(err, keys.ErrInvalidState) {
+	p, _ := f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 7)
+	if _, err := f.svc.Enable(f.ctx, f.p, p.ID, keys.SucceedIfAlready); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("enable a key pending deletion, with the option: %v", err)
 	}
-	if _, err := f.svc.Enable(f.ctx, "tenant-b", k.ID, keys.SucceedIfAlready); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.Enable(f.ctx, keys.Principal{Tenant: "tenant-b"}, k.ID, keys.SucceedIfAlready); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("another owner's key, with the option: %v", err)
 	}
 }
@@ -180,24 +181,24 @@ func testSucceedIfAlready(f *fixture) {
 func testDeleteNow(f *fixture) {
 	t := f.t
 	live := f.create("", keys.OriginKMS)
-	if _, err := f.svc.DeleteNow(f.ctx, f.owner, live.ID); !errors.Is(err, keys.ErrInvalidState) {
+	if _, err := f.svc.DeleteNow(f.ctx, f.p, live.ID); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("delete now an enabled key: %v", err)
 	}
-	k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("deleted-now", keys.OriginKMS).ID, 7)
+	k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("deleted-now", keys.OriginKMS).ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ended, err := f.svc.DeleteNow(f.ctx, f.owner, k.ID)
+	ended, err := f.svc.DeleteNow(f.ctx, f.p, k.ID)
 	if err != nil || ended.State != keys.PendingDeletion || ended.DeleteAt.After(f.clock.Now()) || ended.PendingDays != 7 ||
 		!ended.StateChangedAt.Equal(k.StateChangedAt) {
 		t.Fatalf("delete now: %+v %v", ended, err)
 	}
-	if _, err := f.svc.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.Get(f.ctx, f.p, k.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("after delete now: %v", err)
 	}
 	for name, op := range map[string]func() error{
-		"again":  func() error { _, err := f.svc.DeleteNow(f.ctx, f.owner, k.ID); return err },
-		"cancel": func() error { _, err := f.svc.CancelDeletion(f.ctx, f.owner, k.ID); return err },
+		"again":  func() error { _, err := f.svc.DeleteNow(f.ctx, f.p, k.ID); return err },
+		"cancel": func() error { _, err := f.svc.CancelDeletion(f.ctx, f.p, k.ID); return err },
 	} {
 		if err := op(); !errors.Is(err, keys.ErrNotFound) {
 			t.Fatalf("%s after delete now: %v", name, err)
@@ -212,14 +213,14 @@ func testDeleteNow(f *fixture) {
 	if _, created, err := f.store.Finalize(f.ctx, due[0], tomb); err != nil || !created {
 		t.Fatalf("finalize after delete now: %v %v", created, err)
 	}
-	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: "deleted-now"}); err != nil {
+	if _, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Alias: "deleted-now"}); err != nil {
 		t.Fatalf("the name after the final deletion: %v", err)
 	}
 }
 
 func (f *fixture) create(alias string, origin keys.Origin) keys.Key {
 	f.t.Helper()
-	k, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: alias, Description: "d", Origin: origin})
+	k, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Alias: alias, Description: "d", Origin: origin})
 	if err != nil {
 		f.t.Fatalf("create: %v", err)
 	}
@@ -228,14 +229,14 @@ func (f *fixture) create(alias string, origin keys.Origin) keys.Key {
 
 func testRoundTrip(f *fixture) {
 	t := f.t
-	k, err := f.svc.Create(f.ctx, keys.CreateRequest{
-		Owner: f.owner, Alias: "app/one", Description: "payments", Spec: keys.RSA2048, Usage: keys.SignVerify,
+	k, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{
+		Alias: "app/one", Description: "payments", Spec: keys.RSA2048, Usage: keys.SignVerify,
 		AutoRotation: true, RotationPeriodDays: 90, Protection: "BASIC",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.svc.Get(f.ctx, f.owner, k.ID)
+	got, err := f.svc.Get(f.ctx, f.p, k.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +250,7 @@ func testRoundTrip(f *fixture) {
 	if ext.State != keys.PendingImport {
 		t.Fatalf("external key state %s, want PendingImport", ext.State)
 	}
-	if _, err := f.svc.Get(f.ctx, f.owner, "00000000-0000-4000-8000-000000000000"); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.Get(f.ctx, f.p, "00000000-0000-4000-8000-000000000000"); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
 }
@@ -268,13 +269,13 @@ func testSpecsAndUsages(f *fixture) {
 	}
 	stored := 0
 	for _, spec := range keys.Specs() {
-		k, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Spec: spec})
+		k, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Spec: spec})
 		if err != nil || k.Usage != supports[spec][0] {
 			t.Fatalf("%s with no usage: %v %v, want default %s", spec, k.Usage, err, supports[spec][0])
 		}
 		stored++
 		for _, usage := range keys.Usages() {
-			_, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Spec: spec, Usage: usage})
+			_, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Spec: spec, Usage: usage})
 			want := slices.Contains(supports[spec], usage)
 			if want != (err == nil) || (!want && !errors.Is(err, keys.ErrIncompatibleUsage)) {
 				t.Fatalf("%s with %s: %v, want supported=%v", spec, usage, err, want)
@@ -284,7 +285,7 @@ func testSpecsAndUsages(f *fixture) {
 			}
 		}
 	}
-	if all, _ := f.svc.All(f.ctx, f.owner); len(all) != stored {
+	if all, _ := f.svc.All(f.ctx, f.p); len(all) != stored {
 		t.Fatalf("%d keys stored, want %d: a refused create stored something", len(all), stored)
 	}
 }
@@ -292,21 +293,21 @@ func testSpecsAndUsages(f *fixture) {
 func testAliases(f *fixture) {
 	t := f.t
 	k := f.create("shared-name", keys.OriginKMS)
-	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: "shared-name"}); !errors.Is(err, keys.ErrAliasExists) {
+	if _, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Alias: "shared-name"}); !errors.Is(err, keys.ErrAliasExists) {
 		t.Fatalf("duplicate alias: %v", err)
 	}
-	all, err := f.svc.All(f.ctx, f.owner)
+	all, err := f.svc.All(f.ctx, f.p)
 	if err != nil || len(all) != 1 {
 		t.Fatalf("after refused create: %d keys, %v; want 1", len(all), err)
 	}
-	got, err := f.svc.GetByAlias(f.ctx, f.owner, "shared-name")
+	got, err := f.svc.GetByAlias(f.ctx, f.p, "shared-name")
 	if err != nil || got.ID != k.ID {
 		t.Fatalf("by alias: %v %v", got.ID, err)
 	}
-	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: "tenant-b", Alias: "shared-name"}); err != nil {
+	if _, err := f.svc.Create(f.ctx, keys.Principal{Tenant: "tenant-b"}, keys.CreateRequest{Alias: "shared-name"}); err != nil {
 		t.Fatalf("same alias, other owner: %v", err)
 	}
-	if _, err := f.svc.GetByAlias(f.ctx, f.owner, "nope"); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.GetByAlias(f.ctx, f.p, "nope"); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("unknown alias: %v", err)
 	}
 }
@@ -315,27 +316,31 @@ func testOwnerIsolation(f *fixture) {
 	t := f.t
 	k := f.create("mine", keys.OriginKMS)
 	other := "tenant-b"
-	if _, err := f.svc.Get(f.ctx, other, k.ID); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.Get(f.ctx, keys.Principal{Tenant: other}, k.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("get across owners: %v", err)
 	}
-	if _, err := f.svc.GetByAlias(f.ctx, other, "mine"); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.GetByAlias(f.ctx, keys.Principal{Tenant: other}, "mine"); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("alias across owners: %v", err)
 	}
 	for name, op := range map[string]func(string, string) (keys.Key, error){
-		"enable":   func(o, id string) (keys.Key, error) { return f.svc.Enable(f.ctx, o, id) },
-		"disable":  func(o, id string) (keys.Key, error) { return f.svc.Disable(f.ctx, o, id) },
-		"schedule": func(o, id string) (keys.Key, error) { return f.svc.ScheduleDeletion(f.ctx, o, id, 7) },
-		"cancel":   func(o, id string) (keys.Key, error) { return f.svc.CancelDeletion(f.ctx, o, id) },
+		"enable":  func(o, id string) (keys.Key, error) { return f.svc.Enable(f.ctx, keys.Principal{Tenant: o}, id) },
+		"disable": func(o, id string) (keys.Key, error) { return f.svc.Disable(f.ctx, keys.Principal{Tenant: o}, id) },
+		"schedule": func(o, id string) (keys.Key, error) {
+			return f.svc.ScheduleDeletion(f.ctx, keys.Principal{Tenant: o}, id, 7)
+		},
+		"cancel": func(o, id string) (keys.Key, error) {
+			return f.svc.CancelDeletion(f.ctx, keys.Principal{Tenant: o}, id)
+		},
 	} {
 		if _, err := op(other, k.ID); !errors.Is(err, keys.ErrNotFound) {
 			t.Fatalf("%s across owners: %v, want not found", name, err)
 		}
 	}
-	p, err := f.svc.List(f.ctx, other, "", 100)
+	p, err := f.svc.List(f.ctx, keys.Principal{Tenant: other}, "", 100)
 	if err != nil || len(p.Keys) != 0 {
 		t.Fatalf("list across owners: %d keys, %v", len(p.Keys), err)
 	}
-	got, _ := f.svc.Get(f.ctx, f.owner, k.ID)
+	got, _ := f.svc.Get(f.ctx, f.p, k.ID)
 	if !reflect.DeepEqual(got, k) {
 		t.Fatalf("key changed by another owner's calls: %+v", got)
 	}
@@ -352,13 +357,13 @@ func (f *fixture) keyIn(state string) keys.Key {
 	case "Enabled":
 		k = f.create("", keys.OriginKMS)
 	case "Disabled":
-		k, err = f.svc.Disable(f.ctx, f.owner, f.create("", keys.OriginKMS).ID)
+		k, err = f.svc.Disable(f.ctx, f.p, f.create("", keys.OriginKMS).ID)
 	case "PendingDeletion":
-		k, err = f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+		k, err = f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
 	case "PendingImport":
 		k = f.create("", keys.OriginExternal)
 	case "Expired":
-		k, err = f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+		k, err = f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
 		f.clock.Advance(7*24*time.Hour + time.Second)
 	}
 	if err != nil {
@@ -392,13 +397,13 @@ func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
 				var err error
 				switch op {
 				case keys.OpEnable:
-					got, err = f.svc.Enable(f.ctx, f.owner, k.ID)
+					got, err = f.svc.Enable(f.ctx, f.p, k.ID)
 				case keys.OpDisable:
-					got, err = f.svc.Disable(f.ctx, f.owner, k.ID)
+					got, err = f.svc.Disable(f.ctx, f.p, k.ID)
 				case keys.OpSchedule:
-					got, err = f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 10)
+					got, err = f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 10)
 				case keys.OpCancel:
-					got, err = f.svc.CancelDeletion(f.ctx, f.owner, k.ID)
+					got, err = f.svc.CancelDeletion(f.ctx, f.p, k.ID)
 				}
 				w := want[start][op]
 				if w.err != nil {
@@ -421,7 +426,7 @@ func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
 				if got.State != w.state {
 					t.Fatalf("state %s, want %s", got.State, w.state)
 				}
-				stored, _ := f.svc.Get(f.ctx, f.owner, k.ID)
+				stored, _ := f.svc.Get(f.ctx, f.p, k.ID)
 				if !reflect.DeepEqual(stored, got) {
 					t.Fatalf("returned key differs from stored:\n%+v\n%+v", got, stored)
 				}
@@ -441,35 +446,35 @@ func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
 
 func testWindowBoundary(f *fixture) {
 	t := f.t
-	k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("edge", keys.OriginKMS).ID, 7)
+	k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("edge", keys.OriginKMS).ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Set(k.DeleteAt.Add(-time.Millisecond))
-	if _, err := f.svc.Get(f.ctx, f.owner, k.ID); err != nil {
+	if _, err := f.svc.Get(f.ctx, f.p, k.ID); err != nil {
 		t.Fatalf("1ms before the window ends: %v", err)
 	}
-	if p, _ := f.svc.List(f.ctx, f.owner, "", 10); len(p.Keys) != 1 {
+	if p, _ := f.svc.List(f.ctx, f.p, "", 10); len(p.Keys) != 1 {
 		t.Fatalf("1ms before: list has %d keys", len(p.Keys))
 	}
-	if _, err := f.svc.CancelDeletion(f.ctx, f.owner, k.ID); err != nil {
+	if _, err := f.svc.CancelDeletion(f.ctx, f.p, k.ID); err != nil {
 		t.Fatalf("cancel 1ms before the end: %v", err)
 	}
-	k, err = f.svc.ScheduleDeletion(f.ctx, f.owner, k.ID, 7)
+	k, err = f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Set(k.DeleteAt)
-	if _, err := f.svc.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.Get(f.ctx, f.p, k.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("at the instant the window ends: %v, want not found", err)
 	}
-	if _, err := f.svc.GetByAlias(f.ctx, f.owner, "edge"); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.GetByAlias(f.ctx, f.p, "edge"); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("by alias at the end: %v, want not found", err)
 	}
-	if p, _ := f.svc.List(f.ctx, f.owner, "", 10); len(p.Keys) != 0 {
+	if p, _ := f.svc.List(f.ctx, f.p, "", 10); len(p.Keys) != 0 {
 		t.Fatalf("at the end: list has %d keys", len(p.Keys))
 	}
-	if _, err := f.svc.CancelDeletion(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.svc.CancelDeletion(f.ctx, f.p, k.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("cancel at the end: %v, want not found", err)
 	}
 }
@@ -480,12 +485,12 @@ func testList(f *fixture) {
 	for i := 0; i < 7; i++ {
 		made[f.create(fmt.Sprintf("k%d", i), keys.OriginKMS).ID] = true
 	}
-	gone, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+	gone, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
 	f.clock.Advance(8 * 24 * time.Hour)
-	pending, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 7)
+	pending, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
 	made[pending.ID] = true
 	f.create("", keys.OriginKMS) // another owner's key must not show
-	if _, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: "tenant-b"}); err != nil {
+	if _, err := f.svc.Create(f.ctx, keys.Principal{Tenant: "tenant-b"}, keys.CreateRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	delete(made, "")
@@ -493,7 +498,7 @@ func testList(f *fixture) {
 	after, prev := "", ""
 	pages := 0
 	for {
-		p, err := f.svc.List(f.ctx, f.owner, after, 3)
+		p, err := f.svc.List(f.ctx, f.p, after, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -519,7 +524,7 @@ func testList(f *fixture) {
 	if len(seen) != 9 || pages != 3 {
 		t.Fatalf("listed %d keys in %d pages, want 9 in 3", len(seen), pages)
 	}
-	all, err := f.svc.All(f.ctx, f.owner)
+	all, err := f.svc.All(f.ctx, f.p)
 	if err != nil || len(all) != 9 {
 		t.Fatalf("All: %d keys, %v", len(all), err)
 	}
@@ -527,8 +532,8 @@ func testList(f *fixture) {
 
 func testDueAndFinalize(f *fixture) {
 	t := f.t
-	k, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("doomed", keys.OriginKMS).ID, 7)
-	later, _ := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("", keys.OriginKMS).ID, 30)
+	k, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("doomed", keys.OriginKMS).ID, 7)
+	later, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 30)
 	f.create("", keys.OriginKMS)
 	if due, _ := f.store.Due(f.ctx, f.clock.Now(), 10); len(due) != 0 {
 		t.Fatalf("due before any window ended: %d", len(due))
@@ -586,10 +591,10 @@ func testDueAndFinalize(f *fixture) {
 	if _, _, err := f.store.Finalize(f.ctx, k, tomb); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := f.svc.GetByAlias(f.ctx, f.owner, "doomed"); err != nil || got.ID != reuse.ID {
+	if got, err := f.svc.GetByAlias(f.ctx, f.p, "doomed"); err != nil || got.ID != reuse.ID {
 		t.Fatalf("reused alias: %v %v", got.ID, err)
 	}
-	if _, err := f.svc.Get(f.ctx, f.owner, later.ID); err != nil {
+	if _, err := f.svc.Get(f.ctx, f.p, later.ID); err != nil {
 		t.Fatalf("other pending key: %v", err)
 	}
 }
@@ -620,13 +625,13 @@ func testConcurrent(f *fixture) {
 				var after keys.Key
 				switch op {
 				case keys.OpEnable:
-					after, err = f.svc.Enable(f.ctx, f.owner, ks[ki].ID)
+					after, err = f.svc.Enable(f.ctx, f.p, ks[ki].ID)
 				case keys.OpDisable:
-					after, err = f.svc.Disable(f.ctx, f.owner, ks[ki].ID)
+					after, err = f.svc.Disable(f.ctx, f.p, ks[ki].ID)
 				case keys.OpSchedule:
-					after, err = f.svc.ScheduleDeletion(f.ctx, f.owner, ks[ki].ID, 7)
+					after, err = f.svc.ScheduleDeletion(f.ctx, f.p, ks[ki].ID, 7)
 				case keys.OpCancel:
-					after, err = f.svc.CancelDeletion(f.ctx, f.owner, ks[ki].ID)
+					after, err = f.svc.CancelDeletion(f.ctx, f.p, ks[ki].ID)
 				}
 				if err == nil {
 					mu.Lock()
@@ -640,7 +645,7 @@ func testConcurrent(f *fixture) {
 	}
 	wg.Wait()
 	for i, k := range ks {
-		final, err := f.svc.Get(f.ctx, f.owner, k.ID)
+		final, err := f.svc.Get(f.ctx, f.p, k.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -669,7 +674,7 @@ func testConcurrentAlias(f *fixture) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := f.svc.Create(f.ctx, keys.CreateRequest{Owner: f.owner, Alias: alias})
+				_, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Alias: alias})
 				switch {
 				case err == nil:
 					won.Add(1)
@@ -693,7 +698,7 @@ func testRacingFinalize(f *fixture) {
 	const n = 12
 	pending := make([]keys.Key, n)
 	for i := range pending {
-		k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create(fmt.Sprintf("racing-%d", i), keys.OriginKMS).ID, 7)
+		k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create(fmt.Sprintf("racing-%d", i), keys.OriginKMS).ID, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -720,9 +725,11 @@ func testRacingFinalize(f *fixture) {
 		}()
 		go func() {
 			defer wg.Done()
-			enable := func(ctx context.Context, owner, id string) (keys.Key, error) { return svc.Enable(ctx, owner, id) }
-			for _, op := range []func(context.Context, string, string) (keys.Key, error){svc.CancelDeletion, enable} {
-				if _, err := op(f.ctx, f.owner, k.ID); err != nil && !errors.Is(err, keys.ErrNotFound) && !errors.Is(err, keys.ErrInvalidState) {
+			enable := func(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
+				return svc.Enable(ctx, p, id)
+			}
+			for _, op := range []func(context.Context, keys.Principal, string) (keys.Key, error){svc.CancelDeletion, enable} {
+				if _, err := op(f.ctx, f.p, k.ID); err != nil && !errors.Is(err, keys.ErrNotFound) && !errors.Is(err, keys.ErrInvalidState) {
 					t.Errorf("key %d while it is finalized: %v", i, err)
 				}
 			}
@@ -739,7 +746,7 @@ func testCreateExistingID(f *fixture) {
 	if err := f.store.Create(f.ctx, live); !errors.Is(err, keys.ErrKeyExists) {
 		t.Fatalf("create over a live key: %v, want ErrKeyExists", err)
 	}
-	k, err := f.svc.ScheduleDeletion(f.ctx, f.owner, f.create("gone", keys.OriginKMS).ID, 7)
+	k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("gone", keys.OriginKMS).ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}

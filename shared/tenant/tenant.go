@@ -29,6 +29,14 @@ type Tenant struct {
 	HuaweiProjectIDs []string
 }
 
+// Caller is an authenticated caller: its tenant and the credential it used
+// (an access key id, or "token:" and a digest of a Huawei token; never a
+// secret).
+type Caller struct {
+	Tenant    Tenant
+	AccessKey string
+}
+
 // OwnsProject reports whether a Huawei project id is the tenant's.
 func (t Tenant) OwnsProject(projectID string) bool {
 	return slices.Contains(t.HuaweiProjectIDs, projectID)

@@ -84,15 +84,15 @@ func ParseAuthorization(h string) (Authorization, error) {
 }
 
 // Verify checks the request's signature against the directory and returns
-// the caller's tenant. body is the request body as received.
-func Verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) (tenant.Tenant, error) {
+// the caller. body is the request body as received.
+func Verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) (tenant.Caller, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return tenant.Tenant{}, auth.Fail(auth.Missing, "Missing Authentication Token")
+		return tenant.Caller{}, auth.Fail(auth.Missing, "Missing Authentication Token")
 	}
 	a, err := ParseAuthorization(h)
 	if err != nil {
-		return tenant.Tenant{}, err
+		return tenant.Caller{}, err
 	}
 	// X-Amz-Target names the operation: unsigned, a captured DescribeKey
 	// could be resent as ScheduleKeyDeletion with the same body. (A request
@@ -102,40 +102,40 @@ func Verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) 
 			continue
 		}
 		if !slices.Contains(a.SignedHeaders, strings.ToLower(h)) {
-			return tenant.Tenant{}, auth.Fail(auth.Malformed, "'"+h+"' must be a 'SignedHeader' in the AWS Authorization.")
+			return tenant.Caller{}, auth.Fail(auth.Malformed, "'"+h+"' must be a 'SignedHeader' in the AWS Authorization.")
 		}
 	}
 	t, secret, ok := dir.AWSAccessKey(a.AccessKeyID)
 	if !ok || r.Header.Get("X-Amz-Security-Token") != "" {
 		// This service issues no temporary credentials.
-		return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "The security token included in the request is invalid.")
+		return tenant.Caller{}, auth.Fail(auth.UnknownKey, "The security token included in the request is invalid.")
 	}
 	if a.Service != service {
-		return tenant.Tenant{}, auth.Fail(auth.WrongScope, "Credential should be scoped to correct service: '"+service+"'.")
+		return tenant.Caller{}, auth.Fail(auth.WrongScope, "Credential should be scoped to correct service: '"+service+"'.")
 	}
 	if a.Region != t.AWSRegion {
-		return tenant.Tenant{}, auth.Fail(auth.WrongScope, "Credential should be scoped to a valid region.")
+		return tenant.Caller{}, auth.Fail(auth.WrongScope, "Credential should be scoped to a valid region.")
 	}
 	amzDate := r.Header.Get("X-Amz-Date")
 	signedAt, err := time.Parse(dateFormat, amzDate)
 	if err != nil {
-		return tenant.Tenant{}, auth.Fail(auth.Malformed, "X-Amz-Date must have the form yyyymmddThhmmssZ")
+		return tenant.Caller{}, auth.Fail(auth.Malformed, "X-Amz-Date must have the form yyyymmddThhmmssZ")
 	}
 	if !strings.HasPrefix(amzDate, a.Date) {
-		return tenant.Tenant{}, auth.Fail(auth.BadSignature, "Credential date does not match X-Amz-Date")
+		return tenant.Caller{}, auth.Fail(auth.BadSignature, "Credential date does not match X-Amz-Date")
 	}
 	if skew := now.Sub(signedAt); skew > MaxSkew || skew < -MaxSkew {
-		return tenant.Tenant{}, auth.Fail(auth.Expired, fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 15 min.)",
+		return tenant.Caller{}, auth.Fail(auth.Expired, fmt.Sprintf("Signature expired: %s is now earlier than %s (%s - 15 min.)",
 			amzDate, now.UTC().Add(-MaxSkew).Format(dateFormat), now.UTC().Format(dateFormat)))
 	}
 	want, err := expected(r, body, a, secret, signedAt)
 	if err != nil {
-		return tenant.Tenant{}, err
+		return tenant.Caller{}, err
 	}
 	if !auth.Equal(want, a.Signature) {
-		return tenant.Tenant{}, auth.Fail(auth.BadSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
+		return tenant.Caller{}, auth.Fail(auth.BadSignature, "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.")
 	}
-	return t, nil
+	return tenant.Caller{Tenant: t, AccessKey: a.AccessKeyID}, nil
 }
 
 // expected recomputes the signature the client should have sent.

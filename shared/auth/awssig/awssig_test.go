@@ -122,7 +122,7 @@ func TestVerify(t *testing.T) {
 		tn, err := Verify(c.req(), []byte(c.body), dir, now)
 		e, _ := auth.As(err)
 		switch {
-		case c.reason == 0 && (err != nil || tn.ID != "t1"):
+		case c.reason == 0 && (err != nil || tn.Tenant.ID != "t1"):
 			t.Errorf("%s: %v", c.name, err)
 		case c.reason != 0 && (e == nil || e.Reason != c.reason):
 			t.Errorf("%s: %v, want reason %d", c.name, err, c.reason)

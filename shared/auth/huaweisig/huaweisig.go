@@ -121,55 +121,61 @@ func Sign(sk, canonicalRequest, date string) string {
 }
 
 // Verify authenticates a request for projectID (from the path) and returns
-// the caller's tenant. body is the request body as received.
-func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Directory, now time.Time) (tenant.Tenant, error) {
+// the caller. body is the request body as received.
+func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Directory, now time.Time) (tenant.Caller, error) {
 	if token := r.Header.Get("X-Auth-Token"); token != "" {
 		t, tokenProject, expiresAt, ok := dir.HuaweiToken(token)
 		switch {
 		case !ok:
-			return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "decrypt token fail")
+			return tenant.Caller{}, auth.Fail(auth.UnknownKey, "decrypt token fail")
 		case !now.Before(expiresAt):
-			return tenant.Tenant{}, auth.Fail(auth.Expired, "token expires, expires_at: "+expiresAt.UTC().Format("2006-01-02T15:04:05.000000Z"))
+			return tenant.Caller{}, auth.Fail(auth.Expired, "token expires, expires_at: "+expiresAt.UTC().Format("2006-01-02T15:04:05.000000Z"))
 		case tokenProject != projectID:
-			return tenant.Tenant{}, auth.Fail(auth.WrongProject, "The token's project does not match the project in the request.")
+			return tenant.Caller{}, auth.Fail(auth.WrongProject, "The token's project does not match the project in the request.")
 		}
-		return t, checkProjectHeader(r, projectID)
+		return tenant.Caller{Tenant: t, AccessKey: TokenID(token)}, checkProjectHeader(r, projectID)
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return tenant.Tenant{}, auth.Fail(auth.Missing, "x-auth-token not found")
+		return tenant.Caller{}, auth.Fail(auth.Missing, "x-auth-token not found")
 	}
 	a, err := ParseAuthorization(h)
 	if err != nil {
-		return tenant.Tenant{}, err
+		return tenant.Caller{}, err
 	}
 	if !slices.Contains(a.SignedHeaders, "x-sdk-date") {
-		return tenant.Tenant{}, auth.Fail(auth.Malformed, "verify aksk signature fail: SignedHeaders must include x-sdk-date")
+		return tenant.Caller{}, auth.Fail(auth.Malformed, "verify aksk signature fail: SignedHeaders must include x-sdk-date")
 	}
 	t, sk, ok := dir.HuaweiAccessKey(a.AccessKey)
 	if !ok {
-		return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "Get secretKey failed,ak:"+a.AccessKey+",err:ak not exist")
+		return tenant.Caller{}, auth.Fail(auth.UnknownKey, "Get secretKey failed,ak:"+a.AccessKey+",err:ak not exist")
 	}
 	date := r.Header.Get("X-Sdk-Date")
 	signedAt, err := time.Parse(DateFormat, date)
 	if err != nil {
-		return tenant.Tenant{}, auth.Fail(auth.Malformed, "verify aksk signature fail: X-Sdk-Date must have the form yyyymmddThhmmssZ")
+		return tenant.Caller{}, auth.Fail(auth.Malformed, "verify aksk signature fail: X-Sdk-Date must have the form yyyymmddThhmmssZ")
 	}
 	if skew := now.Sub(signedAt); skew > MaxSkew || skew < -MaxSkew {
-		return tenant.Tenant{}, auth.Fail(auth.Expired, "calc aksk signature fail:signature expired, signature time:"+date+",server time:"+now.UTC().Format(DateFormat))
+		return tenant.Caller{}, auth.Fail(auth.Expired, "calc aksk signature fail:signature expired, signature time:"+date+",server time:"+now.UTC().Format(DateFormat))
 	}
 	bodyHash, err := signedBodyHash(r, a.SignedHeaders, body)
 	if err != nil {
-		return tenant.Tenant{}, err
+		return tenant.Caller{}, err
 	}
 	cr := CanonicalRequest(r.Method, r.URL.Path, r.URL.Query(), r.Header, r.Host, a.SignedHeaders, bodyHash)
 	if !auth.Equal(Sign(sk, cr, date), a.Signature) {
-		return tenant.Tenant{}, auth.Fail(auth.BadSignature, "verify aksk signature fail")
+		return tenant.Caller{}, auth.Fail(auth.BadSignature, "verify aksk signature fail")
 	}
 	if !t.OwnsProject(projectID) {
-		return tenant.Tenant{}, auth.Fail(auth.WrongProject, "The project in the request is not the caller's.")
+		return tenant.Caller{}, auth.Fail(auth.WrongProject, "The project in the request is not the caller's.")
 	}
-	return t, checkProjectHeader(r, projectID)
+	return tenant.Caller{Tenant: t, AccessKey: a.AccessKey}, checkProjectHeader(r, projectID)
+}
+
+// TokenID names a token in logs and records without revealing it: "token:"
+// and the first 12 hex digits of its SHA-256.
+func TokenID(token string) string {
+	return "token:" + hashHex([]byte(token))[:12]
 }
 
 // checkProjectHeader refuses an X-Project-Id that names another project

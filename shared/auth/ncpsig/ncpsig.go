@@ -51,26 +51,26 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return time.UnixMilli(ms), nil
 }
 
-// Verify authenticates a request and returns the caller's tenant.
-func Verify(r *http.Request, dir *tenant.Directory, now time.Time) (tenant.Tenant, error) {
+// Verify authenticates a request and returns the caller.
+func Verify(r *http.Request, dir *tenant.Directory, now time.Time) (tenant.Caller, error) {
 	ts, ak, sig := r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderAccessKey), r.Header.Get(HeaderSignature)
 	if ts == "" || ak == "" || sig == "" {
-		return tenant.Tenant{}, auth.Fail(auth.Missing, "The request must carry "+HeaderTimestamp+", "+HeaderAccessKey+" and "+HeaderSignature+".")
+		return tenant.Caller{}, auth.Fail(auth.Missing, "The request must carry "+HeaderTimestamp+", "+HeaderAccessKey+" and "+HeaderSignature+".")
 	}
 	at, err := ParseTimestamp(ts)
 	if err != nil {
-		return tenant.Tenant{}, err
+		return tenant.Caller{}, err
 	}
 	// In milliseconds, the timestamp's own unit.
 	if skew := now.UnixMilli() - at.UnixMilli(); skew >= MaxSkew.Milliseconds() || skew <= -MaxSkew.Milliseconds() {
-		return tenant.Tenant{}, auth.Fail(auth.Expired, "The timestamp is 5 minutes or more from the server's time.")
+		return tenant.Caller{}, auth.Fail(auth.Expired, "The timestamp is 5 minutes or more from the server's time.")
 	}
 	t, secret, ok := dir.NCPAccessKey(ak)
 	if !ok {
-		return tenant.Tenant{}, auth.Fail(auth.UnknownKey, "The access key is invalid.")
+		return tenant.Caller{}, auth.Fail(auth.UnknownKey, "The access key is invalid.")
 	}
 	if !auth.Equal(Sign(secret, r.Method, URI(r), ts, ak), sig) {
-		return tenant.Tenant{}, auth.Fail(auth.BadSignature, "The signature does not match.")
+		return tenant.Caller{}, auth.Fail(auth.BadSignature, "The signature does not match.")
 	}
-	return t, nil
+	return tenant.Caller{Tenant: t, AccessKey: ak}, nil
 }

@@ -57,7 +57,7 @@ func TestVerify(t *testing.T) {
 	} {
 		tn, err := Verify(c.r.Request, dir, now)
 		e, _ := auth.As(err)
-		if c.reason == 0 && (err != nil || tn.ID != "t1") || c.reason != 0 && (e == nil || e.Reason != c.reason) {
+		if c.reason == 0 && (err != nil || tn.Tenant.ID != "t1") || c.reason != 0 && (e == nil || e.Reason != c.reason) {
 			t.Errorf("%s: %v", c.name, err)
 		}
 	}

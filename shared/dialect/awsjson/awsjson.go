@@ -60,6 +60,7 @@ type api struct {
 type call struct {
 	ctx    context.Context
 	tenant tenant.Tenant
+	p      keys.Principal
 	body   []byte
 	info   *httpapi.Info
 }
@@ -89,11 +90,12 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request) {
 		a.writeError(ctx, w, err)
 		return
 	}
-	t, err := awssig.Verify(r, body, a.dir, time.Now())
+	caller, err := awssig.Verify(r, body, a.dir, time.Now())
 	if err != nil {
 		a.writeError(ctx, w, err)
 		return
 	}
+	t := caller.Tenant
 	info.Tenant = t.ID
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := a.ops[strings.TrimPrefix(target, targetPrefix)]
@@ -106,7 +108,7 @@ func (a *api) serve(w http.ResponseWriter, r *http.Request) {
 		a.writeError(ctx, w, err)
 		return
 	}
-	resp, err := op(&call{ctx: ctx, tenant: t, body: body, info: info})
+	resp, err := op(&call{ctx: ctx, tenant: t, p: httpapi.Principal(r, Dialect, caller), body: body, info: info})
 	if err != nil {
 		a.writeError(ctx, w, err)
 		return
@@ -246,7 +248,7 @@ func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
 	}
 	id := r.KeyID
 	if r.Kind == validation.RefAliasName || r.Kind == validation.RefAliasARN {
-		k, err := a.svc.GetByAlias(c.ctx, c.tenant.ID, r.Alias)
+		k, err := a.svc.GetByAlias(c.ctx, c.p, r.Alias)
 		if err != nil {
 			return "", aliasNotFound(err, *ref)
 		}
@@ -301,7 +303,7 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.ScheduleDeletion(c.ctx, c.tenant.ID, id, days)
+	k, err := a.svc.ScheduleDeletion(c.ctx, c.p, id, days)
 	if err != nil {
 		return nil, err
 	}
@@ -312,12 +314,12 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 }
 
 // keyOp runs op on the key a KeyId-only request names (key id or key ARN).
-func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string) (keys.Key, error)) (keys.Key, error) {
+func (a *api) keyOp(c *call, op func(ctx context.Context, p keys.Principal, id string) (keys.Key, error)) (keys.Key, error) {
 	id, err := a.decodeKey(c, &keyIDRequest{}, false)
 	if err != nil {
 		return keys.Key{}, err
 	}
-	return op(c.ctx, c.tenant.ID, id)
+	return op(c.ctx, c.p, id)
 }
 
 func (a *api) cancelKeyDeletion(c *call) (any, error) {
@@ -331,15 +333,15 @@ func (a *api) cancelKeyDeletion(c *call) (any, error) {
 // EnableKey and DisableKey answer with an empty body. On a key already
 // enabled (disabled) they succeed: AWS's key-state table.
 func (a *api) enableKey(c *call) (any, error) {
-	_, err := a.keyOp(c, func(ctx context.Context, owner, id string) (keys.Key, error) {
-		return a.svc.Enable(ctx, owner, id, keys.SucceedIfAlready)
+	_, err := a.keyOp(c, func(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
+		return a.svc.Enable(ctx, p, id, keys.SucceedIfAlready)
 	})
 	return nil, err
 }
 
 func (a *api) disableKey(c *call) (any, error) {
-	_, err := a.keyOp(c, func(ctx context.Context, owner, id string) (keys.Key, error) {
-		return a.svc.Disable(ctx, owner, id, keys.SucceedIfAlready)
+	_, err := a.keyOp(c, func(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
+		return a.svc.Disable(ctx, p, id, keys.SucceedIfAlready)
 	})
 	return nil, err
 }
@@ -349,7 +351,7 @@ func (a *api) describeKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.Get(c.ctx, c.tenant.ID, id)
+	k, err := a.svc.Get(c.ctx, c.p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +385,7 @@ func (a *api) listKeys(c *call) (any, error) {
 		}
 		after = *req.Marker
 	}
-	p, err := a.svc.List(c.ctx, c.tenant.ID, after, limit)
+	p, err := a.svc.List(c.ctx, c.p, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +445,7 @@ func (a *api) createKey(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	cr := keys.CreateRequest{Owner: c.tenant.ID}
+	cr := keys.CreateRequest{}
 	if req.Description != nil {
 		if err := validation.Description("description", *req.Description, 8192); err != nil {
 			return nil, err
@@ -484,7 +486,7 @@ func (a *api) createKey(c *call) (any, error) {
 	if cr.Tags, err = validation.AWSTags(req.Tags); err != nil {
 		return nil, err
 	}
-	k, err := a.svc.Create(c.ctx, cr)
+	k, err := a.svc.Create(c.ctx, c.p, cr)
 	if err != nil {
 		return nil, err
 	}
@@ -631,7 +633,7 @@ func (a *api) tagResource(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = a.svc.Tag(c.ctx, c.tenant.ID, id, tags)
+	_, err = a.svc.Tag(c.ctx, c.p, id, tags)
 	return nil, err
 }
 
@@ -650,7 +652,7 @@ func (a *api) untagResource(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	_, err = a.svc.Untag(c.ctx, c.tenant.ID, id, req.TagKeys)
+	_, err = a.svc.Untag(c.ctx, c.p, id, req.TagKeys)
 	return nil, err
 }
 
@@ -686,7 +688,7 @@ func (a *api) listResourceTags(c *call) (any, error) {
 		}
 		after = string(raw)
 	}
-	k, err := a.svc.Get(c.ctx, c.tenant.ID, id)
+	k, err := a.svc.Get(c.ctx, c.p, id)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,7 @@ type api struct {
 type call struct {
 	ctx    context.Context
 	tenant tenant.Tenant
+	p      keys.Principal
 	body   []byte
 	info   *httpapi.Info
 }
@@ -70,17 +71,18 @@ func (a *api) route(action httpapi.Action, op string, serve func(c *call) (any, 
 			a.writeError(ctx, w, err)
 			return
 		}
-		t, err := huaweisig.Verify(r, body, projectID, a.dir, time.Now())
+		caller, err := huaweisig.Verify(r, body, projectID, a.dir, time.Now())
 		if err != nil {
 			a.writeError(ctx, w, err)
 			return
 		}
+		t := caller.Tenant
 		info.Tenant = t.ID
 		if err := validation.ContentType(r.Header.Get("Content-Type"), "application/json"); err != nil {
 			a.writeError(ctx, w, err)
 			return
 		}
-		resp, err := serve(&call{ctx: ctx, tenant: t, body: body, info: info})
+		resp, err := serve(&call{ctx: ctx, tenant: t, p: httpapi.Principal(r, Dialect, caller), body: body, info: info})
 		if err != nil {
 			a.writeError(ctx, w, err)
 			return
@@ -167,7 +169,7 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.ScheduleDeletion(c.ctx, c.tenant.ID, id, days)
+	k, err := a.svc.ScheduleDeletion(c.ctx, c.p, id, days)
 	if err != nil {
 		return nil, err
 	}
@@ -175,12 +177,12 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 }
 
 // keyOp runs op on the key a key_id request names and returns its new state.
-func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string, opts ...keys.Option) (keys.Key, error)) (keyStatus, error) {
+func (a *api) keyOp(c *call, op func(ctx context.Context, p keys.Principal, id string, opts ...keys.Option) (keys.Key, error)) (keyStatus, error) {
 	id, err := c.keyID()
 	if err != nil {
 		return keyStatus{}, err
 	}
-	k, err := op(c.ctx, c.tenant.ID, id)
+	k, err := op(c.ctx, c.p, id)
 	if err != nil {
 		return keyStatus{}, err
 	}
@@ -188,8 +190,8 @@ func (a *api) keyOp(c *call, op func(ctx context.Context, owner, id string, opts
 }
 
 func (a *api) cancelKeyDeletion(c *call) (any, error) {
-	return a.keyOp(c, func(ctx context.Context, owner, id string, _ ...keys.Option) (keys.Key, error) {
-		return a.svc.CancelDeletion(ctx, owner, id)
+	return a.keyOp(c, func(ctx context.Context, p keys.Principal, id string, _ ...keys.Option) (keys.Key, error) {
+		return a.svc.CancelDeletion(ctx, p, id)
 	})
 }
 
@@ -227,7 +229,7 @@ func (a *api) createKey(c *call) (any, error) {
 	if err := validation.Description("key_description", deref(req.KeyDescription), 255); err != nil {
 		return nil, err
 	}
-	cr := keys.CreateRequest{Owner: c.tenant.ID, Alias: *req.KeyAlias, Description: deref(req.KeyDescription)}
+	cr := keys.CreateRequest{Alias: *req.KeyAlias, Description: deref(req.KeyDescription)}
 	// Huawei's spec and usage names are the domain's own.
 	if req.KeySpec != nil {
 		if err := validation.OneOf("key_spec", *req.KeySpec, names(keys.Specs())...); err != nil {
@@ -248,7 +250,7 @@ func (a *api) createKey(c *call) (any, error) {
 		}
 		cr.Origin = o
 	}
-	k, err := a.svc.Create(c.ctx, cr)
+	k, err := a.svc.Create(c.ctx, c.p, cr)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +300,7 @@ func (a *api) describeKey(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.Get(c.ctx, c.tenant.ID, id)
+	k, err := a.svc.Get(c.ctx, c.p, id)
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +356,7 @@ func (a *api) listKeys(c *call) (any, error) {
 		}
 		spec = *req.KeySpec
 	}
-	all, err := a.svc.All(c.ctx, c.tenant.ID)
+	all, err := a.svc.All(c.ctx, c.p)
 	if err != nil {
 		return nil, err
 	}

@@ -58,6 +58,7 @@ type call struct {
 	ctx    context.Context
 	r      *http.Request
 	tenant tenant.Tenant
+	p      keys.Principal
 	keyID  string // from the path's keyTag, on key routes
 	body   []byte
 	now    time.Time
@@ -88,13 +89,14 @@ func (a *api) route(action httpapi.Action, op, method, path string, keyRoute boo
 			a.writeError(ctx, w, err)
 			return
 		}
-		t, err := ncpsig.Verify(r, a.dir, time.Now())
+		caller, err := ncpsig.Verify(r, a.dir, time.Now())
 		if err != nil {
 			a.writeError(ctx, w, err)
 			return
 		}
+		t := caller.Tenant
 		info.Tenant = t.ID
-		c := &call{ctx: ctx, r: r, tenant: t, now: a.svc.Now()}
+		c := &call{ctx: ctx, r: r, tenant: t, p: httpapi.Principal(r, Dialect, caller), now: a.svc.Now()}
 		if keyRoute {
 			id, err := validation.KeyTag(r.PathValue("keyTag"))
 			if err != nil {
@@ -216,26 +218,26 @@ func status(k keys.Key) statusView {
 // enable and disable change the status; enabling an ENABLE key (disabling a
 // DISABLE one) is refused: NCP documents enable-key as "change the status of
 // the key from Disabled to Enabled", and nothing else.
-func (a *api) enable(ctx context.Context, owner, id string) (keys.Key, error) {
-	return a.svc.Enable(ctx, owner, id)
+func (a *api) enable(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
+	return a.svc.Enable(ctx, p, id)
 }
 
-func (a *api) disable(ctx context.Context, owner, id string) (keys.Key, error) {
-	return a.svc.Disable(ctx, owner, id)
+func (a *api) disable(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
+	return a.svc.Disable(ctx, p, id)
 }
 
 // deleteKey is DELETE /keys/{keyTag}: the immediate deletion of a key in
 // REVOKE. It answers {"code":"SUCCESS","data":null}.
 func (a *api) deleteKey(c *call) (any, error) {
-	_, err := a.svc.DeleteNow(c.ctx, c.tenant.ID, c.keyID)
+	_, err := a.svc.DeleteNow(c.ctx, c.p, c.keyID)
 	return nil, err
 }
 
 // statusOp serves a key route that changes the key's status and answers
 // with the new status.
-func statusOp(op func(ctx context.Context, owner, id string) (keys.Key, error)) func(*call) (any, error) {
+func statusOp(op func(ctx context.Context, p keys.Principal, id string) (keys.Key, error)) func(*call) (any, error) {
 	return func(c *call) (any, error) {
-		k, err := op(c.ctx, c.tenant.ID, c.keyID)
+		k, err := op(c.ctx, c.p, c.keyID)
 		if err != nil {
 			return nil, err
 		}
@@ -244,12 +246,12 @@ func statusOp(op func(ctx context.Context, owner, id string) (keys.Key, error)) 
 }
 
 // scheduleDeletion schedules with NCP's fixed window.
-func (a *api) scheduleDeletion(ctx context.Context, owner, id string) (keys.Key, error) {
-	return a.svc.ScheduleDeletion(ctx, owner, id, windowDays)
+func (a *api) scheduleDeletion(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
+	return a.svc.ScheduleDeletion(ctx, p, id, windowDays)
 }
 
 func (a *api) getKey(c *call) (any, error) {
-	k, err := a.svc.Get(c.ctx, c.tenant.ID, c.keyID)
+	k, err := a.svc.Get(c.ctx, c.p, c.keyID)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +277,7 @@ func (a *api) listKeys(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	all, err := a.svc.All(c.ctx, c.tenant.ID)
+	all, err := a.svc.All(c.ctx, c.p)
 	if err != nil {
 		return nil, err
 	}
@@ -356,8 +358,8 @@ func (a *api) createKey(c *call) (any, error) {
 	if spec == keys.RSA2048 {
 		usage = keys.EncryptDecrypt
 	}
-	k, err := a.svc.Create(c.ctx, keys.CreateRequest{
-		Owner: c.tenant.ID, Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec, Usage: usage,
+	k, err := a.svc.Create(c.ctx, c.p, keys.CreateRequest{
+		Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec, Usage: usage,
 		AutoRotation: *req.IsAutoRotation, RotationPeriodDays: period, Protection: *req.ProtectionType,
 		Convergent: convergent,
 	})
