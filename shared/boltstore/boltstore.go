@@ -372,7 +372,8 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, 
 
 // Finalize implements keys.Store. The tombstone and its place among the
 // unreported are written in the same transaction.
-func (s *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) (keys.Tombstone, bool, error) {
+func (s *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombstone, bool, error) {
+	k, t := f.Key, f.Tombstone
 	var (
 		refused error
 		stored  keys.Tombstone
@@ -390,11 +391,11 @@ func (s *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) (key
 		if err != nil {
 			return err
 		}
+		if !f.Permits(cur) {
+			refused = fmt.Errorf("boltstore: finalize %s: key is %s, not the pending deletion to finalize", k.ID, cur.State)
+			return nil
+		}
 		if cur != nil {
-			if cur.State != keys.PendingDeletion || !cur.DeleteAt.Equal(k.DeleteAt) {
-				refused = fmt.Errorf("boltstore: finalize %s: key is %s, not the pending deletion to finalize", k.ID, cur.State)
-				return nil
-			}
 			if err := tx.Bucket(bucketKeys).Delete(id); err != nil {
 				return err
 			}

@@ -63,9 +63,10 @@ func (st *Store) update(ctx context.Context, c keys.Change, seen map[string]type
 	}
 	switch c.Window {
 	case keys.WindowOpen:
-		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())), "pendingDays = "+e.value(n(int64(c.PendingDays))))
+		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())), "pendingDays = "+e.value(n(int64(c.PendingDays))),
+			"scheduledAt = "+e.value(n(c.Now.UnixMilli())))
 	case keys.WindowClear:
-		remove = append(remove, "deleteAt", "pendingDays")
+		remove = append(remove, "deleteAt", "pendingDays", "scheduledAt")
 	case keys.WindowEnd:
 		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())))
 	}

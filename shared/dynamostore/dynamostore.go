@@ -244,9 +244,11 @@ func scan[T any](ctx context.Context, st *Store, op string, in *dynamodb.ScanInp
 // Finalize implements keys.Store as one transaction: write the tombstone
 // (only if there is none: that makes redelivery a no-op, and the failed
 // condition returns the tombstone written before), delete the key item if
-// TTL has not yet, and release the alias if it still names this key.
-func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) (keys.Tombstone, bool, error) {
-	tomb, err := attributevalue.MarshalMap(toTombstoneItem(t))
+// TTL has not yet, on f.Permits in DynamoDB's words, and release the alias
+// if it still names this key.
+func (st *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombstone, bool, error) {
+	k := f.Key
+	tomb, err := attributevalue.MarshalMap(toTombstoneItem(f.Tombstone))
 	if err != nil {
 		return keys.Tombstone{}, false, fmt.Errorf("dynamostore: marshal: %w", err)
 	}
@@ -255,9 +257,12 @@ func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) (ke
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
 		{Delete: &types.Delete{
 			TableName: &st.table, Key: itemKey(k.Owner, prefixKey+k.ID),
-			ConditionExpression:       aws.String("attribute_not_exists(pk) OR (#state = :pending AND deleteAt = :deleteAt)"),
-			ExpressionAttributeNames:  map[string]string{"#state": "state"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pending": s(string(keys.PendingDeletion)), ":deleteAt": n(k.DeleteAt.Unix())},
+			ConditionExpression:      aws.String("attribute_not_exists(pk) OR (#owner = :owner AND #state = :pending AND deleteAt = :deleteAt AND deleteAt <= :now)"),
+			ExpressionAttributeNames: map[string]string{"#owner": "owner", "#state": "state"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":owner": s(k.Owner), ":pending": s(string(keys.PendingDeletion)),
+				":deleteAt": n(k.DeleteAt.Unix()), ":now": n(f.Now.Unix()),
+			},
 		}},
 	}
 	if k.Alias != "" {
@@ -284,7 +289,7 @@ func (st *Store) Finalize(ctx context.Context, k keys.Key, t keys.Tombstone) (ke
 	if err != nil {
 		return keys.Tombstone{}, false, wrap("finalize", err)
 	}
-	return t, true, nil
+	return f.Tombstone, true, nil
 }
 
 func decodeTombstone(av map[string]types.AttributeValue) (keys.Tombstone, error) {

@@ -43,20 +43,16 @@ func New(store keys.Store, now func() time.Time, log *slog.Logger) *Finalizer {
 // (the tombstone remembers whether it was reported); a repeat that finds
 // nothing to do says so at debug level.
 func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
-	if k.State != keys.PendingDeletion || k.DeleteAt.IsZero() || k.ID == "" || k.Owner == "" {
-		return fmt.Errorf("finalize %q of %q in state %q: %w", k.ID, k.Owner, k.State, ErrNotPending)
+	fin, err := keys.Finalize(k, f.now())
+	if err != nil {
+		return fmt.Errorf("finalize %q of %q in state %q: %w: %w", k.ID, k.Owner, k.State, ErrNotPending, err)
 	}
-	now := f.now().UTC().Truncate(time.Millisecond)
-	if now.Before(k.DeleteAt) {
+	if fin.Now.Before(k.DeleteAt) {
 		// Only DynamoDB's clock decided; the item is gone all the same, so
 		// record it, but say so: it means clock skew.
 		f.log.WarnContext(ctx, "finalizing before the deletion time", "key", k.ID, "deleteAt", k.DeleteAt)
 	}
-	t := keys.Tombstone{
-		KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
-		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: now,
-	}
-	stored, created, err := f.store.Finalize(ctx, k, t)
+	stored, created, err := f.store.Finalize(ctx, fin)
 	if err != nil {
 		return fmt.Errorf("finalize %s: %w", k.ID, err)
 	}

@@ -139,9 +139,11 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 		f.clock.Set(byStream.DeleteAt)
 		// What a process killed right after the commit leaves behind.
 		for _, k := range []keys.Key{byStream, bySweep} {
-			tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, ScheduledAt: k.StateChangedAt, DeleteAt: k.DeleteAt,
-				PendingDays: k.PendingDays, DeletedAt: f.clock.Now()}
-			if _, created, err := st.Finalize(f.ctx, k, tomb); err != nil || !created {
+			fin, err := keys.Finalize(k, f.clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, created, err := st.Finalize(f.ctx, fin); err != nil || !created {
 				t.Fatalf("finalize: %v %v", created, err)
 			}
 		}

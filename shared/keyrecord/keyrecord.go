@@ -24,6 +24,7 @@ type Key struct {
 	CreatedAt          int64  `json:"createdAt" dynamodbav:"createdAt"`
 	StateChangedAt     int64  `json:"stateChangedAt" dynamodbav:"stateChangedAt"`
 	DeleteAt           int64  `json:"deleteAt,omitempty" dynamodbav:"deleteAt,omitempty"`
+	ScheduledAt        int64  `json:"scheduledAt,omitempty" dynamodbav:"scheduledAt,omitempty"`
 	PendingDays        int    `json:"pendingDays,omitempty" dynamodbav:"pendingDays,omitempty"`
 	AutoRotation       bool   `json:"autoRotation,omitempty" dynamodbav:"autoRotation,omitempty"`
 	RotationPeriodDays int    `json:"rotationPeriodDays,omitempty" dynamodbav:"rotationPeriodDays,omitempty"`
@@ -53,6 +54,9 @@ func FromKey(k keys.Key) Key {
 	if !k.DeleteAt.IsZero() {
 		r.DeleteAt = k.DeleteAt.Unix()
 	}
+	if !k.ScheduledAt.IsZero() {
+		r.ScheduledAt = k.ScheduledAt.UnixMilli()
+	}
 	return r
 }
 
@@ -74,6 +78,9 @@ func (r Key) Key() keys.Key {
 	}
 	if r.DeleteAt != 0 {
 		k.DeleteAt = time.Unix(r.DeleteAt, 0).UTC()
+	}
+	if r.ScheduledAt != 0 {
+		k.ScheduledAt = time.UnixMilli(r.ScheduledAt).UTC()
 	}
 	return k
 }

@@ -94,6 +94,9 @@ type Key struct {
 	// DeleteAt is when a pending deletion ends, on a whole second; zero
 	// unless State is PendingDeletion.
 	DeleteAt time.Time
+	// ScheduledAt is when the pending deletion was scheduled; zero unless
+	// State is PendingDeletion (and for keys scheduled before it was kept).
+	ScheduledAt time.Time
 	// PendingDays is the waiting period the deletion was scheduled with.
 	PendingDays int
 	// Number is the key's number, unique within its owner and never reused

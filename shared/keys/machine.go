@@ -20,6 +20,8 @@ const (
 	OpDeleteNow Op = "DeleteNow"
 	OpTag       Op = "TagResource"
 	OpUntag     Op = "UntagResource"
+	// OpFinalize is the final deletion of a key whose window has ended.
+	OpFinalize Op = "FinalDeletion"
 )
 
 // Window is what a change does to a key's deletion window.
@@ -51,6 +53,8 @@ var machine = map[Op]rule{
 	// AWS's key-state table: tags change on any key but one pending deletion.
 	OpTag:   {from: []State{Enabled, Disabled, PendingImport}},
 	OpUntag: {from: []State{Enabled, Disabled, PendingImport}},
+	// The one transition that needs the window ended, not open; see Finalize.
+	OpFinalize: {from: []State{PendingDeletion}},
 }
 
 // MaxTags is how many tags a key may carry (AWS's quota per KMS key).
@@ -109,9 +113,9 @@ func (c Change) Apply(k Key) Key {
 	}
 	switch c.Window {
 	case WindowOpen:
-		k.DeleteAt, k.PendingDays = c.DeleteAt, c.PendingDays
+		k.DeleteAt, k.PendingDays, k.ScheduledAt = c.DeleteAt, c.PendingDays, c.Now
 	case WindowClear:
-		k.DeleteAt, k.PendingDays = time.Time{}, 0
+		k.DeleteAt, k.PendingDays, k.ScheduledAt = time.Time{}, 0, time.Time{}
 	case WindowEnd:
 		k.DeleteAt = c.DeleteAt
 	}
@@ -137,4 +141,47 @@ func (c Change) tagsAfter(tags map[string]string) map[string]string {
 		return nil
 	}
 	return out
+}
+
+// Finalization is the final deletion of one key, ready for a store to carry
+// out as one atomic write: remove what remains of the key (its item, if TTL
+// has not, and its alias, if it still names the key) and write Tombstone.
+type Finalization struct {
+	Key       Key // the key as last seen: a stream's old image, or the stored item
+	Tombstone Tombstone
+	Now       time.Time
+}
+
+// Finalize is the machine's rule for the final deletion of k at now: k must
+// be a key (id and owner) pending deletion. Every path to the final
+// deletion -- the stream after TTL, the local loop, the sweep, NCP's DELETE
+// through the window it ends -- comes through here. (A window that has not
+// ended by now is still finalized if the key came from the stream: TTL, on
+// DynamoDB's clock, has already removed it; the store's condition,
+// Permits, holds the key item itself to the rule.)
+func Finalize(k Key, now time.Time) (Finalization, error) {
+	r := machine[OpFinalize]
+	if k.ID == "" || k.Owner == "" || !slices.Contains(r.from, k.State) || k.DeleteAt.IsZero() {
+		return Finalization{}, &StateError{Op: OpFinalize, State: k.State}
+	}
+	now = now.UTC().Truncate(time.Millisecond)
+	scheduled := k.ScheduledAt
+	if scheduled.IsZero() {
+		// Keys scheduled before the schedule time was kept: their last
+		// change of state was the schedule.
+		scheduled = k.StateChangedAt
+	}
+	return Finalization{Key: k, Now: now, Tombstone: Tombstone{
+		KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: scheduled,
+		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: now,
+	}}, nil
+}
+
+// Permits reports whether the stored item (nil: there is none, TTL or an
+// earlier finalization removed it) may be finally deleted: it must still be
+// the pending deletion handed over, of the same owner, and its window must
+// have ended. Stores evaluate it, or its equivalent, in the same write.
+func (f Finalization) Permits(cur *Key) bool {
+	return cur == nil || cur.Owner == f.Key.Owner && cur.State == PendingDeletion &&
+		cur.DeleteAt.Equal(f.Key.DeleteAt) && !cur.Live(f.Now)
 }

@@ -28,12 +28,13 @@ type Store interface {
 	// Due returns up to limit pending-deletion keys whose window ended at or
 	// before now, for the local expiry loop that stands in for TTL.
 	Due(ctx context.Context, now time.Time, limit int) ([]Key, error)
-	// Finalize carries out the final deletion of k: it removes what remains of
-	// the key (the item, if TTL has not removed it, and its alias) and writes
-	// t, in one atomic write. It returns the tombstone as stored and whether
-	// this call wrote it. Idempotent: finalizing an already finalized key
-	// changes nothing and returns the tombstone written before.
-	Finalize(ctx context.Context, k Key, t Tombstone) (stored Tombstone, created bool, err error)
+	// Finalize carries out f as one atomic write, if f.Permits the stored
+	// item: it removes what remains of the key (the item, if TTL has not
+	// removed it, and its alias, if it still names the key) and writes the
+	// tombstone. It returns the tombstone as stored and whether this call
+	// wrote it. Idempotent: finalizing an already finalized key changes
+	// nothing and returns the tombstone written before.
+	Finalize(ctx context.Context, f Finalization) (stored Tombstone, created bool, err error)
 	// MarkReported records that the final deletion of owner's key id was
 	// reported at at.
 	MarkReported(ctx context.Context, owner, id string, at time.Time) error

@@ -208,14 +208,22 @@ func testDeleteNow(f *fixture) {
 	if err != nil || len(due) != 1 || due[0].ID != k.ID {
 		t.Fatalf("due after delete now: %+v %v", due, err)
 	}
-	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: due[0].StateChangedAt,
-		DeleteAt: due[0].DeleteAt, PendingDays: due[0].PendingDays, DeletedAt: f.clock.Now().Truncate(time.Millisecond)}
-	if _, created, err := f.store.Finalize(f.ctx, due[0], tomb); err != nil || !created {
+	if _, created, err := f.store.Finalize(f.ctx, f.finalization(due[0], f.clock.Now())); err != nil || !created {
 		t.Fatalf("finalize after delete now: %v %v", created, err)
 	}
 	if _, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Alias: "deleted-now"}); err != nil {
 		t.Fatalf("the name after the final deletion: %v", err)
 	}
+}
+
+// finalization is keys.Finalize of k at now, which must succeed.
+func (f *fixture) finalization(k keys.Key, now time.Time) keys.Finalization {
+	f.t.Helper()
+	fin, err := keys.Finalize(k, now)
+	if err != nil {
+		f.t.Fatalf("keys.Finalize: %v", err)
+	}
+	return fin
 }
 
 func (f *fixture) create(alias string, origin keys.Origin) keys.Key {
@@ -543,16 +551,24 @@ func testDueAndFinalize(f *fixture) {
 	if err != nil || len(due) != 1 || due[0].ID != k.ID {
 		t.Fatalf("due: %+v %v", due, err)
 	}
-	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
-		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: f.clock.Now().Truncate(time.Millisecond)}
-	if stored, created, err := f.store.Finalize(f.ctx, due[0], tomb); err != nil || !created || stored != tomb {
+	// Before the window ends, the store refuses the final deletion of the
+	// item, whatever the caller says.
+	early := f.finalization(k, k.DeleteAt.Add(-time.Second))
+	if _, created, err := f.store.Finalize(f.ctx, early); err == nil || created {
+		t.Fatalf("finalize before the window ended: created=%v %v", created, err)
+	}
+	fin := f.finalization(due[0], f.clock.Now())
+	tomb := fin.Tombstone
+	if !tomb.ScheduledAt.Equal(k.ScheduledAt) || k.ScheduledAt.IsZero() || !tomb.DeletedAt.Equal(f.clock.Now().Truncate(time.Millisecond)) {
+		t.Fatalf("tombstone times %+v, key scheduled at %v", tomb, k.ScheduledAt)
+	}
+	if stored, created, err := f.store.Finalize(f.ctx, fin); err != nil || !created || stored != tomb {
 		t.Fatalf("finalize: %+v created=%v %v", stored, created, err)
 	}
 	// A redelivery, at a later time: nothing changes, and the tombstone
 	// written first comes back.
-	redelivered := tomb
-	redelivered.DeletedAt = redelivered.DeletedAt.Add(time.Hour)
-	if stored, created, err := f.store.Finalize(f.ctx, due[0], redelivered); err != nil || created || stored != tomb {
+	redelivered := f.finalization(due[0], f.clock.Now().Add(time.Hour))
+	if stored, created, err := f.store.Finalize(f.ctx, redelivered); err != nil || created || stored != tomb {
 		t.Fatalf("second finalize (redelivery): %+v created=%v %v", stored, created, err)
 	}
 	if _, err := f.store.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
@@ -577,7 +593,7 @@ func testDueAndFinalize(f *fixture) {
 		t.Fatalf("unreported after the report: %+v %v", un, err)
 	}
 	tomb.ReportedAt = reportedAt
-	if stored, created, err := f.store.Finalize(f.ctx, due[0], redelivered); err != nil || created || stored != tomb {
+	if stored, created, err := f.store.Finalize(f.ctx, redelivered); err != nil || created || stored != tomb {
 		t.Fatalf("finalize after the report: %+v created=%v %v", stored, created, err)
 	}
 	if err := f.store.MarkReported(f.ctx, f.owner, "0d0466b0-e727-4d9c-b35d-f84bb474a37f", reportedAt); !errors.Is(err, keys.ErrNotFound) {
@@ -588,7 +604,7 @@ func testDueAndFinalize(f *fixture) {
 	}
 	// The alias is free again, and a later finalize of the old key must not take it back.
 	reuse := f.create("doomed", keys.OriginKMS)
-	if _, _, err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+	if _, _, err := f.store.Finalize(f.ctx, f.finalization(k, f.clock.Now())); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := f.svc.GetByAlias(f.ctx, f.p, "doomed"); err != nil || got.ID != reuse.ID {
@@ -714,9 +730,7 @@ func testRacingFinalize(f *fixture) {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
-				DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: k.DeleteAt}
-			if _, _, err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+			if _, _, err := f.store.Finalize(f.ctx, f.finalization(k, k.DeleteAt)); err != nil {
 				// The cancel won: the key is no longer this pending deletion.
 				if _, getErr := f.store.Get(f.ctx, k.Owner, k.ID); getErr != nil {
 					t.Errorf("finalize %d: %v", i, err)
@@ -750,9 +764,7 @@ func testCreateExistingID(f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tomb := keys.Tombstone{KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: k.StateChangedAt,
-		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: k.DeleteAt}
-	if _, _, err := f.store.Finalize(f.ctx, k, tomb); err != nil {
+	if _, _, err := f.store.Finalize(f.ctx, f.finalization(k, k.DeleteAt)); err != nil {
 		t.Fatal(err)
 	}
 	again := k
