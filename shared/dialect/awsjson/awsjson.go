@@ -38,15 +38,32 @@ const (
 // Every request must carry a SigV4 signature by a key in dir.
 func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
 	a := &api{svc: svc, dir: dir, log: log}
-	a.ops = map[string]func(*call) (any, error){
+	a.ops = map[string]httpapi.Operation{
 		"CreateKey": a.createKey, "DescribeKey": a.describeKey, "ListKeys": a.listKeys,
 		"EnableKey": a.enableKey, "DisableKey": a.disableKey,
 		"ScheduleKeyDeletion": a.scheduleKeyDeletion, "CancelKeyDeletion": a.cancelKeyDeletion,
 		"TagResource": a.tagResource, "UntagResource": a.untagResource, "ListResourceTags": a.listResourceTags,
 	}
+	wire := &httpapi.Wire{
+		Dialect: Dialect, RequestIDHeader: "X-Amzn-RequestId",
+		Verify: func(r *http.Request, body []byte, now time.Time) (tenant.Caller, error) {
+			return awssig.Verify(r, body, dir, now)
+		},
+		WriteResult: func(w http.ResponseWriter, result any) {
+			if result == nil {
+				w.Header().Set("Content-Type", contentType)
+				w.WriteHeader(http.StatusOK)
+				return
+			}
+			httpapi.WriteJSON(w, http.StatusOK, contentType, result)
+		},
+		WriteError: a.writeError,
+	}
 	return []httpapi.Route{
-		{Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: http.HandlerFunc(a.serve)},
-		{Action: httpapi.Fallback, Path: "/", Handler: http.HandlerFunc(a.unknown)},
+		{Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: wire.Handler("", a.dispatch)},
+		wire.Fallback("/", func(r *http.Request) error {
+			return &apiError{status: http.StatusNotFound, typ: "UnknownOperationException", msg: "No operation at " + r.Method + " " + r.URL.Path}
+		}),
 	}
 }
 
@@ -54,15 +71,7 @@ type api struct {
 	svc *keys.Service
 	dir *tenant.Directory
 	log *slog.Logger
-	ops map[string]func(*call) (any, error)
-}
-
-type call struct {
-	ctx    context.Context
-	tenant tenant.Tenant
-	p      keys.Principal
-	body   []byte
-	info   *httpapi.Info
+	ops map[string]httpapi.Operation
 }
 
 // apiError is an AWS error: __type, message, and HTTP status.
@@ -78,55 +87,19 @@ func badRequest(typ, format string, args ...any) *apiError {
 	return &apiError{status: http.StatusBadRequest, typ: typ, msg: fmt.Sprintf(format, args...)}
 }
 
-func (a *api) serve(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	info := httpapi.InfoFrom(ctx)
-	info.Dialect = Dialect
-	w.Header().Set("X-Amzn-RequestId", info.RequestID)
-	// The body is read (bounded) for its hash, and interpreted only after
-	// the signature holds.
-	body, err := httpapi.ReadBody(w, r)
-	if err != nil {
-		a.writeError(ctx, w, err)
-		return
-	}
-	caller, err := awssig.Verify(r, body, a.dir, time.Now())
-	if err != nil {
-		a.writeError(ctx, w, err)
-		return
-	}
-	t := caller.Tenant
-	info.Tenant = t.ID
-	target := r.Header.Get("X-Amz-Target")
+// dispatch serves the operation X-Amz-Target names (the signature already
+// holds, and binds the header).
+func (a *api) dispatch(c *httpapi.Call) (any, error) {
+	target := c.Request.Header.Get("X-Amz-Target")
 	op, ok := a.ops[strings.TrimPrefix(target, targetPrefix)]
 	if !ok || !strings.HasPrefix(target, targetPrefix) {
-		a.writeError(ctx, w, badRequest("UnknownOperationException", "Unknown operation %q", target))
-		return
+		return nil, badRequest("UnknownOperationException", "Unknown operation %q", target)
 	}
-	info.Operation = strings.TrimPrefix(target, targetPrefix)
-	if err := validation.ContentType(r.Header.Get("Content-Type"), contentType); err != nil {
-		a.writeError(ctx, w, err)
-		return
+	c.Info.Operation = strings.TrimPrefix(target, targetPrefix)
+	if err := validation.ContentType(c.Request.Header.Get("Content-Type"), contentType); err != nil {
+		return nil, err
 	}
-	resp, err := op(&call{ctx: ctx, tenant: t, p: httpapi.Principal(r, Dialect, caller), body: body, info: info})
-	if err != nil {
-		a.writeError(ctx, w, err)
-		return
-	}
-	if resp == nil {
-		w.Header().Set("Content-Type", contentType)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, contentType, resp)
-}
-
-func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
-	info := httpapi.InfoFrom(r.Context())
-	info.Dialect = Dialect
-	w.Header().Set("X-Amzn-RequestId", info.RequestID)
-	a.writeError(r.Context(), w, &apiError{status: http.StatusNotFound, typ: "UnknownOperationException",
-		msg: "No operation at " + r.Method + " " + r.URL.Path})
+	return op(c)
 }
 
 // epochSeconds is a timestamp as AWS JSON writes it: a number of seconds.
@@ -201,13 +174,14 @@ func keyMaterialID(id string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (c *call) arn(id string) string {
-	return validation.KeyARN(c.tenant.AWSRegion, c.tenant.AWSAccountID, id)
+// arn is the ARN of the caller's key id.
+func arn(c *httpapi.Call, id string) string {
+	return validation.KeyARN(c.Tenant.AWSRegion, c.Tenant.AWSAccountID, id)
 }
 
-func (c *call) metadata(k keys.Key) keyMetadata {
+func metadata(c *httpapi.Call, k keys.Key) keyMetadata {
 	m := keyMetadata{
-		AWSAccountId: c.tenant.AWSAccountID, KeyId: k.ID, Arn: c.arn(k.ID),
+		AWSAccountId: c.Tenant.AWSAccountID, KeyId: k.ID, Arn: arn(c, k.ID),
 		CreationDate: epochSeconds(k.CreatedAt), Enabled: k.State == keys.Enabled,
 		Description: k.Description, KeyUsage: string(k.Usage), KeyState: stateNames[k.State],
 		Origin: originNames[k.Origin], KeyManager: "CUSTOMER",
@@ -227,7 +201,7 @@ func (c *call) metadata(k keys.Key) keyMetadata {
 // resolve turns an AWS KeyId into a key id of the caller. Another
 // partition's, region's or account's ARN names no key of the caller: not
 // found, as an unknown key.
-func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
+func (a *api) resolve(c *httpapi.Call, ref *string, allowAlias bool) (string, error) {
 	if err := validation.Required("keyId", ref != nil); err != nil {
 		return "", err
 	}
@@ -237,24 +211,24 @@ func (a *api) resolve(c *call, ref *string, allowAlias bool) (string, error) {
 	}
 	isARN := r.Kind == validation.RefKeyARN || r.Kind == validation.RefAliasARN
 	switch {
-	case isARN && r.Region != c.tenant.AWSRegion:
+	case isARN && r.Region != c.Tenant.AWSRegion:
 		// As AWS words an ARN of another region (LocalStack's recording).
 		return "", &notFound{msg: "Invalid arn " + r.Region}
-	case isARN && !r.NamesAccount(c.tenant.AWSRegion, c.tenant.AWSAccountID):
+	case isARN && !r.NamesAccount(c.Tenant.AWSRegion, c.Tenant.AWSAccountID):
 		return "", &notFound{msg: "Key '" + *ref + "' does not exist"}
 	case r.MultiRegion:
 		// A well-formed multi-Region key id: this service has none.
-		return "", &notFound{msg: "Key '" + c.arn(r.KeyID) + "' does not exist"}
+		return "", &notFound{msg: "Key '" + arn(c, r.KeyID) + "' does not exist"}
 	}
 	id := r.KeyID
 	if r.Kind == validation.RefAliasName || r.Kind == validation.RefAliasARN {
-		k, err := a.svc.GetByAlias(c.ctx, c.p, r.Alias)
+		k, err := a.svc.GetByAlias(c.Ctx, c.Principal, r.Alias)
 		if err != nil {
 			return "", aliasNotFound(err, *ref)
 		}
 		id = k.ID
 	}
-	c.info.KeyID = id
+	c.Info.KeyID = id
 	return id, nil
 }
 
@@ -281,16 +255,14 @@ func (r *keyIDRequest) keyRef() *string { return r.KeyId }
 
 // decodeKey decodes req and resolves the KeyId it names (aliases only where
 // allowAlias says the operation takes them).
-func (a *api) decodeKey(c *call, req interface{ keyRef() *string }, allowAlias bool) (string, error) {
-	if err := c.decode(req); err != nil {
+func (a *api) decodeKey(c *httpapi.Call, req interface{ keyRef() *string }, allowAlias bool) (string, error) {
+	if err := c.Decode(req); err != nil {
 		return "", err
 	}
 	return a.resolve(c, req.keyRef(), allowAlias)
 }
 
-func (c *call) decode(v any) error { return httpapi.DecodeJSON(c.body, v) }
-
-func (a *api) scheduleKeyDeletion(c *call) (any, error) {
+func (a *api) scheduleKeyDeletion(c *httpapi.Call) (any, error) {
 	var req struct {
 		keyIDRequest        `json:",inline"`
 		PendingWindowInDays *int `json:"PendingWindowInDays"`
@@ -303,59 +275,59 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.ScheduleDeletion(c.ctx, c.p, id, days)
+	k, err := a.svc.ScheduleDeletion(c.Ctx, c.Principal, id, days)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{
-		"KeyId": c.arn(k.ID), "DeletionDate": epochSeconds(k.DeleteAt),
+		"KeyId": arn(c, k.ID), "DeletionDate": epochSeconds(k.DeleteAt),
 		"KeyState": stateNames[k.State], "PendingWindowInDays": k.PendingDays,
 	}, nil
 }
 
 // keyOp runs op on the key a KeyId-only request names (key id or key ARN).
-func (a *api) keyOp(c *call, op func(ctx context.Context, p keys.Principal, id string) (keys.Key, error)) (keys.Key, error) {
+func (a *api) keyOp(c *httpapi.Call, op func(ctx context.Context, p keys.Principal, id string) (keys.Key, error)) (keys.Key, error) {
 	id, err := a.decodeKey(c, &keyIDRequest{}, false)
 	if err != nil {
 		return keys.Key{}, err
 	}
-	return op(c.ctx, c.p, id)
+	return op(c.Ctx, c.Principal, id)
 }
 
-func (a *api) cancelKeyDeletion(c *call) (any, error) {
+func (a *api) cancelKeyDeletion(c *httpapi.Call) (any, error) {
 	k, err := a.keyOp(c, a.svc.CancelDeletion)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"KeyId": c.arn(k.ID)}, nil
+	return map[string]string{"KeyId": arn(c, k.ID)}, nil
 }
 
 // EnableKey and DisableKey answer with an empty body. On a key already
 // enabled (disabled) they succeed: AWS's key-state table.
-func (a *api) enableKey(c *call) (any, error) {
+func (a *api) enableKey(c *httpapi.Call) (any, error) {
 	_, err := a.keyOp(c, func(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
 		return a.svc.Enable(ctx, p, id, keys.SucceedIfAlready)
 	})
 	return nil, err
 }
 
-func (a *api) disableKey(c *call) (any, error) {
+func (a *api) disableKey(c *httpapi.Call) (any, error) {
 	_, err := a.keyOp(c, func(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
 		return a.svc.Disable(ctx, p, id, keys.SucceedIfAlready)
 	})
 	return nil, err
 }
 
-func (a *api) describeKey(c *call) (any, error) {
+func (a *api) describeKey(c *httpapi.Call) (any, error) {
 	id, err := a.decodeKey(c, &keyIDRequest{}, true)
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.Get(c.ctx, c.p, id)
+	k, err := a.svc.Get(c.Ctx, c.Principal, id)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]keyMetadata{"KeyMetadata": c.metadata(k)}, nil
+	return map[string]keyMetadata{"KeyMetadata": metadata(c, k)}, nil
 }
 
 const (
@@ -363,12 +335,12 @@ const (
 	maxListLimit     = 1000
 )
 
-func (a *api) listKeys(c *call) (any, error) {
+func (a *api) listKeys(c *httpapi.Call) (any, error) {
 	var req struct {
 		Limit  *int    `json:"Limit"`
 		Marker *string `json:"Marker"`
 	}
-	if err := c.decode(&req); err != nil {
+	if err := c.Decode(&req); err != nil {
 		return nil, err
 	}
 	limit := defaultListLimit
@@ -385,7 +357,7 @@ func (a *api) listKeys(c *call) (any, error) {
 		}
 		after = *req.Marker
 	}
-	p, err := a.svc.List(c.ctx, c.p, after, limit)
+	p, err := a.svc.List(c.Ctx, c.Principal, after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +367,7 @@ func (a *api) listKeys(c *call) (any, error) {
 	}
 	list := make([]entry, len(p.Keys))
 	for i, k := range p.Keys {
-		list[i] = entry{KeyId: k.ID, KeyArn: c.arn(k.ID)}
+		list[i] = entry{KeyId: k.ID, KeyArn: arn(c, k.ID)}
 	}
 	resp := map[string]any{"Keys": list, "Truncated": p.Next != ""}
 	if p.Next != "" {
@@ -432,7 +404,7 @@ func fromModel[K comparable](names map[K]string, model []string, field, wire str
 	return zero, badRequest("UnsupportedOperationException", "%s %s is not supported by this service.", strings.ToUpper(field[:1])+field[1:], wire)
 }
 
-func (a *api) createKey(c *call) (any, error) {
+func (a *api) createKey(c *httpapi.Call) (any, error) {
 	var req struct {
 		Description           *string             `json:"Description"`
 		KeyUsage              *string             `json:"KeyUsage"`
@@ -442,7 +414,7 @@ func (a *api) createKey(c *call) (any, error) {
 		MultiRegion           *bool               `json:"MultiRegion"`
 		Tags                  []validation.AWSTag `json:"Tags"`
 	}
-	if err := c.decode(&req); err != nil {
+	if err := c.Decode(&req); err != nil {
 		return nil, err
 	}
 	cr := keys.CreateRequest{}
@@ -486,12 +458,12 @@ func (a *api) createKey(c *call) (any, error) {
 	if cr.Tags, err = validation.AWSTags(req.Tags); err != nil {
 		return nil, err
 	}
-	k, err := a.svc.Create(c.ctx, c.p, cr)
+	k, err := a.svc.Create(c.Ctx, c.Principal, cr)
 	if err != nil {
 		return nil, err
 	}
-	c.info.KeyID = k.ID
-	return map[string]keyMetadata{"KeyMetadata": c.metadata(k)}, nil
+	c.Info.KeyID = k.ID
+	return map[string]keyMetadata{"KeyMetadata": metadata(c, k)}, nil
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
@@ -620,7 +592,7 @@ type tagsRequest struct {
 }
 
 // TagResource adds or overwrites tags; it answers with an empty body.
-func (a *api) tagResource(c *call) (any, error) {
+func (a *api) tagResource(c *httpapi.Call) (any, error) {
 	var req tagsRequest
 	id, err := a.decodeKey(c, &req, false)
 	if err != nil {
@@ -633,12 +605,12 @@ func (a *api) tagResource(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = a.svc.Tag(c.ctx, c.p, id, tags)
+	_, err = a.svc.Tag(c.Ctx, c.Principal, id, tags)
 	return nil, err
 }
 
 // UntagResource removes tags; a tag key the key does not have is no error.
-func (a *api) untagResource(c *call) (any, error) {
+func (a *api) untagResource(c *httpapi.Call) (any, error) {
 	var req tagsRequest
 	id, err := a.decodeKey(c, &req, false)
 	if err != nil {
@@ -652,7 +624,7 @@ func (a *api) untagResource(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	_, err = a.svc.Untag(c.ctx, c.p, id, req.TagKeys)
+	_, err = a.svc.Untag(c.Ctx, c.Principal, id, req.TagKeys)
 	return nil, err
 }
 
@@ -663,7 +635,7 @@ const (
 
 // ListResourceTags pages through a key's tags in tag-key order. Its marker
 // is opaque: the last tag key returned, base64url-encoded.
-func (a *api) listResourceTags(c *call) (any, error) {
+func (a *api) listResourceTags(c *httpapi.Call) (any, error) {
 	var req struct {
 		keyIDRequest `json:",inline"`
 		Limit        *int    `json:"Limit"`
@@ -688,7 +660,7 @@ func (a *api) listResourceTags(c *call) (any, error) {
 		}
 		after = string(raw)
 	}
-	k, err := a.svc.Get(c.ctx, c.p, id)
+	k, err := a.svc.Get(c.Ctx, c.Principal, id)
 	if err != nil {
 		return nil, err
 	}

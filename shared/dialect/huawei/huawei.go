@@ -28,7 +28,21 @@ const contentType = "application/json;charset=UTF-8"
 // carry an X-Auth-Token or an SDK-HMAC-SHA256 signature of a tenant in dir
 // that owns the path's project.
 func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
-	a := &api{svc: svc, dir: dir, log: log}
+	a := &api{svc: svc, log: log}
+	a.wire = &httpapi.Wire{
+		Dialect: Dialect, RequestIDHeader: "X-Request-Id",
+		Verify: func(r *http.Request, body []byte, now time.Time) (tenant.Caller, error) {
+			projectID := r.PathValue("project_id")
+			if err := validation.ProjectID(projectID); err != nil {
+				return tenant.Caller{}, err
+			}
+			return huaweisig.Verify(r, body, projectID, dir, now)
+		},
+		WriteResult: func(w http.ResponseWriter, result any) {
+			httpapi.WriteJSON(w, http.StatusOK, contentType, result)
+		},
+		WriteError: a.writeError,
+	}
 	return []httpapi.Route{
 		a.route(httpapi.Create, "create-key", a.createKey),
 		a.route(httpapi.Describe, "describe-key", a.describeKey),
@@ -37,67 +51,36 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		a.route(httpapi.Disable, "disable-key", a.disableKey),
 		a.route(httpapi.Schedule, "schedule-key-deletion", a.scheduleKeyDeletion),
 		a.route(httpapi.Cancel, "cancel-key-deletion", a.cancelKeyDeletion),
-		{Action: httpapi.Fallback, Path: "/v1.0/", Handler: http.HandlerFunc(a.unknown)},
+		a.wire.Fallback("/v1.0/", func(r *http.Request) error {
+			return &kmsError{http.StatusBadRequest, "KMS.0201", "Invalid request URL: " + r.Method + " " + r.URL.Path}
+		}),
 	}
 }
 
 type api struct {
-	svc *keys.Service
-	dir *tenant.Directory
-	log *slog.Logger
+	svc  *keys.Service
+	log  *slog.Logger
+	wire *httpapi.Wire
 }
 
-type call struct {
-	ctx    context.Context
-	tenant tenant.Tenant
-	p      keys.Principal
-	body   []byte
-	info   *httpapi.Info
+// kmsError is an error of KMS's table, as it is written.
+type kmsError struct {
+	status int
+	code   string
+	msg    string
 }
 
-func (a *api) route(action httpapi.Action, op string, serve func(c *call) (any, error)) httpapi.Route {
-	h := func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		info := httpapi.InfoFrom(ctx)
-		info.Dialect, info.Operation = Dialect, op
-		w.Header().Set("X-Request-Id", info.RequestID)
-		projectID := r.PathValue("project_id")
-		if err := validation.ProjectID(projectID); err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		body, err := httpapi.ReadBody(w, r)
-		if err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		caller, err := huaweisig.Verify(r, body, projectID, a.dir, time.Now())
-		if err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		t := caller.Tenant
-		info.Tenant = t.ID
-		if err := validation.ContentType(r.Header.Get("Content-Type"), "application/json"); err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		resp, err := serve(&call{ctx: ctx, tenant: t, p: httpapi.Principal(r, Dialect, caller), body: body, info: info})
-		if err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		httpapi.WriteJSON(w, http.StatusOK, contentType, resp)
-	}
-	return httpapi.Route{Action: action, Method: http.MethodPost,
-		Path: "/v1.0/{project_id}/kms/" + op, Handler: http.HandlerFunc(h)}
-}
+func (e *kmsError) Error() string { return e.code + ": " + e.msg }
 
-func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
-	info := httpapi.InfoFrom(r.Context())
-	info.Dialect = Dialect
-	w.Header().Set("X-Request-Id", info.RequestID)
-	writeError(w, http.StatusBadRequest, "KMS.0201", "Invalid request URL: "+r.Method+" "+r.URL.Path)
+// route is one operation: POST /v1.0/{project_id}/kms/<op>, whose body is JSON.
+func (a *api) route(action httpapi.Action, op string, serve httpapi.Operation) httpapi.Route {
+	return httpapi.Route{Action: action, Method: http.MethodPost, Path: "/v1.0/{project_id}/kms/" + op,
+		Handler: a.wire.Handler(op, func(c *httpapi.Call) (any, error) {
+			if err := validation.ContentType(c.Request.Header.Get("Content-Type"), "application/json"); err != nil {
+				return nil, err
+			}
+			return serve(c)
+		})}
 }
 
 // Key states on the wire.
@@ -113,22 +96,22 @@ type keyRequest struct {
 	Sequence *string `json:"sequence"`
 }
 
-func (c *call) keyID() (string, error) {
+func keyID(c *httpapi.Call) (string, error) {
 	var req keyRequest
-	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+	if err := c.Decode(&req); err != nil {
 		return "", err
 	}
-	return c.checkKey(req.KeyID, req.Sequence)
+	return checkKey(c, req.KeyID, req.Sequence)
 }
 
-func (c *call) checkKey(keyID, seq *string) (string, error) {
-	if err := validation.KeyID("key_id", deref(keyID)); err != nil {
+func checkKey(c *httpapi.Call, keyID, seq *string) (string, error) {
+	if err := validation.KeyID("key_id", httpapi.Value(keyID)); err != nil {
 		return "", err
 	}
 	if err := validation.Sequence(seq); err != nil {
 		return "", err
 	}
-	c.info.KeyID = *keyID
+	c.Info.KeyID = *keyID
 	return *keyID, nil
 }
 
@@ -140,36 +123,29 @@ func names[T ~string](vs []T) []string {
 	return out
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 type keyStatus struct {
 	KeyID    string `json:"key_id"`
 	KeyState string `json:"key_state"`
 }
 
-func (a *api) scheduleKeyDeletion(c *call) (any, error) {
+func (a *api) scheduleKeyDeletion(c *httpapi.Call) (any, error) {
 	var req struct {
 		KeyID       *string `json:"key_id"`
 		PendingDays *string `json:"pending_days"`
 		Sequence    *string `json:"sequence"`
 	}
-	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+	if err := c.Decode(&req); err != nil {
 		return nil, err
 	}
-	id, err := c.checkKey(req.KeyID, req.Sequence)
+	id, err := checkKey(c, req.KeyID, req.Sequence)
 	if err != nil {
 		return nil, err
 	}
-	days, err := validation.HuaweiPendingDays(deref(req.PendingDays))
+	days, err := validation.HuaweiPendingDays(httpapi.Value(req.PendingDays))
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.ScheduleDeletion(c.ctx, c.p, id, days)
+	k, err := a.svc.ScheduleDeletion(c.Ctx, c.Principal, id, days)
 	if err != nil {
 		return nil, err
 	}
@@ -177,19 +153,19 @@ func (a *api) scheduleKeyDeletion(c *call) (any, error) {
 }
 
 // keyOp runs op on the key a key_id request names and returns its new state.
-func (a *api) keyOp(c *call, op func(ctx context.Context, p keys.Principal, id string, opts ...keys.Option) (keys.Key, error)) (keyStatus, error) {
-	id, err := c.keyID()
+func (a *api) keyOp(c *httpapi.Call, op func(ctx context.Context, p keys.Principal, id string, opts ...keys.Option) (keys.Key, error)) (keyStatus, error) {
+	id, err := keyID(c)
 	if err != nil {
 		return keyStatus{}, err
 	}
-	k, err := op(c.ctx, c.p, id)
+	k, err := op(c.Ctx, c.Principal, id)
 	if err != nil {
 		return keyStatus{}, err
 	}
 	return keyStatus{KeyID: k.ID, KeyState: stateCodes[k.State]}, nil
 }
 
-func (a *api) cancelKeyDeletion(c *call) (any, error) {
+func (a *api) cancelKeyDeletion(c *httpapi.Call) (any, error) {
 	return a.keyOp(c, func(ctx context.Context, p keys.Principal, id string, _ ...keys.Option) (keys.Key, error) {
 		return a.svc.CancelDeletion(ctx, p, id)
 	})
@@ -198,17 +174,17 @@ func (a *api) cancelKeyDeletion(c *call) (any, error) {
 // enable-key and disable-key wrap the status in key_info. Enabling an
 // enabled key (disabling a disabled one) is KMS.1201 (KMS.1301), as
 // Huawei's error table has it.
-func (a *api) enableKey(c *call) (any, error) {
+func (a *api) enableKey(c *httpapi.Call) (any, error) {
 	st, err := a.keyOp(c, a.svc.Enable)
 	return map[string]keyStatus{"key_info": st}, err
 }
 
-func (a *api) disableKey(c *call) (any, error) {
+func (a *api) disableKey(c *httpapi.Call) (any, error) {
 	st, err := a.keyOp(c, a.svc.Disable)
 	return map[string]keyStatus{"key_info": st}, err
 }
 
-func (a *api) createKey(c *call) (any, error) {
+func (a *api) createKey(c *httpapi.Call) (any, error) {
 	var req struct {
 		KeyAlias       *string `json:"key_alias"`
 		KeySpec        *string `json:"key_spec"`
@@ -217,19 +193,19 @@ func (a *api) createKey(c *call) (any, error) {
 		Origin         *string `json:"origin"`
 		Sequence       *string `json:"sequence"`
 	}
-	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+	if err := c.Decode(&req); err != nil {
 		return nil, err
 	}
-	if err := validation.HuaweiAlias(deref(req.KeyAlias)); err != nil {
+	if err := validation.HuaweiAlias(httpapi.Value(req.KeyAlias)); err != nil {
 		return nil, err
 	}
 	if err := validation.Sequence(req.Sequence); err != nil {
 		return nil, err
 	}
-	if err := validation.Description("key_description", deref(req.KeyDescription), 255); err != nil {
+	if err := validation.Description("key_description", httpapi.Value(req.KeyDescription), 255); err != nil {
 		return nil, err
 	}
-	cr := keys.CreateRequest{Alias: *req.KeyAlias, Description: deref(req.KeyDescription)}
+	cr := keys.CreateRequest{Alias: *req.KeyAlias, Description: httpapi.Value(req.KeyDescription)}
 	// Huawei's spec and usage names are the domain's own.
 	if req.KeySpec != nil {
 		if err := validation.OneOf("key_spec", *req.KeySpec, names(keys.Specs())...); err != nil {
@@ -250,13 +226,13 @@ func (a *api) createKey(c *call) (any, error) {
 		}
 		cr.Origin = o
 	}
-	k, err := a.svc.Create(c.ctx, c.p, cr)
+	k, err := a.svc.Create(c.Ctx, c.Principal, cr)
 	if err != nil {
 		return nil, err
 	}
-	c.info.KeyID = k.ID
+	c.Info.KeyID = k.ID
 	return map[string]any{"key_info": map[string]string{
-		"key_id": k.ID, "domain_id": c.tenant.HuaweiDomainID, "region_id": c.tenant.HuaweiRegion,
+		"key_id": k.ID, "domain_id": c.Tenant.HuaweiDomainID, "region_id": c.Tenant.HuaweiRegion,
 	}}, nil
 }
 
@@ -295,16 +271,16 @@ func details(t tenant.Tenant, k keys.Key) keyDetails {
 	return d
 }
 
-func (a *api) describeKey(c *call) (any, error) {
-	id, err := c.keyID()
+func (a *api) describeKey(c *httpapi.Call) (any, error) {
+	id, err := keyID(c)
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.Get(c.ctx, c.p, id)
+	k, err := a.svc.Get(c.Ctx, c.Principal, id)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]keyDetails{"key_info": details(c.tenant, k)}, nil
+	return map[string]keyDetails{"key_info": details(c.Tenant, k)}, nil
 }
 
 const maxListLimit = 1000
@@ -316,7 +292,7 @@ var listKeySpecs = append([]string{"ALL", "SM4", "SM2"}, names(keys.Specs())...)
 // list-keys pages by offset: marker is the position of the first key to
 // return ("0" is the start), next_marker the position after the last one
 // returned, as the API reference's example ("marker": "10") shows.
-func (a *api) listKeys(c *call) (any, error) {
+func (a *api) listKeys(c *httpapi.Call) (any, error) {
 	var req struct {
 		Limit    *string `json:"limit"`
 		Marker   *string `json:"marker"`
@@ -324,7 +300,7 @@ func (a *api) listKeys(c *call) (any, error) {
 		KeySpec  *string `json:"key_spec"`
 		Sequence *string `json:"sequence"`
 	}
-	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+	if err := c.Decode(&req); err != nil {
 		return nil, err
 	}
 	if err := validation.Sequence(req.Sequence); err != nil {
@@ -338,7 +314,7 @@ func (a *api) listKeys(c *call) (any, error) {
 		}
 	}
 	offset := 0
-	if m := deref(req.Marker); m != "" {
+	if m := httpapi.Value(req.Marker); m != "" {
 		var err error
 		if offset, err = validation.DecimalString("marker", m, 0, 1<<30); err != nil {
 			return nil, err
@@ -356,7 +332,7 @@ func (a *api) listKeys(c *call) (any, error) {
 		}
 		spec = *req.KeySpec
 	}
-	all, err := a.svc.All(c.ctx, c.p)
+	all, err := a.svc.All(c.Ctx, c.Principal)
 	if err != nil {
 		return nil, err
 	}
@@ -376,7 +352,7 @@ func (a *api) listKeys(c *call) (any, error) {
 	dets := make([]keyDetails, 0, end-start)
 	for _, k := range match[start:end] {
 		ids = append(ids, k.ID)
-		dets = append(dets, details(c.tenant, k))
+		dets = append(dets, details(c.Tenant, k))
 	}
 	resp := map[string]any{"keys": ids, "key_details": dets, "next_marker": "", "truncated": "false", "total": len(match)}
 	if end < len(match) {
@@ -408,6 +384,7 @@ var codeMessages = map[string]string{
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
 	var (
+		kerr     *kmsError
 		verr     *validation.Error
 		syntax   *httpapi.SyntaxError
 		typeErr  *httpapi.TypeError
@@ -427,6 +404,8 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		return
 	}
 	switch {
+	case errors.As(err, &kerr):
+		writeError(w, kerr.status, kerr.code, kerr.msg)
 	case errors.Is(err, keys.ErrBusy):
 		// Contention that outlasted the store's retries: the gateway's
 		// throttling answer, which clients retry.

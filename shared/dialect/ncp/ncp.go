@@ -34,34 +34,36 @@ const (
 // Routes returns every NCP route, served by svc. Every request must carry
 // an API gateway signature v2 by a key in dir.
 func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
-	a := &api{svc: svc, dir: dir, log: log}
+	a := &api{svc: svc, log: log}
+	a.wire = &httpapi.Wire{
+		Dialect: Dialect, RequestIDHeader: "X-Request-Id",
+		Verify: func(r *http.Request, _ []byte, now time.Time) (tenant.Caller, error) {
+			return ncpsig.Verify(r, dir, now)
+		},
+		WriteResult: func(w http.ResponseWriter, result any) {
+			httpapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"code": "SUCCESS", "data": result})
+		},
+		WriteError: a.writeError,
+	}
 	return []httpapi.Route{
-		a.route(httpapi.Create, "create-key", http.MethodPost, base, false, a.createKey),
-		a.route(httpapi.List, "list-keys", http.MethodGet, base, false, a.listKeys),
-		a.route(httpapi.Describe, "get-key", http.MethodGet, base+"/{keyTag}", true, a.getKey),
-		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", true, statusOp(a.enable)),
-		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", true, statusOp(a.disable)),
-		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", true, statusOp(a.scheduleDeletion)),
-		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", true, statusOp(svc.CancelDeletion)),
-		a.route(httpapi.Schedule, "delete-key", http.MethodDelete, base+"/{keyTag}", true, a.deleteKey),
-		{Action: httpapi.Fallback, Path: "/kms/", Handler: http.HandlerFunc(a.unknown)},
+		a.route(httpapi.Create, "create-key", http.MethodPost, base, a.createKey),
+		a.route(httpapi.List, "list-keys", http.MethodGet, base, a.listKeys),
+		a.route(httpapi.Describe, "get-key", http.MethodGet, base+"/{keyTag}", keyOp(a.getKey)),
+		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", statusOp(a.enable)),
+		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", statusOp(a.disable)),
+		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", statusOp(a.scheduleDeletion)),
+		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", statusOp(svc.CancelDeletion)),
+		a.route(httpapi.Schedule, "delete-key", http.MethodDelete, base+"/{keyTag}", keyOp(a.deleteKey)),
+		a.wire.Fallback("/kms/", func(r *http.Request) error {
+			return &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "No API at " + r.Method + " " + r.URL.Path}
+		}),
 	}
 }
 
 type api struct {
-	svc *keys.Service
-	dir *tenant.Directory
-	log *slog.Logger
-}
-
-type call struct {
-	ctx    context.Context
-	r      *http.Request
-	tenant tenant.Tenant
-	p      keys.Principal
-	keyID  string // from the path's keyTag, on key routes
-	body   []byte
-	now    time.Time
+	svc  *keys.Service
+	log  *slog.Logger
+	wire *httpapi.Wire
 }
 
 // gatewayError is an NCP API gateway error: HTTP status and error code.
@@ -78,57 +80,20 @@ func badRequest(details string) *gatewayError {
 	return &gatewayError{http.StatusBadRequest, "100", "Bad Request Exception", details}
 }
 
-func (a *api) route(action httpapi.Action, op, method, path string, keyRoute bool, serve func(*call) (any, error)) httpapi.Route {
-	h := func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		info := httpapi.InfoFrom(ctx)
-		info.Dialect, info.Operation = Dialect, op
-		w.Header().Set("X-Request-Id", info.RequestID)
-		body, err := httpapi.ReadBody(w, r)
-		if err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		caller, err := ncpsig.Verify(r, a.dir, time.Now())
-		if err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		t := caller.Tenant
-		info.Tenant = t.ID
-		c := &call{ctx: ctx, r: r, tenant: t, p: httpapi.Principal(r, Dialect, caller), now: a.svc.Now()}
-		if keyRoute {
-			id, err := validation.KeyTag(r.PathValue("keyTag"))
-			if err != nil {
-				a.writeError(ctx, w, err)
-				return
-			}
-			c.keyID, info.KeyID = id, id
-		}
-		if method == http.MethodPost && !keyRoute {
-			// Only create-key has a body; the key routes take none.
-			if err := validation.ContentType(r.Header.Get("Content-Type"), "application/json"); err != nil {
-				a.writeError(ctx, w, err)
-				return
-			}
-		}
-		c.body = body
-		resp, err := serve(c)
-		if err != nil {
-			a.writeError(ctx, w, err)
-			return
-		}
-		httpapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"code": "SUCCESS", "data": resp})
-	}
-	return httpapi.Route{Action: action, Method: method, Path: path, Handler: http.HandlerFunc(h)}
+func (a *api) route(action httpapi.Action, op, method, path string, serve httpapi.Operation) httpapi.Route {
+	return httpapi.Route{Action: action, Method: method, Path: path, Handler: a.wire.Handler(op, serve)}
 }
 
-func (a *api) unknown(w http.ResponseWriter, r *http.Request) {
-	info := httpapi.InfoFrom(r.Context())
-	info.Dialect = Dialect
-	w.Header().Set("X-Request-Id", info.RequestID)
-	a.writeError(r.Context(), w, &gatewayError{http.StatusNotFound, "300", "Not Found Exception",
-		"No API at " + r.Method + " " + r.URL.Path})
+// keyOp serves a key route: the path's keyTag names the key.
+func keyOp(serve func(c *httpapi.Call, id string) (any, error)) httpapi.Operation {
+	return func(c *httpapi.Call) (any, error) {
+		id, err := validation.KeyTag(c.Request.PathValue("keyTag"))
+		if err != nil {
+			return nil, err
+		}
+		c.Info.KeyID = id
+		return serve(c, id)
+	}
 }
 
 // Statuses on the wire. NCP has no import or frozen state; those keys show
@@ -181,15 +146,16 @@ func nextRotation(k keys.Key, now time.Time) int64 {
 	return next.UnixMilli()
 }
 
-func (c *call) view(k keys.Key) keyView {
+// view is k as the caller sees it at now.
+func view(c *httpapi.Call, k keys.Key, now time.Time) keyView {
 	v := keyView{
 		KeyID: k.Number, KeyTag: validation.KeyTagFor(k.ID), KeyName: k.Alias, KeyType: keyTypes[k.Spec],
-		Status: statusNames[k.State], KeystoreID: keystoreID(c.tenant.ID), CurrentVersion: 1,
+		Status: statusNames[k.State], KeystoreID: keystoreID(c.Tenant.ID), CurrentVersion: 1,
 		ProtectionType: k.Protection, Memo: k.Description, IsConvergent: k.Convergent,
 		IsAutoRotation: k.AutoRotation, RegisterDate: k.CreatedAt.UnixMilli(), StatusDate: k.StateChangedAt.UnixMilli(),
 	}
 	if k.AutoRotation && k.RotationPeriodDays > 0 {
-		period, next := k.RotationPeriodDays, nextRotation(k, c.now)
+		period, next := k.RotationPeriodDays, nextRotation(k, now)
 		v.RotationPeriod, v.NextRotationDate = &period, &next
 	}
 	if v.KeyType == "" {
@@ -228,21 +194,21 @@ func (a *api) disable(ctx context.Context, p keys.Principal, id string) (keys.Ke
 
 // deleteKey is DELETE /keys/{keyTag}: the immediate deletion of a key in
 // REVOKE. It answers {"code":"SUCCESS","data":null}.
-func (a *api) deleteKey(c *call) (any, error) {
-	_, err := a.svc.DeleteNow(c.ctx, c.p, c.keyID)
+func (a *api) deleteKey(c *httpapi.Call, id string) (any, error) {
+	_, err := a.svc.DeleteNow(c.Ctx, c.Principal, id)
 	return nil, err
 }
 
 // statusOp serves a key route that changes the key's status and answers
 // with the new status.
-func statusOp(op func(ctx context.Context, p keys.Principal, id string) (keys.Key, error)) func(*call) (any, error) {
-	return func(c *call) (any, error) {
-		k, err := op(c.ctx, c.p, c.keyID)
+func statusOp(op func(ctx context.Context, p keys.Principal, id string) (keys.Key, error)) httpapi.Operation {
+	return keyOp(func(c *httpapi.Call, id string) (any, error) {
+		k, err := op(c.Ctx, c.Principal, id)
 		if err != nil {
 			return nil, err
 		}
 		return status(k), nil
-	}
+	})
 }
 
 // scheduleDeletion schedules with NCP's fixed window.
@@ -250,12 +216,12 @@ func (a *api) scheduleDeletion(ctx context.Context, p keys.Principal, id string)
 	return a.svc.ScheduleDeletion(ctx, p, id, windowDays)
 }
 
-func (a *api) getKey(c *call) (any, error) {
-	k, err := a.svc.Get(c.ctx, c.p, c.keyID)
+func (a *api) getKey(c *httpapi.Call, id string) (any, error) {
+	k, err := a.svc.Get(c.Ctx, c.Principal, id)
 	if err != nil {
 		return nil, err
 	}
-	return c.view(k), nil
+	return view(c, k, a.svc.Now()), nil
 }
 
 const (
@@ -263,8 +229,8 @@ const (
 	maxPageSize     = 200
 )
 
-func (a *api) listKeys(c *call) (any, error) {
-	q := c.r.URL.Query()
+func (a *api) listKeys(c *httpapi.Call) (any, error) {
+	q := c.Request.URL.Query()
 	pageNo, pageSize := 1, defaultPageSize
 	var err error
 	if s := q.Get("pageNo"); s != "" {
@@ -277,15 +243,16 @@ func (a *api) listKeys(c *call) (any, error) {
 			return nil, err
 		}
 	}
-	all, err := a.svc.All(c.ctx, c.p)
+	all, err := a.svc.All(c.Ctx, c.Principal)
 	if err != nil {
 		return nil, err
 	}
 	start := min((pageNo-1)*pageSize, len(all))
 	end := min(start+pageSize, len(all))
 	list := make([]keyView, 0, end-start)
+	now := a.svc.Now()
 	for _, k := range all[start:end] {
-		list = append(list, c.view(k))
+		list = append(list, view(c, k, now))
 	}
 	return map[string]any{
 		"keyList": list, "currentPageNo": pageNo, "totalCount": len(all),
@@ -300,7 +267,11 @@ const (
 	maxMemoLength       = 100
 )
 
-func (a *api) createKey(c *call) (any, error) {
+func (a *api) createKey(c *httpapi.Call) (any, error) {
+	// Only create-key has a body; the key routes take none.
+	if err := validation.ContentType(c.Request.Header.Get("Content-Type"), "application/json"); err != nil {
+		return nil, err
+	}
 	var req struct {
 		KeyName        *string `json:"keyName"`
 		KeyType        *string `json:"keyType"`
@@ -310,10 +281,10 @@ func (a *api) createKey(c *call) (any, error) {
 		Memo           *string `json:"memo"`
 		IsConvergent   *bool   `json:"isConvergent"`
 	}
-	if err := httpapi.DecodeJSON(c.body, &req); err != nil {
+	if err := c.Decode(&req); err != nil {
 		return nil, err
 	}
-	if err := validation.NCPKeyName(deref(req.KeyName)); err != nil {
+	if err := validation.NCPKeyName(httpapi.Value(req.KeyName)); err != nil {
 		return nil, err
 	}
 	if err := validation.Required("keyType", req.KeyType != nil); err != nil {
@@ -358,23 +329,16 @@ func (a *api) createKey(c *call) (any, error) {
 	if spec == keys.RSA2048 {
 		usage = keys.EncryptDecrypt
 	}
-	k, err := a.svc.Create(c.ctx, c.p, keys.CreateRequest{
-		Alias: *req.KeyName, Description: deref(req.Memo), Spec: spec, Usage: usage,
+	k, err := a.svc.Create(c.Ctx, c.Principal, keys.CreateRequest{
+		Alias: *req.KeyName, Description: httpapi.Value(req.Memo), Spec: spec, Usage: usage,
 		AutoRotation: *req.IsAutoRotation, RotationPeriodDays: period, Protection: *req.ProtectionType,
 		Convergent: convergent,
 	})
 	if err != nil {
 		return nil, err
 	}
-	httpapi.InfoFrom(c.ctx).KeyID = k.ID
-	return c.view(k), nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
+	c.Info.KeyID = k.ID
+	return view(c, k, a.svc.Now()), nil
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
