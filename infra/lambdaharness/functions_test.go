@@ -22,7 +22,6 @@ import (
 	"github.com/keydeletion/service/infra/eventgen"
 	"github.com/keydeletion/service/infra/lambdaharness"
 	"github.com/keydeletion/service/shared/dynamostore"
-	"github.com/keydeletion/service/shared/keys"
 )
 
 var binDir string
@@ -183,7 +182,7 @@ func TestEventsAgainstBinaries(t *testing.T) {
 	}
 }
 
-func checkStream(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st keys.Store, db *dynamodb.Client, table, name string, want eventgen.Expectation) {
+func checkStream(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st *dynamostore.Store, db *dynamodb.Client, table, name string, want eventgen.Expectation) {
 	ctx := context.Background()
 	if err := m.SeedRemovedByTTL(ctx, st, dynamodblocal.KeyRemover(db, table)); err != nil {
 		t.Fatal(err)

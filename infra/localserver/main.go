@@ -115,7 +115,14 @@ func run(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
-func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger) (keys.Store, func(), error) {
+// store is what the local server needs of a store: the service's part and
+// the expiry loop's.
+type store interface {
+	keys.Store
+	expiry.Store
+}
+
+func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger) (store, func(), error) {
 	if table := os.Getenv("TABLE_NAME"); table != "" || os.Getenv("DYNAMODB_ENDPOINT") != "" {
 		if table == "" {
 			table = "keys"

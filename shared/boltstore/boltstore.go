@@ -510,4 +510,4 @@ func (s *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombstone
 	return t, nil
 }
 
-var _ keys.Store = (*Store)(nil)
+var _ keys.Store = (*Store)(nil) // and expiry.Store: storetest.Run holds it to both

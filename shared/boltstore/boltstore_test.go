@@ -4,12 +4,11 @@ import (
 	"testing"
 
 	"github.com/keydeletion/service/shared/boltstore"
-	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/storetest"
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) keys.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		st, err := boltstore.Open(t.TempDir())
 		if err != nil {
 			t.Fatal(err)

@@ -350,4 +350,4 @@ func (st *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombston
 	return decodeTombstone(out.Item)
 }
 
-var _ keys.Store = (*Store)(nil)
+var _ keys.Store = (*Store)(nil) // and expiry.Store: storetest.Run holds it to both

@@ -17,7 +17,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) keys.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		db, table := dynamodblocal.NewTable(t)
 		return dynamostore.New(db, table)
 	})

@@ -22,15 +22,35 @@ import (
 // id or owner, so there is nothing to finalize.
 var ErrNotPending = errors.New("key is not pending deletion")
 
+// Store is what the final deletion needs of a store.
+type Store interface {
+	// Due returns up to limit pending-deletion keys whose window ended at or
+	// before now, oldest first.
+	Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, error)
+	// Finalize carries out f as one atomic write, if f.Permits the stored
+	// item: it removes what remains of the key (the item, if TTL has not
+	// removed it, and its alias, if it still names the key) and writes the
+	// tombstone. It returns the tombstone as stored and whether this call
+	// wrote it. Idempotent: finalizing an already finalized key changes
+	// nothing and returns the tombstone written before.
+	Finalize(ctx context.Context, f keys.Finalization) (stored keys.Tombstone, created bool, err error)
+	// MarkReported records that the final deletion of owner's key id was
+	// reported at at.
+	MarkReported(ctx context.Context, owner, id string, at time.Time) error
+	// Unreported returns up to limit tombstones whose deletion has not been
+	// reported, for a sweep to report after a crash.
+	Unreported(ctx context.Context, limit int) ([]keys.Tombstone, error)
+}
+
 // Finalizer carries out final deletions.
 type Finalizer struct {
-	store keys.Store
+	store Store
 	now   func() time.Time
 	log   *slog.Logger
 }
 
 // New returns a finalizer on store with clock now.
-func New(store keys.Store, now func() time.Time, log *slog.Logger) *Finalizer {
+func New(store Store, now func() time.Time, log *slog.Logger) *Finalizer {
 	if now == nil {
 		now = time.Now
 	}

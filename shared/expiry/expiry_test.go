@@ -45,7 +45,7 @@ func (l *logs) lines(level, msg string) []map[string]any {
 	return out
 }
 
-func eachStore(t *testing.T, fn func(t *testing.T, st keys.Store)) {
+func eachStore(t *testing.T, fn func(t *testing.T, st storetest.Store)) {
 	t.Run("bolt", func(t *testing.T) {
 		st, err := boltstore.Open(t.TempDir())
 		if err != nil {
@@ -63,14 +63,14 @@ func eachStore(t *testing.T, fn func(t *testing.T, st keys.Store)) {
 type fixture struct {
 	t     *testing.T
 	ctx   context.Context
-	store keys.Store
+	store storetest.Store
 	clock *storetest.Clock
 	svc   *keys.Service
 	fin   *expiry.Finalizer
 	logs  *logs
 }
 
-func setup(t *testing.T, st keys.Store) *fixture {
+func setup(t *testing.T, st storetest.Store) *fixture {
 	clock := storetest.NewClock(storetest.RealNow())
 	l := &logs{}
 	log := slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -104,7 +104,7 @@ func (f *fixture) deletedLines(id string) int {
 // A final deletion is reported once, when its tombstone is written; a
 // redelivery finds nothing to do and says so at debug level only.
 func TestFinalDeletionIsReportedOnce(t *testing.T) {
-	eachStore(t, func(t *testing.T, st keys.Store) {
+	eachStore(t, func(t *testing.T, st storetest.Store) {
 		f := setup(t, st)
 		k := f.pending("reported-once")
 		f.clock.Set(k.DeleteAt)
@@ -133,7 +133,7 @@ func TestFinalDeletionIsReportedOnce(t *testing.T) {
 // stream's redelivery (Lambda) or the next sweep (local loop) reports it,
 // once.
 func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
-	eachStore(t, func(t *testing.T, st keys.Store) {
+	eachStore(t, func(t *testing.T, st storetest.Store) {
 		f := setup(t, st)
 		byStream, bySweep := f.pending(""), f.pending("")
 		f.clock.Set(byStream.DeleteAt)

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Store persists keys. Implementations: dynamostore (production) and
-// boltstore (embedded). The conformance suite in storetest holds both to
-// this contract.
+// Store persists keys: what the service needs of a store, and no more (the
+// final deletion's needs are expiry.Store's). Implementations: dynamostore
+// (production) and boltstore (embedded). The conformance suite in storetest
+// holds both to this contract.
 type Store interface {
 	// Create stores a new key and, if it has one, claims its alias, in one
 	// atomic write. ErrAliasExists if the owner's alias is taken.
@@ -25,22 +26,4 @@ type Store interface {
 	// If c.Permits does not hold for the stored item it changes nothing and
 	// returns *ConditionFailed carrying the item as stored.
 	Apply(ctx context.Context, c Change) (Key, error)
-	// Due returns up to limit pending-deletion keys whose window ended at or
-	// before now, for the local expiry loop that stands in for TTL.
-	Due(ctx context.Context, now time.Time, limit int) ([]Key, error)
-	// Finalize carries out f as one atomic write, if f.Permits the stored
-	// item: it removes what remains of the key (the item, if TTL has not
-	// removed it, and its alias, if it still names the key) and writes the
-	// tombstone. It returns the tombstone as stored and whether this call
-	// wrote it. Idempotent: finalizing an already finalized key changes
-	// nothing and returns the tombstone written before.
-	Finalize(ctx context.Context, f Finalization) (stored Tombstone, created bool, err error)
-	// MarkReported records that the final deletion of owner's key id was
-	// reported at at.
-	MarkReported(ctx context.Context, owner, id string, at time.Time) error
-	// Unreported returns up to limit tombstones whose deletion has not been
-	// reported, for the local expiry loop to report after a crash.
-	Unreported(ctx context.Context, limit int) ([]Tombstone, error)
-	// Tombstone returns the record of a finalized key. ErrNotFound if none.
-	Tombstone(ctx context.Context, owner, id string) (Tombstone, error)
 }

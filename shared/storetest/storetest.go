@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
 )
 
@@ -36,10 +37,19 @@ func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 // Advance moves the clock forward.
 func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
+// Store is what the suite holds a store to: the service's part, the final
+// deletion's, and Tombstone, which only tests read.
+type Store interface {
+	keys.Store
+	expiry.Store
+	// Tombstone returns the record of a finalized key. ErrNotFound if none.
+	Tombstone(ctx context.Context, owner, id string) (keys.Tombstone, error)
+}
+
 type fixture struct {
 	t     *testing.T
 	ctx   context.Context
-	store keys.Store
+	store Store
 	clock *Clock
 	svc   *keys.Service
 	owner string
@@ -48,7 +58,7 @@ type fixture struct {
 
 // Run runs the suite. newStore returns a fresh, empty store (or one whose
 // state the suite cannot see, e.g. a new table) for each subtest.
-func Run(t *testing.T, newStore func(t *testing.T) keys.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	setup := func(t *testing.T) *fixture {
 		st := newStore(t)
 		clock := NewClock(RealNow())
