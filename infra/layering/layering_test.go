@@ -1,0 +1,114 @@
+package layering
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/keydeletion/service/"
+
+type pkg struct {
+	ImportPath string
+	Deps       []string
+}
+
+// deps returns every package of the module with its transitive imports.
+func deps(t *testing.T) map[string][]string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps=false", "-json=ImportPath,Deps", module+"...")
+	out, err := cmd.Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("go list: %v\n%s", err, exit.Stderr)
+		}
+		t.Fatalf("go list: %v", err)
+	}
+	all := map[string][]string{}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		all[strings.TrimPrefix(p.ImportPath, module)] = p.Deps
+	}
+	if len(all) < 20 {
+		t.Fatalf("go list found %d packages of the module; the module path changed?", len(all))
+	}
+	return all
+}
+
+// The rules: packages matching From may not depend, even indirectly, on
+// any package matching one of Never (module packages are named without the
+// module path; others in full).
+var rules = []struct {
+	why   string
+	from  []string
+	never []string
+}{
+	{"the domain depends on nothing of the module", []string{"shared/keys"}, []string{"*"}},
+	{"the id formats and limits depend on nothing of the module", []string{"shared/validation"}, []string{"*"}},
+	{"a dialect never talks to a store or to DynamoDB",
+		[]string{"shared/dialect/*", "shared/httpapi", "shared/auth", "shared/auth/*", "shared/routes", "shared/tenant"},
+		[]string{"shared/dynamostore", "shared/boltstore", "shared/keyrecord", "shared/expiry", "shared/config",
+			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "go.etcd.io/bbolt"}},
+	{"a store never knows a dialect exists",
+		[]string{"shared/dynamostore", "shared/boltstore", "shared/keyrecord"},
+		[]string{"shared/dialect/*", "shared/httpapi", "shared/auth", "shared/auth/*", "shared/routes", "shared/tenant", "shared/expiry"}},
+	{"the final deletion works on any store",
+		[]string{"shared/expiry"},
+		[]string{"shared/dynamostore", "shared/boltstore", "shared/dialect/*", "shared/httpapi", "shared/routes"}},
+}
+
+func matches(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if p == "*" {
+			if isModule(name) {
+				return true
+			}
+			continue
+		}
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+var moduleRoots = []string{"shared", "infra", "functions"}
+
+func isModule(name string) bool {
+	root, _, _ := strings.Cut(name, "/")
+	return slices.Contains(moduleRoots, root)
+}
+
+func TestImportsRunOneWay(t *testing.T) {
+	all := deps(t)
+	for _, r := range rules {
+		checked := 0
+		for name, ds := range all {
+			if !matches(r.from, name) {
+				continue
+			}
+			checked++
+			for _, d := range ds {
+				d = strings.TrimPrefix(d, module)
+				if matches(r.never, d) {
+					t.Errorf("%s imports %s: %s", name, d, r.why)
+				}
+			}
+		}
+		if checked == 0 {
+			t.Errorf("rule %q matches no package: a package was renamed?", r.why)
+		}
+	}
+}
