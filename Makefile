@@ -8,7 +8,7 @@
 # make fuzz  open-ended fuzzing of every Fuzz target (FUZZTIME each, default 1m)
 
 GO ?= go
-FUNCTIONS := Schedule Cancel Keys Aws Expire
+FUNCTIONS := Schedule Cancel Keys Aws Expire Sweep
 # Lambda runs arm64 (template.yaml); the test harness builds for the host.
 LAMBDA_GOARCH ?= arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"

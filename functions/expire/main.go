@@ -1,10 +1,10 @@
-// Command expire carries out final deletions: it consumes the keys table's
-// stream and finalizes each key that DynamoDB TTL removed.
+// Command expire consumes the keys table's stream: it carries out the final
+// deletion of each key that DynamoDB TTL removed, and publishes the event
+// of each new audit record to EventBridge.
 package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -15,7 +15,11 @@ import (
 
 func main() {
 	log := config.Logger()
-	store := config.MustDynamoStore(config.AWS(context.Background()), log)
-	finalizer := expiry.New(store, time.Now, log)
-	lambda.Start(finalizer.StreamHandler(dynamostore.ExpiredKey))
+	ctx := context.Background()
+	awsConfig := config.AWS(ctx)
+	store := config.MustDynamoStore(awsConfig, log)
+	tenants := config.MustTenants(ctx, awsConfig, log) // for the events' account, region and key ARN
+	cfg := config.MustExpiry(awsConfig, tenants, log)
+	cfg.Source = "stream"
+	lambda.Start(expiry.New(store, cfg).StreamHandler(dynamostore.Stream{}))
 }

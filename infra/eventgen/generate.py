@@ -123,6 +123,10 @@ ncp("ncp-delete-key-not-pending", "schedule", "DELETE", "/kms/v1/keys/{keyTag}",
 ncp("ncp-request-deletion-unsigned", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", seed="Enabled", status=401, code="200", auth="none")
 ncp("ncp-request-deletion-other-tenant", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion", seed="Enabled", status=404, code="300", auth="dev-b")
 
+# The audit trail (read with AWS SigV4 credentials here; any dialect's work).
+api_event("trail-list-records", "keys", "GET", "/audit/v1/records", "/audit/v1/records", query=f"keyId={KEY_ID}&limit=10", seed="PendingDeletion")
+api_event("trail-list-records-bad-limit", "keys", "GET", "/audit/v1/records", "/audit/v1/records", query="limit=0", status=400, code="InvalidParameter")
+
 # DynamoDB stream events for the expire function.
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/kms-keys/stream/2026-11-01T00:00:00.000"
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
@@ -170,6 +174,34 @@ events["stream-batch-one-bad-record"] = {"Records": [
 # The good TTL record's image names no alias, so the alias stays.
 manifest["stream-batch-one-bad-record"] = {"function": "expire", "failures": ["100000000000000000004"], "tombstones": [KEY_ID],
                                            "aliasReleased": False}
+
+# A new audit record on the stream: the expire function publishes its event.
+RECORD_ID = "5f0c6f3e-4d0c-4c83-9a43-0d3b1d3c7e11"
+record_sk = "L#1795000000000#" + RECORD_ID
+record_image = {
+    "pk": {"S": "T#" + OWNER}, "sk": {"S": record_sk}, "id": {"S": RECORD_ID}, "owner": {"S": OWNER},
+    "keyId": {"S": KEY_ID}, "op": {"S": "ScheduleDeletion"}, "at": {"N": "1795000000000"},
+    "by": {"M": {"dialect": {"S": "aws"}, "accessKey": {"S": "AKIADEVA0000000000AA"}, "source": {"S": "203.0.113.10"},
+                 "requestId": {"S": "2f1d5c64-9a7e-4d55-8f53-4b8c9e2d7a10"}}},
+    "deletionDate": {"N": "1795604800"}, "pendingDays": {"N": "7"}, "deleteAt": {"N": "1826536000"},
+    "dueShard": {"S": "L#0"}, "dueAt": {"N": "1795000000000"},
+}
+events["stream-audit-record"] = {"Records": [record("100000000000000000006", "INSERT", {"pk": {"S": "T#" + OWNER}, "sk": {"S": record_sk}}, new=record_image)]}
+manifest["stream-audit-record"] = {"function": "expire", "failures": [], "tombstones": [], "aliasReleased": False,
+                                   "published": ["KMS Key Deletion Scheduled"]}
+
+# The sweep function's scheduled invocation (an EventBridge Scheduler event):
+# the seeded key's window ended a day ago and TTL has not removed it.
+events["sweep-scheduled"] = {
+    "version": "0", "id": "7d3c9d2e-1f5b-4b6a-8c1e-2a9d4e5f6a7b", "detail-type": "Scheduled Event",
+    "source": "aws.scheduler", "account": ACCOUNT, "time": "2026-11-22T09:00:00Z", "region": REGION,
+    "resources": [f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule/default/kms-sweep"], "detail": {},
+}
+# The sweep publishes the schedule's event (older than its grace period) and
+# finalizes the key; the final deletion's own event is the stream's, minutes
+# later, or the next sweep's.
+manifest["sweep-scheduled"] = {"function": "sweep", "seed": "PendingDeletionEnded", "tombstones": [KEY_ID],
+                               "published": ["KMS Key Deletion Scheduled"]}
 
 os.makedirs("events", exist_ok=True)
 for name, ev in events.items():

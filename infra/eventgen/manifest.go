@@ -29,6 +29,8 @@ type Expectation struct {
 	Tombstones    []string `json:"tombstones"`    // keys finalized
 	AliasReleased bool     `json:"aliasReleased"` // whether the key's alias is free afterwards
 	After         string   `json:"after"`         // an event to deliver first (redelivery)
+	// Stream and sweep events.
+	Published []string `json:"published"` // detail types of the events published, in order
 }
 
 // Manifest is events/manifest.json.
@@ -67,6 +69,9 @@ func (m Manifest) Event(name string) ([]byte, error) {
 // IsStream reports whether an expectation is for the expire function.
 func (e Expectation) IsStream() bool { return e.Function == "expire" }
 
+// IsSweep reports whether an expectation is for the sweep function.
+func (e Expectation) IsSweep() bool { return e.Function == "sweep" }
+
 // createKey stores the events' key, Enabled and owned by Owner, with its
 // fixed id (which is why it bypasses keys.Service.Create).
 func (m Manifest) createKey(ctx context.Context, st keys.Store, alias string) error {
@@ -90,6 +95,13 @@ func (m Manifest) Seed(ctx context.Context, st keys.Store, state string) error {
 	case "PendingDeletion":
 		then = func() error {
 			_, err := svc.ScheduleDeletion(ctx, keys.Principal{Tenant: Owner}, m.KeyID, 7)
+			return err
+		}
+	case "PendingDeletionEnded":
+		// Scheduled 8 days ago for 7: the window ended a day ago.
+		past := keys.NewService(st, func() time.Time { return time.Now().Add(-8 * 24 * time.Hour) })
+		then = func() error {
+			_, err := past.ScheduleDeletion(ctx, keys.Principal{Tenant: Owner, Dialect: "aws"}, m.KeyID, 7)
 			return err
 		}
 	default:

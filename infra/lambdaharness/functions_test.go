@@ -15,16 +15,27 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dynamodbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/eventbridgelocal"
 	"github.com/keydeletion/service/infra/eventgen"
 	"github.com/keydeletion/service/infra/lambdaharness"
 	"github.com/keydeletion/service/shared/dynamostore"
 )
 
 var binDir string
+
+// allFunctions are the template's functions, each built from functions/<name>.
+var allFunctions = []string{"ScheduleFunction", "CancelFunction", "KeysFunction", "AwsFunction", "ExpireFunction", "SweepFunction"}
+
+// bus is the local EventBridge endpoint every function publishes to.
+var bus *eventbridgelocal.Server
+
+const busName = "kms-lifecycle-test"
 
 // TestMain builds every function with its Makefile target, the one sam
 // build calls, for this machine's architecture.
@@ -34,14 +45,16 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
-	for _, id := range []string{"ScheduleFunction", "CancelFunction", "KeysFunction", "AwsFunction", "ExpireFunction"} {
+	for _, id := range allFunctions {
 		cmd := exec.Command("make", "-s", "-C", root, "build-"+id, "ARTIFACTS_DIR="+filepath.Join(dir, id), "LAMBDA_GOARCH="+runtime.GOARCH)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "make build-%s: %v\n%s", id, err, out)
 			os.Exit(1)
 		}
 	}
+	bus = eventbridgelocal.Start()
 	code := m.Run()
+	bus.Close()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -64,6 +77,7 @@ func startFunction(t *testing.T, logicalID, table, endpoint string) *lambdaharne
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
 		"AWS_LAMBDA_FUNCTION_NAME=" + logicalID, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "LOG_LEVEL=warn", "CREDENTIALS_FILE=" + credentialsFile(t),
+		"EVENT_BUS_NAME=" + busName, "EVENTBRIDGE_ENDPOINT=" + bus.URL,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -95,6 +109,12 @@ func TestEventsAgainstBinaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	db, table := dynamodblocal.NewTable(t)
+	// TTL off: DynamoDB Local's TTL would race the sweep's backstop, which
+	// is what the sweep event tests (TTL late by days).
+	if _, err := db.UpdateTimeToLive(context.Background(), &dynamodb.UpdateTimeToLiveInput{TableName: &table,
+		TimeToLiveSpecification: &dynamodbtypes.TimeToLiveSpecification{AttributeName: aws.String("deleteAt"), Enabled: aws.Bool(false)}}); err != nil {
+		t.Fatal(err)
+	}
 	st := dynamostore.New(db, table)
 	procs := map[string]*lambdaharness.Process{}
 	recorders := map[string]*lambdaharness.Recorder{} // what each function asks of DynamoDB
@@ -126,8 +146,25 @@ func TestEventsAgainstBinaries(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			published := len(bus.Entries())
+			defer func() {
+				var got []string
+				for _, e := range bus.Entries()[published:] {
+					if e.EventBusName != busName {
+						t.Errorf("event on bus %q, want %q", e.EventBusName, busName)
+					}
+					got = append(got, e.DetailType)
+				}
+				if !slices.Equal(got, want.Published) {
+					t.Errorf("published %q, want %q", got, want.Published)
+				}
+			}()
 			if want.IsStream() {
 				checkStream(t, m, proc("ExpireFunction"), st, db, table, name, want)
+				return
+			}
+			if want.IsSweep() {
+				checkSweep(t, m, proc("SweepFunction"), st, name, want)
 				return
 			}
 			var ev events.APIGatewayV2HTTPRequest
@@ -224,6 +261,28 @@ func checkStream(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st
 	}
 }
 
+// checkSweep seeds the store, invokes the sweep with the scheduled event,
+// and checks which keys it finalized.
+func checkSweep(t *testing.T, m eventgen.Manifest, p *lambdaharness.Process, st *dynamostore.Store, name string, want eventgen.Expectation) {
+	ctx := context.Background()
+	if err := m.Seed(ctx, st, want.Seed); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := m.Event(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Invoke(ctx, raw)
+	if err != nil || res.Error != nil {
+		t.Fatalf("invoke %s: %v %s\n%s", name, err, res.Error, p.Logs())
+	}
+	for _, id := range want.Tombstones {
+		if tomb, err := st.Tombstone(ctx, eventgen.Owner, id); err != nil || tomb.ReportedAt.IsZero() {
+			t.Fatalf("key %s after the sweep: %+v %v", id, tomb, err)
+		}
+	}
+}
+
 // Cold start of each function as the harness sees it: the median of five
 // fresh processes, from process start to the first invocation/next. These
 // processes get the credentials document inline, as sam local invoke does.
@@ -233,7 +292,7 @@ func TestColdStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"ScheduleFunction", "CancelFunction", "KeysFunction", "AwsFunction", "ExpireFunction"} {
+	for _, id := range allFunctions {
 		var runs []time.Duration
 		for i := 0; i < 5; i++ {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

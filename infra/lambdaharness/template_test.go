@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/routes"
@@ -36,6 +37,7 @@ type function struct {
 	dir       string // functions/<dir>
 	routes    []string
 	streams   []map[string]any // DynamoDB event source properties
+	schedules []map[string]any // ScheduleV2 event properties
 	actions   []string         // table actions in inline policies
 	policies  []string         // SAM policy templates used
 }
@@ -72,6 +74,8 @@ func (tpl samTemplate) functions(t *testing.T) map[string]*function {
 				f.routes = append(f.routes, fmt.Sprint(props["Method"], " ", props["Path"]))
 			case "DynamoDB":
 				f.streams = append(f.streams, props)
+			case "ScheduleV2":
+				f.schedules = append(f.schedules, props)
 			default:
 				t.Errorf("%s: event %s of unexpected type %v", id, name, ev["Type"])
 			}
@@ -190,10 +194,11 @@ func TestTemplateShape(t *testing.T) {
 		t.Errorf("Globals.Function: %v", g)
 	}
 	// Beyond the table (whose actions TestEventsAgainstBinaries learns from
-	// what each binary does), the API functions read the credentials secret,
-	// and nothing else.
-	const secret = "secretsmanager:GetSecretValue"
-	want := map[string][]string{"schedule": {secret}, "cancel": {secret}, "keys": {secret}, "aws": {secret}, "expire": nil}
+	// what each binary does), every function reads the credentials secret;
+	// the stream's and the sweep's put events on the bus; nothing else.
+	const secret, putEvents = "secretsmanager:GetSecretValue", "events:PutEvents"
+	want := map[string][]string{"schedule": {secret}, "cancel": {secret}, "keys": {secret}, "aws": {secret},
+		"expire": {putEvents, secret}, "sweep": {putEvents, secret}}
 	fns := tpl.functions(t)
 	if len(fns) != len(want) {
 		t.Errorf("%d functions in the template, want %d", len(fns), len(want))
@@ -230,12 +235,28 @@ func TestTemplateShape(t *testing.T) {
 	if onFailure["Type"] != "SQS" {
 		t.Errorf("expire on-failure destination: %v", onFailure)
 	}
+	filters := fmt.Sprint(s["FilterCriteria"])
+	if !strings.Contains(filters, `"REMOVE"`) || !strings.Contains(filters, `{"prefix":"L#"}`) {
+		t.Errorf("expire stream filters must pass TTL removals and new audit records: %s", filters)
+	}
+	sweep := fns["SweepFunction"]
+	if sweep == nil || len(sweep.schedules) != 1 || sweep.schedules[0]["ScheduleExpression"] != "rate(5 minutes)" {
+		t.Errorf("SweepFunction must run every five minutes: %+v", sweep)
+	}
 	var table map[string]any
+	busFound := false
 	for _, r := range tpl.Resources {
-		if r.Type == "AWS::DynamoDB::Table" {
+		switch r.Type {
+		case "AWS::DynamoDB::Table":
 			table = r.Properties
+		case "AWS::Events::EventBus":
+			busFound = true
 		}
 	}
+	if !busFound {
+		t.Error("no EventBridge bus in the template")
+	}
+	checkDueIndex(t, table)
 	ttl, _ := table["TimeToLiveSpecification"].(map[string]any)
 	stream, _ := table["StreamSpecification"].(map[string]any)
 	pitr, _ := table["PointInTimeRecoverySpecification"].(map[string]any)
@@ -243,5 +264,31 @@ func TestTemplateShape(t *testing.T) {
 		!slices.Contains([]any{"OLD_IMAGE", "NEW_AND_OLD_IMAGES"}, stream["StreamViewType"]) ||
 		pitr["PointInTimeRecoveryEnabled"] != true || table["DeletionProtectionEnabled"] != true {
 		t.Errorf("keys table: %v", table)
+	}
+}
+
+// checkDueIndex: the template's table has the index the sweep queries, as
+// dynamostore.TableDefinition declares it.
+func checkDueIndex(t *testing.T, table map[string]any) {
+	t.Helper()
+	def := dynamostore.TableDefinition("x")
+	want := def.GlobalSecondaryIndexes[0]
+	gsis, _ := table["GlobalSecondaryIndexes"].([]any)
+	if len(gsis) != 1 {
+		t.Fatalf("table indexes: %v", table["GlobalSecondaryIndexes"])
+	}
+	g := gsis[0].(map[string]any)
+	schema := fmt.Sprint(g["KeySchema"])
+	wantSchema := fmt.Sprintf("[map[AttributeName:%s KeyType:HASH] map[AttributeName:%s KeyType:RANGE]]",
+		*want.KeySchema[0].AttributeName, *want.KeySchema[1].AttributeName)
+	if g["IndexName"] != *want.IndexName || schema != wantSchema ||
+		fmt.Sprint(g["Projection"]) != "map[ProjectionType:"+string(want.Projection.ProjectionType)+"]" {
+		t.Errorf("table index %v, want %s %s", g, *want.IndexName, wantSchema)
+	}
+	attrs := fmt.Sprint(table["AttributeDefinitions"])
+	for _, a := range def.AttributeDefinitions {
+		if !strings.Contains(attrs, "AttributeName:"+*a.AttributeName+" AttributeType:"+string(a.AttributeType)) {
+			t.Errorf("table attribute %s %s missing: %s", *a.AttributeName, a.AttributeType, attrs)
+		}
 	}
 }

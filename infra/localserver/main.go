@@ -1,7 +1,8 @@
 // Command localserver runs every route of every dialect in one process: on
 // the embedded store in DATA_DIR by default, or on DynamoDB when TABLE_NAME
 // is set (DYNAMODB_ENDPOINT for DynamoDB Local). A loop finalizes keys whose
-// window has ended, standing in for DynamoDB TTL and the stream.
+// window has ended, publishes the events of the audit trail and sends
+// reminders, standing in for DynamoDB TTL, the stream and the sweep.
 //
 // Environment:
 //
@@ -11,7 +12,10 @@
 //	DYNAMODB_ENDPOINT  DynamoDB endpoint, e.g. DynamoDB Local
 //	CLOCK_OFFSET       Go duration added to the wall clock, e.g. 73h, to try out windows
 //	EXPIRY_INTERVAL    how often the expiry loop runs (default 1s)
-//	CREDENTIALS_FILE   tenants and their credentials (default infra/local/credentials.json)
+//	CREDENTIALS_FILE   tenants, their credentials and deletion policies (default infra/local/credentials.json)
+//	EVENTS_WEBHOOK     URL the lifecycle events are posted to (they are logged in any case)
+//	REMINDER_OFFSETS   when reminders go out before a deletion date (default 7d,1d; "none")
+//	AUDIT_RETENTION_DAYS how long audit records are kept (default 365; 0 for good)
 //	LOG_LEVEL          debug, info, warn, error (default info)
 package main
 
@@ -75,7 +79,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	defer closeStore()
 
 	svc := keys.NewService(store, now)
-	finalizer := expiry.New(store, now, log)
+	expiryConfig, err := config.Expiry(awsConfig, tenants, log)
+	if err != nil {
+		return err
+	}
+	expiryConfig.Now, expiryConfig.Source = now, "local"
+	finalizer := expiry.New(store, expiryConfig)
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); finalizer.Run(loopCtx, interval) }()
@@ -134,14 +143,25 @@ func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger
 		if err := dynamostore.EnsureTable(ctx, db, table); err != nil {
 			return nil, nil, err
 		}
+		retention, err := config.TrailRetention()
+		if err != nil {
+			return nil, nil, err
+		}
 		log.Info("store", "kind", "dynamodb", "table", table, "endpoint", os.Getenv("DYNAMODB_ENDPOINT"))
-		return dynamostore.New(db, table), func() {}, nil
+		st := dynamostore.New(db, table)
+		st.SetRetention(retention)
+		return st, func() {}, nil
 	}
 	dir := env("DATA_DIR", "data")
+	retention, err := config.TrailRetention()
+	if err != nil {
+		return nil, nil, err
+	}
 	st, err := boltstore.Open(dir)
 	if err != nil {
 		return nil, nil, err
 	}
+	st.SetRetention(retention)
 	log.Info("store", "kind", "embedded", "dir", dir)
 	return st, func() { st.Close() }, nil
 }

@@ -29,6 +29,8 @@ var (
 	bucketTombstones = []byte("tombstones") // owner \x00 id -> keyrecord.Tombstone
 	bucketUnreported = []byte("unreported") // owner \x00 id -> nothing: tombstones whose deletion is not yet reported
 	bucketNumbers    = []byte("numbers")    // owner \x00 number (decimal) -> id: key numbers, claimed for good
+	bucketTrail      = []byte("trail")      // owner \x00 at (8 bytes, big-endian ms) record id -> keyrecord.Record
+	bucketOutbox     = []byte("outbox")     // at (8 bytes, big-endian ms) owner \x00 record id -> trail key: records whose event is not yet published
 )
 
 // maxGroup bounds how many writes share one commit.
@@ -49,7 +51,11 @@ type Store struct {
 		sync.Mutex
 		commits, writes int64
 	}
+	retention time.Duration // how long audit records are kept; 0: for good
 }
+
+// SetRetention keeps audit records written from now on for d (0: for good).
+func (s *Store) SetRetention(d time.Duration) { s.retention = d }
 
 // ErrClosed is a write that reached the store after Close.
 var ErrClosed = errors.New("boltstore: closed")
@@ -72,7 +78,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("boltstore: open %s: %w", dir, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketDue, bucketTombstones, bucketUnreported, bucketNumbers} {
+		for _, b := range [][]byte{bucketKeys, bucketAliases, bucketDue, bucketTombstones, bucketUnreported, bucketNumbers, bucketTrail, bucketOutbox} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -310,6 +316,17 @@ func (s *Store) List(ctx context.Context, owner, after string, limit int, now ti
 // Apply implements keys.Store: the condition is keys.Change.Permits,
 // evaluated inside the write transaction.
 func (s *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
+	return s.apply(ctx, c, nil)
+}
+
+// ApplyRecorded implements keys.Store: the change and its record (with the
+// key's alias, read in the same transaction) commit together.
+func (s *Store) ApplyRecorded(ctx context.Context, c keys.Change, r keys.Record) error {
+	_, err := s.apply(ctx, c, &r)
+	return err
+}
+
+func (s *Store) apply(ctx context.Context, c keys.Change, r *keys.Record) (keys.Key, error) {
 	var result keys.Key
 	var refused error
 	err := s.update(ctx, func(tx *bolt.Tx) error {
@@ -334,6 +351,13 @@ func (s *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
 				return err
 			}
 		}
+		if r != nil {
+			rec := *r
+			rec.Alias = cur.Alias
+			if err := s.putTrail(tx, rec); err != nil {
+				return err
+			}
+		}
 		result = next
 		return putRecord(tx, next)
 	})
@@ -346,10 +370,10 @@ func (s *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
 	return result, nil
 }
 
-// Due implements keys.Store with the due index: keys in deleteAt order.
-func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, error) {
+// Due implements expiry.Store with the due index: keys in deleteAt order.
+func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
 	var out []keys.Key
-	end := now.Unix() // due when deleteAt <= now, in whole seconds
+	end := before.Unix() // due when deleteAt <= before, in whole seconds
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDue).Cursor()
 		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
@@ -361,7 +385,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, 
 			if err != nil {
 				return err
 			}
-			if key != nil && !key.Live(now) {
+			if key != nil && !key.Live(before) {
 				out = append(out, *key)
 			}
 		}
@@ -414,6 +438,9 @@ func (s *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombsto
 		if err := putTombstone(tx, t); err != nil {
 			return err
 		}
+		if err := s.putTrail(tx, f.Record); err != nil {
+			return err
+		}
 		stored, created = t, true
 		return tx.Bucket(bucketUnreported).Put(id, nil)
 	})
@@ -463,8 +490,8 @@ func (s *Store) MarkReported(ctx context.Context, owner, id string, at time.Time
 	})
 }
 
-// Unreported implements keys.Store with the unreported bucket.
-func (s *Store) Unreported(ctx context.Context, limit int) ([]keys.Tombstone, error) {
+// Unreported implements expiry.Store with the unreported bucket.
+func (s *Store) Unreported(ctx context.Context, before time.Time, limit int) ([]keys.Tombstone, error) {
 	var out []keys.Tombstone
 	err := s.db.View(func(tx *bolt.Tx) error {
 		tombs := tx.Bucket(bucketTombstones)
@@ -478,7 +505,9 @@ func (s *Store) Unreported(ctx context.Context, limit int) ([]keys.Tombstone, er
 			if err != nil {
 				return err
 			}
-			out = append(out, t)
+			if !t.DeletedAt.After(before) {
+				out = append(out, t)
+			}
 		}
 		return nil
 	})

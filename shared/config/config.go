@@ -79,7 +79,13 @@ func DynamoStore(awsConfig AWSConfig) (*dynamostore.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dynamostore.New(db, table), nil
+	retention, err := TrailRetention()
+	if err != nil {
+		return nil, err
+	}
+	st := dynamostore.New(db, table)
+	st.SetRetention(retention)
+	return st, nil
 }
 
 // MustDynamoStore is DynamoStore for a Lambda main: without its table the

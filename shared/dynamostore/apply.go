@@ -8,9 +8,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/keydeletion/service/shared/keyrecord"
 	"github.com/keydeletion/service/shared/keys"
 )
 
@@ -45,51 +48,55 @@ func (st *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
 	return keys.Key{}, &keys.ConditionFailed{Current: &cur}
 }
 
+// ApplyRecorded implements keys.Store as one TransactWriteItems: the
+// change's UpdateItem (the same expression and condition as Apply's) and
+// the Put of its audit record. A transaction returns no item on success,
+// hence no key; on a failed condition its cancellation reason carries the
+// item as stored. The record's id is the transaction's client token, so
+// that a retry of a transaction that did commit is a success, not a
+// refusal by its own change.
+func (st *Store) ApplyRecorded(ctx context.Context, c keys.Change, r keys.Record) error {
+	in := st.updateInput(c, nil)
+	rec, err := st.recordItem(r)
+	if err != nil {
+		return err
+	}
+	tx := &dynamodb.TransactWriteItemsInput{
+		ClientRequestToken: aws.String(r.ID),
+		TransactItems: []types.TransactWriteItem{
+			{Update: &types.Update{
+				TableName: in.TableName, Key: in.Key, UpdateExpression: in.UpdateExpression,
+				ConditionExpression: in.ConditionExpression, ExpressionAttributeNames: in.ExpressionAttributeNames,
+				ExpressionAttributeValues:           in.ExpressionAttributeValues,
+				ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			}},
+			{Put: rec},
+		},
+	}
+	err = retryConflicts(ctx, st.backoff, func() error {
+		_, err := st.db.TransactWriteItems(ctx, tx)
+		return err
+	})
+	var cancelled *types.TransactionCanceledException
+	if failed := cancelledConditions(err); failed != nil && failed[0] && errors.As(err, &cancelled) {
+		item := cancelled.CancellationReasons[0].Item
+		if item == nil {
+			return &keys.ConditionFailed{}
+		}
+		cur, err := decodeKey(item)
+		if err != nil {
+			return err
+		}
+		return &keys.ConditionFailed{Current: &cur}
+	}
+	return wrap(string(c.Op), err)
+}
+
 // update runs the change as one UpdateItem. With the item as last seen
 // (seen), the tag condition is exact for it. On a failed condition it
 // returns the item as stored (nil if there is none) with a non-nil error.
 func (st *Store) update(ctx context.Context, c keys.Change, seen map[string]types.AttributeValue) (keys.Key, map[string]types.AttributeValue, error) {
-	e := newExpr()
-	e.names["#owner"], e.names["#state"] = "owner", "state"
-	e.values[":owner"], e.values[":now"] = s(c.Owner), n(c.Now.Unix())
-	from := make([]string, len(c.From))
-	for i, st := range c.From {
-		from[i] = e.value(s(string(st)))
-	}
-	conds := []string{"attribute_exists(sk)", "#owner = :owner", "#state IN (" + strings.Join(from, ", ") + ")", "(" + liveFilter + ")"}
-	var set, remove []string
-	if c.ChangesState() {
-		set = append(set, "#state = "+e.value(s(string(c.To))), "stateChangedAt = "+e.value(n(c.Now.UnixMilli())))
-	}
-	switch c.Window {
-	case keys.WindowOpen:
-		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())), "pendingDays = "+e.value(n(int64(c.PendingDays))),
-			"scheduledAt = "+e.value(n(c.Now.UnixMilli())))
-	case keys.WindowClear:
-		remove = append(remove, "deleteAt", "pendingDays", "scheduledAt")
-	case keys.WindowEnd:
-		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())))
-	}
-	tagConds, tagSet, tagRemove := e.tags(c, seen)
-	conds, set, remove = append(conds, tagConds...), append(set, tagSet...), append(remove, tagRemove...)
-
-	update := ""
-	if len(set) > 0 {
-		update += "SET " + strings.Join(set, ", ")
-	}
-	if len(remove) > 0 {
-		update += " REMOVE " + strings.Join(remove, ", ")
-	}
-	in := &dynamodb.UpdateItemInput{
-		TableName: &st.table, Key: itemKey(c.Owner, prefixKey+c.ID),
-		ConditionExpression:                 str(strings.Join(conds, " AND ")),
-		ExpressionAttributeNames:            e.names,
-		ExpressionAttributeValues:           e.values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	}
-	update = strings.TrimSpace(update)
-	in.UpdateExpression = &update
+	in := st.updateInput(c, seen)
 	var out *dynamodb.UpdateItemOutput
 	err := retryConflicts(ctx, st.backoff, func() (err error) {
 		out, err = st.db.UpdateItem(ctx, in)
@@ -107,6 +114,85 @@ func (st *Store) update(ctx context.Context, c keys.Change, seen map[string]type
 	}
 	k, err := decodeKey(out.Attributes)
 	return k, nil, err
+}
+
+// updateInput is the change as an UpdateItem: its condition is
+// keys.Change.Permits, its effect keys.Change.Apply.
+func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue) *dynamodb.UpdateItemInput {
+	e := newExpr()
+	e.names["#owner"], e.names["#state"] = "owner", "state"
+	e.values[":owner"], e.values[":now"] = s(c.Owner), n(c.Now.Unix())
+	from := make([]string, len(c.From))
+	for i, st := range c.From {
+		from[i] = e.value(s(string(st)))
+	}
+	conds := []string{"attribute_exists(sk)", "#owner = :owner", "#state IN (" + strings.Join(from, ", ") + ")", "(" + liveFilter + ")"}
+	conds = append(conds, e.protection(c.Protected)...)
+	stamp, err := attributevalue.Marshal(keyrecord.FromStamp(keys.Stamp{Op: c.Op, By: c.By, At: c.Now}))
+	if err != nil {
+		panic(fmt.Sprintf("dynamostore: marshal stamp: %v", err)) // strings and numbers only: cannot fail
+	}
+	set := []string{attrLastChange + " = " + e.value(stamp)}
+	var remove []string
+	if c.ChangesState() {
+		set = append(set, "#state = "+e.value(s(string(c.To))), "stateChangedAt = "+e.value(n(c.Now.UnixMilli())))
+	}
+	switch c.Window {
+	case keys.WindowOpen:
+		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())), "pendingDays = "+e.value(n(int64(c.PendingDays))),
+			"scheduledAt = "+e.value(n(c.Now.UnixMilli())),
+			attrDueShard+" = "+e.value(s(dueShard(prefixKey, c.Owner, c.ID))), attrDueAt+" = "+e.value(n(c.DeleteAt.UnixMilli())))
+		remove = append(remove, attrReminded)
+	case keys.WindowClear:
+		remove = append(remove, "deleteAt", "pendingDays", "scheduledAt", attrDueShard, attrDueAt, attrReminded)
+	case keys.WindowEnd:
+		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())), attrDueAt+" = "+e.value(n(c.DeleteAt.UnixMilli())))
+	}
+	tagConds, tagSet, tagRemove := e.tags(c, seen)
+	conds, set, remove = append(conds, tagConds...), append(set, tagSet...), append(remove, tagRemove...)
+
+	update := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		update += " REMOVE " + strings.Join(remove, ", ")
+	}
+	return &dynamodb.UpdateItemInput{
+		TableName: &st.table, Key: itemKey(c.Owner, prefixKey+c.ID),
+		UpdateExpression:                    &update,
+		ConditionExpression:                 str(strings.Join(conds, " AND ")),
+		ExpressionAttributeNames:            e.names,
+		ExpressionAttributeValues:           e.values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+}
+
+// protection is keys.Protected.Protects in DynamoDB's words: the item is
+// none of the protected ids or aliases, and does not carry the protecting tag.
+func (e *expr) protection(p keys.Protected) []string {
+	var conds []string
+	in := func(names []string) string {
+		phs := make([]string, len(names))
+		for i, v := range names {
+			phs[i] = e.value(s(v))
+		}
+		return strings.Join(phs, ", ")
+	}
+	if len(p.IDs) > 0 {
+		conds = append(conds, "NOT ("+e.name("id")+" IN ("+in(p.IDs)+"))")
+	}
+	if len(p.Aliases) > 0 {
+		alias := e.name("alias")
+		conds = append(conds, "(attribute_not_exists("+alias+") OR NOT ("+alias+" IN ("+in(p.Aliases)+")))")
+	}
+	if p.TagKey != "" {
+		path := attrTags + "." + e.name(p.TagKey)
+		if p.TagValue == "" {
+			conds = append(conds, "attribute_not_exists("+path+")")
+		} else {
+			conds = append(conds, "(attribute_not_exists("+path+") OR "+path+" <> "+e.value(s(p.TagValue))+")")
+		}
+	}
+	return conds
 }
 
 // tags is the tag part of a change: conditions, SET and REMOVE clauses.

@@ -32,6 +32,8 @@ type Store struct {
 	db      API
 	table   string
 	backoff time.Duration // the first wait before a write that lost a transaction conflict is retried
+	// retention is how long audit records are kept (0: for good).
+	retention time.Duration
 }
 
 // New returns a store on table.
@@ -200,48 +202,7 @@ func (st *Store) List(ctx context.Context, owner, after string, limit int, now t
 	}
 }
 
-// Due implements keys.Store with a Scan. Production never calls it (TTL and
-// the stream do this work); it serves the local expiry loop when the local
-// server runs on DynamoDB.
-func (st *Store) Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, error) {
-	in := &dynamodb.ScanInput{
-		TableName:        &st.table,
-		ConsistentRead:   aws.Bool(true),
-		FilterExpression: aws.String("begins_with(sk, :kp) AND deleteAt <= :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":kp": s(prefixKey), ":now": n(now.Unix()),
-		},
-	}
-	return scan(ctx, st, "due", in, limit, decodeKey)
-}
-
-// scan returns up to limit items of a Scan, decoded, for the local expiry
-// loop's Scans (production never scans).
-func scan[T any](ctx context.Context, st *Store, op string, in *dynamodb.ScanInput, limit int, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
-	var out []T
-	for len(out) < limit {
-		page, err := st.db.Scan(ctx, in)
-		if err != nil {
-			return nil, wrap(op, err)
-		}
-		for _, av := range page.Items {
-			v, err := decode(av)
-			if err != nil {
-				return nil, err
-			}
-			if len(out) < limit {
-				out = append(out, v)
-			}
-		}
-		if page.LastEvaluatedKey == nil {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-	return out, nil
-}
-
-// Finalize implements keys.Store as one transaction: write the tombstone
+// Finalize implements expiry.Store as one transaction: write the tombstone
 // (only if there is none: that makes redelivery a no-op, and the failed
 // condition returns the tombstone written before), delete the key item if
 // TTL has not yet, on f.Permits in DynamoDB's words, and release the alias
@@ -272,6 +233,11 @@ func (st *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombst
 			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(k.ID)},
 		}})
 	}
+	rec, err := st.recordItem(f.Record)
+	if err != nil {
+		return keys.Tombstone{}, false, err
+	}
+	items = append(items, types.TransactWriteItem{Put: rec})
 	err = retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		return err
@@ -303,14 +269,14 @@ func decodeTombstone(av map[string]types.AttributeValue) (keys.Tombstone, error)
 	return it.Tombstone.Tombstone(), nil
 }
 
-// MarkReported implements keys.Store: one UpdateItem of the tombstone,
+// MarkReported implements expiry.Store: one UpdateItem of the tombstone,
 // keeping the first report's time.
 func (st *Store) MarkReported(ctx context.Context, owner, id string, at time.Time) error {
 	err := retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &st.table, Key: itemKey(owner, prefixTombstone+id),
 			ConditionExpression:       aws.String("attribute_exists(pk)"),
-			UpdateExpression:          aws.String("SET reportedAt = if_not_exists(reportedAt, :at)"),
+			UpdateExpression:          aws.String("SET reportedAt = if_not_exists(reportedAt, :at) REMOVE dueShard, dueAt"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{":at": n(at.UnixMilli())},
 		})
 		return err
@@ -320,20 +286,6 @@ func (st *Store) MarkReported(ctx context.Context, owner, id string, at time.Tim
 		return fmt.Errorf("dynamostore: mark reported %s: %w", id, keys.ErrNotFound)
 	}
 	return wrap("mark reported", err)
-}
-
-// Unreported implements keys.Store with a Scan. Production never calls it:
-// there a lost report is made again when the stream redelivers the record
-// whose processing failed; it serves the local expiry loop when the local
-// server runs on DynamoDB.
-func (st *Store) Unreported(ctx context.Context, limit int) ([]keys.Tombstone, error) {
-	in := &dynamodb.ScanInput{
-		TableName:                 &st.table,
-		ConsistentRead:            aws.Bool(true),
-		FilterExpression:          aws.String("begins_with(sk, :tp) AND attribute_not_exists(reportedAt)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":tp": s(prefixTombstone)},
-	}
-	return scan(ctx, st, "unreported", in, limit, decodeTombstone)
 }
 
 // Tombstone implements keys.Store.

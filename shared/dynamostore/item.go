@@ -1,6 +1,10 @@
 package dynamostore
 
 import (
+	"fmt"
+	"hash/fnv"
+	"strconv"
+
 	"github.com/keydeletion/service/shared/keyrecord"
 	"github.com/keydeletion/service/shared/keys"
 )
@@ -12,33 +16,65 @@ import (
 //	pk = "T#<owner>"  sk = "A#<alias>"  an alias (Huawei key_alias, NCP keyName) -> key id
 //	pk = "T#<owner>"  sk = "D#<id>"     a tombstone: a key's final deletion
 //	pk = "T#<owner>"  sk = "N#<number>" a key number, claimed for good -> key id
+//	pk = "T#<owner>"  sk = "L#<ms, 13 digits>#<record id>" an audit record
 //
-// deleteAt (Number, epoch seconds) is the table's TTL attribute; only a key
-// pending deletion has it.
+// deleteAt (Number, epoch seconds) is the table's TTL attribute: a key
+// pending deletion has it (its window's end), and an audit record (its
+// retention's end); nothing else.
+//
+// The sparse index "due" (dueShard, dueAt in epoch ms) finds what the sweep
+// has to do without a Scan: keys pending deletion (shard "K#<n>", dueAt the
+// window's end), tombstones whose deletion is not yet reported ("D#<n>",
+// the deletion time) and audit records whose event is not yet published
+// ("L#<n>", the record's time). Each leaves the index when its work is
+// done. Spreading each kind over dueShards partitions keeps a burst of
+// schedules from making one index partition hot.
 const (
-	attrPK       = "pk"
-	attrSK       = "sk"
-	attrDeleteAt = "deleteAt"
-	attrTags     = "tags"
+	attrPK         = "pk"
+	attrSK         = "sk"
+	attrDeleteAt   = "deleteAt"
+	attrTags       = "tags"
+	attrLastChange = "lastChange"
+	attrReminded   = "reminded"
+	attrDueShard   = "dueShard"
+	attrDueAt      = "dueAt"
+
+	dueIndex  = "due"
+	dueShards = 8
 
 	prefixTenant    = "T#"
 	prefixKey       = "K#"
 	prefixAlias     = "A#"
 	prefixTombstone = "D#"
 	prefixNumber    = "N#"
+	prefixRecord    = "L#"
 )
+
+// dueShard is the index partition of an item of kind (prefixKey,
+// prefixTombstone, prefixRecord), fixed by its owner and id.
+func dueShard(kind, owner, id string) string {
+	h := fnv.New32a()
+	h.Write([]byte(owner + "/" + id))
+	return kind + strconv.Itoa(int(h.Sum32()%dueShards))
+}
 
 func partition(owner string) string { return prefixTenant + owner }
 
 // keyItem is a key as stored: its table keys and its record.
 type keyItem struct {
-	PK string `dynamodbav:"pk"`
-	SK string `dynamodbav:"sk"`
+	PK       string `dynamodbav:"pk"`
+	SK       string `dynamodbav:"sk"`
+	DueShard string `dynamodbav:"dueShard,omitempty"`
+	DueAt    int64  `dynamodbav:"dueAt,omitempty"`
 	keyrecord.Key
 }
 
 func toItem(k keys.Key) keyItem {
-	return keyItem{PK: partition(k.Owner), SK: prefixKey + k.ID, Key: keyrecord.FromKey(k)}
+	it := keyItem{PK: partition(k.Owner), SK: prefixKey + k.ID, Key: keyrecord.FromKey(k)}
+	if !k.DeleteAt.IsZero() {
+		it.DueShard, it.DueAt = dueShard(prefixKey, k.Owner, k.ID), k.DeleteAt.UnixMilli()
+	}
+	return it
 }
 
 type aliasItem struct {
@@ -47,12 +83,35 @@ type aliasItem struct {
 	KeyID string `dynamodbav:"keyId"`
 }
 
+// tombstoneItem is a tombstone; until its deletion is reported it is in
+// the due index.
 type tombstoneItem struct {
-	PK string `dynamodbav:"pk"`
-	SK string `dynamodbav:"sk"`
+	PK       string `dynamodbav:"pk"`
+	SK       string `dynamodbav:"sk"`
+	DueShard string `dynamodbav:"dueShard,omitempty"`
+	DueAt    int64  `dynamodbav:"dueAt,omitempty"`
 	keyrecord.Tombstone
 }
 
 func toTombstoneItem(t keys.Tombstone) tombstoneItem {
-	return tombstoneItem{PK: partition(t.Owner), SK: prefixTombstone + t.KeyID, Tombstone: keyrecord.FromTombstone(t)}
+	it := tombstoneItem{PK: partition(t.Owner), SK: prefixTombstone + t.KeyID, Tombstone: keyrecord.FromTombstone(t)}
+	if t.ReportedAt.IsZero() {
+		it.DueShard, it.DueAt = dueShard(prefixTombstone, t.Owner, t.KeyID), t.DeletedAt.UnixMilli()
+	}
+	return it
+}
+
+// recordItem is an audit record; until its event is published it is in
+// the due index.
+type recordItem struct {
+	PK       string `dynamodbav:"pk"`
+	SK       string `dynamodbav:"sk"`
+	DueShard string `dynamodbav:"dueShard,omitempty"`
+	DueAt    int64  `dynamodbav:"dueAt,omitempty"`
+	keyrecord.Record
+}
+
+// recordSK orders an owner's records by time, then id.
+func recordSK(r keys.Record) string {
+	return prefixRecord + fmt.Sprintf("%013d", r.At.UnixMilli()) + "#" + r.ID
 }

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -15,16 +16,23 @@ const (
 	ttlIdentityType = "Service"
 )
 
+// Stream reads the keys table's stream for expiry.StreamHandler.
+type Stream struct{}
+
 // ExpiredKey decodes a stream record of the keys table. ok is true for every
-// TTL removal, with what the removed item held (a key item that was not
+// TTL removal but those of audit records (their retention ended: nothing
+// to do), with what the removed item held (a key item that was not
 // pending deletion, or an item that is no key at all, decodes to a key the
 // finalizer refuses and logs); every other record (inserts, updates, a
 // user's delete) is ignored. A TTL removal that cannot be decoded is an
 // error, so that it is retried and, failing that, reaches the on-failure
 // destination.
-func ExpiredKey(rec events.DynamoDBEventRecord) (keys.Key, bool, error) {
+func (Stream) ExpiredKey(rec events.DynamoDBEventRecord) (keys.Key, bool, error) {
 	if rec.EventName != string(events.DynamoDBOperationTypeRemove) || rec.UserIdentity == nil ||
 		rec.UserIdentity.Type != ttlIdentityType || rec.UserIdentity.PrincipalID != ttlPrincipal {
+		return keys.Key{}, false, nil
+	}
+	if sk, ok := rec.Change.Keys[attrSK]; ok && sk.DataType() == events.DataTypeString && strings.HasPrefix(sk.String(), prefixRecord) {
 		return keys.Key{}, false, nil
 	}
 	if rec.Change.OldImage == nil {
@@ -39,6 +47,28 @@ func ExpiredKey(rec events.DynamoDBEventRecord) (keys.Key, bool, error) {
 		return keys.Key{}, false, err
 	}
 	return k, true, nil
+}
+
+// NewRecord decodes the audit record an INSERT wrote; ok is false for every
+// other record.
+func (Stream) NewRecord(rec events.DynamoDBEventRecord) (keys.Record, bool, error) {
+	sk, ok := rec.Change.Keys[attrSK]
+	if rec.EventName != string(events.DynamoDBOperationTypeInsert) || !ok || sk.DataType() != events.DataTypeString ||
+		!strings.HasPrefix(sk.String(), prefixRecord) {
+		return keys.Record{}, false, nil
+	}
+	if rec.Change.NewImage == nil {
+		return keys.Record{}, false, fmt.Errorf("insert of %v without a new image: the stream view must include new images", rec.Change.Keys)
+	}
+	av, err := fromStreamImage(rec.Change.NewImage)
+	if err != nil {
+		return keys.Record{}, false, err
+	}
+	r, err := decodeRecord(av)
+	if err != nil {
+		return keys.Record{}, false, err
+	}
+	return r.Record(), true, nil
 }
 
 func fromStreamImage(img map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {

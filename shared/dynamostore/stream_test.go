@@ -20,6 +20,7 @@ import (
 	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/infra/eventgen"
 	"github.com/keydeletion/service/shared/dynamostore"
+	evs "github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
 )
@@ -61,7 +62,8 @@ func TestStreamEvents(t *testing.T) {
 			if err := m.SeedRemovedByTTL(ctx, st, dynamodblocal.KeyRemover(db, table)); err != nil {
 				t.Fatal(err)
 			}
-			handler := expiry.New(st, time.Now, quiet).StreamHandler(dynamostore.ExpiredKey)
+			pub := &recorded{}
+			handler := expiry.New(st, expiry.Config{Log: quiet, Publisher: pub}).StreamHandler(dynamostore.Stream{})
 			var first keys.Tombstone
 			if want.After != "" {
 				if _, err := handler(ctx, readEvent(t, m, want.After)); err != nil {
@@ -97,11 +99,31 @@ func TestStreamEvents(t *testing.T) {
 			if released := errors.Is(aliasErr, keys.ErrNotFound); released != want.AliasReleased {
 				t.Fatalf("alias released=%v, want %v", released, want.AliasReleased)
 			}
+			if got := pub.types(); !reflect.DeepEqual(got, want.Published) {
+				t.Fatalf("published %q, want %q", got, want.Published)
+			}
 		})
 	}
-	if ran != 4 {
-		t.Fatalf("%d stream events ran, want 4", ran)
+	if ran != 5 {
+		t.Fatalf("%d stream events ran, want 5", ran)
 	}
+}
+
+// recorded keeps what the handler publishes (the binaries' test publishes
+// through the real EventBridge client).
+type recorded struct{ events []evs.Event }
+
+func (r *recorded) Publish(_ context.Context, es []evs.Event) error {
+	r.events = append(r.events, es...)
+	return nil
+}
+
+func (r *recorded) types() []string {
+	var out []string
+	for _, e := range r.events {
+		out = append(out, e.DetailType)
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {
@@ -128,13 +150,16 @@ func TestTTLRemovalThroughStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, err = svc.ScheduleDeletion(ctx, keys.Principal{Tenant: eventgen.Owner}, k.ID, 7); err != nil {
+	if _, err = svc.ScheduleDeletion(ctx, keys.Principal{Tenant: eventgen.Owner}, k.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	if k, err = st.Get(ctx, eventgen.Owner, k.ID); err != nil {
 		t.Fatal(err)
 	}
 	other, _ := svc.Create(ctx, keys.Principal{Tenant: eventgen.Owner}, keys.CreateRequest{})
 
 	records := waitForTTLRemoval(t, db, table, k.ID)
-	handler := expiry.New(st, time.Now, quiet).StreamHandler(dynamostore.ExpiredKey)
+	handler := expiry.New(st, expiry.Config{Log: quiet}).StreamHandler(dynamostore.Stream{})
 	resp, err := handler(ctx, events.DynamoDBEvent{Records: records})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handler: %+v %v", resp, err)

@@ -16,6 +16,19 @@ type TableAdmin interface {
 	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
 	DescribeTable(ctx context.Context, in *dynamodb.DescribeTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.DescribeTableOutput, error)
 	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+	UpdateTable(ctx context.Context, in *dynamodb.UpdateTableInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateTableOutput, error)
+}
+
+// dueIndexDefinition is the sparse index the sweep reads (see item.go).
+func dueIndexDefinition() types.GlobalSecondaryIndex {
+	return types.GlobalSecondaryIndex{
+		IndexName: aws.String(dueIndex),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrDueShard), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrDueAt), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+	}
 }
 
 // TableDefinition is the keys table as the local stack and the tests create
@@ -26,12 +39,15 @@ func TableDefinition(name string) *dynamodb.CreateTableInput {
 		AttributeDefinitions: []types.AttributeDefinition{
 			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrDueShard), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrDueAt), AttributeType: types.ScalarAttributeTypeN},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
 			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
 		},
-		BillingMode: types.BillingModePayPerRequest,
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{dueIndexDefinition()},
+		BillingMode:            types.BillingModePayPerRequest,
 		StreamSpecification: &types.StreamSpecification{
 			StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewAndOldImages,
 		},
@@ -39,7 +55,8 @@ func TableDefinition(name string) *dynamodb.CreateTableInput {
 }
 
 // EnsureTable creates the keys table with TTL on deleteAt unless it exists,
-// and waits until it is active.
+// adds the due index to a table made before it, and waits until both are
+// active.
 func EnsureTable(ctx context.Context, db TableAdmin, name string) error {
 	_, err := db.CreateTable(ctx, TableDefinition(name))
 	var inUse *types.ResourceInUseException
@@ -60,5 +77,42 @@ func EnsureTable(ctx context.Context, db TableAdmin, name string) error {
 			return fmt.Errorf("dynamostore: enable TTL on %s: %w", name, err)
 		}
 	}
-	return nil
+	return ensureDueIndex(ctx, db, name)
+}
+
+func ensureDueIndex(ctx context.Context, db TableAdmin, name string) error {
+	for {
+		out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+		if err != nil {
+			return fmt.Errorf("dynamostore: describe %s: %w", name, err)
+		}
+		var index *types.GlobalSecondaryIndexDescription
+		for i, g := range out.Table.GlobalSecondaryIndexes {
+			if aws.ToString(g.IndexName) == dueIndex {
+				index = &out.Table.GlobalSecondaryIndexes[i]
+			}
+		}
+		switch {
+		case index == nil:
+			def := TableDefinition(name)
+			_, err := db.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+				TableName: aws.String(name), AttributeDefinitions: def.AttributeDefinitions,
+				GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+					IndexName: def.GlobalSecondaryIndexes[0].IndexName, KeySchema: def.GlobalSecondaryIndexes[0].KeySchema,
+					Projection: def.GlobalSecondaryIndexes[0].Projection,
+				}}},
+			})
+			var inUse *types.ResourceInUseException
+			if err != nil && !errors.As(err, &inUse) {
+				return fmt.Errorf("dynamostore: add the due index to %s: %w", name, err)
+			}
+		case index.IndexStatus == types.IndexStatusActive:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

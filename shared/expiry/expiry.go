@@ -1,7 +1,10 @@
-// Package expiry carries out the final deletion of keys whose window has
-// ended. The expire Lambda feeds it DynamoDB TTL removals from the stream;
-// the local server's loop feeds it what the store reports due. Both take the
-// same path: Finalizer.Finalize.
+// Package expiry carries out what follows a deletion window: the final
+// deletion of keys whose window has ended, the events of the audit trail,
+// and reminders before a window ends. In AWS the expire function feeds it
+// the table's stream (TTL removals, new audit records) and the sweep
+// function runs Sweep on a schedule as the backstop of both and the sender
+// of reminders; on a laptop the local server's loop runs Sweep every
+// second. Every path to a final deletion is Finalizer.Finalize.
 package expiry
 
 import (
@@ -13,8 +16,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
+	lambdaevents "github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/google/uuid"
 
+	"github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/keys"
 )
 
@@ -22,48 +28,111 @@ import (
 // id or owner, so there is nothing to finalize.
 var ErrNotPending = errors.New("key is not pending deletion")
 
-// Store is what the final deletion needs of a store.
+// Store is what the work after a window needs of a store. Every "before"
+// lists what was due at or before that time, oldest first.
 type Store interface {
-	// Due returns up to limit pending-deletion keys whose window ended at or
-	// before now, oldest first.
-	Due(ctx context.Context, now time.Time, limit int) ([]keys.Key, error)
+	// Due returns up to limit keys pending deletion whose window ends at
+	// or before before.
+	Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error)
 	// Finalize carries out f as one atomic write, if f.Permits the stored
 	// item: it removes what remains of the key (the item, if TTL has not
 	// removed it, and its alias, if it still names the key) and writes the
-	// tombstone. It returns the tombstone as stored and whether this call
-	// wrote it. Idempotent: finalizing an already finalized key changes
-	// nothing and returns the tombstone written before.
+	// tombstone and f.Record. It returns the tombstone as stored and
+	// whether this call wrote it. Idempotent: finalizing an already
+	// finalized key changes nothing and returns the tombstone written
+	// before.
 	Finalize(ctx context.Context, f keys.Finalization) (stored keys.Tombstone, created bool, err error)
 	// MarkReported records that the final deletion of owner's key id was
 	// reported at at.
 	MarkReported(ctx context.Context, owner, id string, at time.Time) error
-	// Unreported returns up to limit tombstones whose deletion has not been
-	// reported, for a sweep to report after a crash.
-	Unreported(ctx context.Context, limit int) ([]keys.Tombstone, error)
+	// Unreported returns up to limit tombstones, deleted at or before
+	// before, whose deletion has not been reported.
+	Unreported(ctx context.Context, before time.Time, limit int) ([]keys.Tombstone, error)
+	// Unpublished returns up to limit audit records, written at or before
+	// before, whose event has not been published.
+	Unpublished(ctx context.Context, before time.Time, limit int) ([]keys.Record, error)
+	// MarkPublished records that r's event was published.
+	MarkPublished(ctx context.Context, r keys.Record) error
+	// MarkReminded records that a reminder offset before k's deletion date
+	// was sent, if k is still pending deletion with the same window
+	// (keys.ErrNotFound otherwise).
+	MarkReminded(ctx context.Context, k keys.Key, offset time.Duration) error
+	// ExpireRecords removes audit records whose retention ended at or
+	// before now, where the store does not do it itself, and says how many.
+	ExpireRecords(ctx context.Context, now time.Time) (int, error)
 }
 
-// Finalizer carries out final deletions.
+// DefaultReminders are the offsets before a deletion date at which
+// reminders are sent.
+var DefaultReminders = []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}
+
+// Config says how a Finalizer works; the zero value of each field takes
+// its default.
+type Config struct {
+	Now func() time.Time
+	Log *slog.Logger
+	// Publisher delivers events; nil logs them only.
+	Publisher events.Publisher
+	// Events builds them.
+	Events events.Builder
+	// Reminders are the offsets before a deletion date at which a reminder
+	// is sent (DefaultReminders if nil; empty: none).
+	Reminders []time.Duration
+	// Grace is how long Sweep leaves its work to the fast path: TTL and the
+	// stream in AWS (there a few minutes); 0 on a laptop, where Sweep is
+	// the only path.
+	Grace time.Duration
+	// Source names the path in the principal of final deletions ("stream",
+	// "sweep", "local").
+	Source string
+}
+
+// Finalizer carries out final deletions, publishes events and sends
+// reminders.
 type Finalizer struct {
 	store Store
-	now   func() time.Time
+	cfg   Config
 	log   *slog.Logger
 }
 
-// New returns a finalizer on store with clock now.
-func New(store Store, now func() time.Time, log *slog.Logger) *Finalizer {
-	if now == nil {
-		now = time.Now
+// New returns a finalizer on store.
+func New(store Store, cfg Config) *Finalizer {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
-	return &Finalizer{store: store, now: now, log: log}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Reminders == nil {
+		cfg.Reminders = DefaultReminders
+	}
+	cfg.Reminders = slices.Clone(cfg.Reminders)
+	slices.Sort(cfg.Reminders)
+	if cfg.Events.Source == "" {
+		cfg.Events.Source = events.DefaultSource
+	}
+	cfg.Publisher = events.Logged{Next: cfg.Publisher, Log: cfg.Log}
+	return &Finalizer{store: store, cfg: cfg, log: cfg.Log}
 }
 
-// Finalize removes what remains of k, records its deletion in a tombstone,
-// and reports it. Safe to repeat: each tombstone is reported once, when it is
-// written, and again only if a crash came between the write and the report
-// (the tombstone remembers whether it was reported); a repeat that finds
-// nothing to do says so at debug level.
+// requestID names one piece of work in its records: the Lambda invocation,
+// or a fresh id.
+func requestID(ctx context.Context) string {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	return uuid.NewString()
+}
+
+// Finalize removes what remains of k, records its deletion in a tombstone
+// and the trail, and reports it. Safe to repeat: each tombstone is reported
+// once, when it is written, and again only if a crash came between the
+// write and the report (the tombstone remembers whether it was reported); a
+// repeat that finds nothing to do says so at debug level.
 func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
-	fin, err := keys.Finalize(k, f.now())
+	by := keys.System(k.Owner, requestID(ctx))
+	by.Source = f.cfg.Source
+	fin, err := keys.Finalize(k, f.cfg.Now(), by)
 	if err != nil {
 		return fmt.Errorf("finalize %q of %q in state %q: %w: %w", k.ID, k.Owner, k.State, ErrNotPending, err)
 	}
@@ -92,29 +161,61 @@ func (f *Finalizer) report(ctx context.Context, t keys.Tombstone, created bool) 
 	f.log.InfoContext(ctx, "key deleted", "key", t.KeyID, "owner", t.Owner, "alias", t.Alias,
 		"deleteAt", t.DeleteAt, "pendingDays", t.PendingDays, "scheduledAt", t.ScheduledAt,
 		"deletedAt", t.DeletedAt, "recovered", !created)
-	if err := f.store.MarkReported(ctx, t.Owner, t.KeyID, f.now()); err != nil {
+	if err := f.store.MarkReported(ctx, t.Owner, t.KeyID, f.cfg.Now()); err != nil {
 		f.log.WarnContext(ctx, "key deleted, but recording the report failed; it may be reported again",
 			"key", t.KeyID, "owner", t.Owner, "error", err.Error())
 	}
 }
 
-// Sweep reports the final deletions a crash left unreported, then
-// finalizes up to limit keys the store reports due, and returns how many it
-// finalized.
-func (f *Finalizer) Sweep(ctx context.Context, limit int) (int, error) {
-	unreported, err := f.store.Unreported(ctx, limit)
-	if err != nil {
-		return 0, fmt.Errorf("sweep: %w", err)
+// Publish publishes the events of audit records, then takes them out of the
+// outbox. A failure leaves them in it, for the next sweep.
+func (f *Finalizer) Publish(ctx context.Context, records []keys.Record) error {
+	if len(records) == 0 {
+		return nil
 	}
+	evs := make([]events.Event, 0, len(records))
+	for _, r := range records {
+		e, err := f.cfg.Events.ForRecord(r)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, e)
+	}
+	if err := f.cfg.Publisher.Publish(ctx, evs); err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range records {
+		if err := f.store.MarkPublished(ctx, r); err != nil {
+			errs = append(errs, err) // published all the same; it may be published again
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sweepBatch bounds each part of a sweep's work per round.
+const sweepBatch = 100
+
+// Sweep does what is due and the fast path has not done within the grace
+// period: it reports final deletions a crash left unreported, finalizes
+// keys whose window has ended, publishes the events of audit records,
+// sends reminders, and removes audit records past their retention. It
+// returns how many keys it finalized; an error of one part does not stop
+// the others.
+func (f *Finalizer) Sweep(ctx context.Context) (int, error) {
+	now := f.cfg.Now()
+	late := now.Add(-f.cfg.Grace)
+	var errs []error
+
+	unreported, err := f.store.Unreported(ctx, late, sweepBatch)
+	errs = append(errs, err)
 	for _, t := range unreported {
 		f.report(ctx, t, false)
 	}
-	due, err := f.store.Due(ctx, f.now(), limit)
-	if err != nil {
-		return 0, fmt.Errorf("sweep: %w", err)
-	}
+
+	due, err := f.store.Due(ctx, late, sweepBatch)
+	errs = append(errs, err)
 	done := 0
-	var errs []error
 	for _, k := range due {
 		if err := f.Finalize(ctx, k); err != nil {
 			errs = append(errs, err)
@@ -122,23 +223,94 @@ func (f *Finalizer) Sweep(ctx context.Context, limit int) (int, error) {
 		}
 		done++
 	}
+
+	records, err := f.store.Unpublished(ctx, late, sweepBatch)
+	errs = append(errs, err, f.Publish(ctx, records))
+
+	errs = append(errs, f.remind(ctx, now))
+
+	if n, err := f.store.ExpireRecords(ctx, now); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		f.log.InfoContext(ctx, "audit records past their retention removed", "count", n)
+	}
 	return done, errors.Join(errs...)
 }
 
-// Run sweeps every interval until ctx ends: the local stand-in for TTL and
-// the stream.
+// remind sends the reminders due at now: for each key pending deletion,
+// the reminder of the smallest offset whose time has come, unless it (or
+// one of a smaller offset) was sent. Offsets not shorter than the window
+// itself are skipped: they fall before the schedule. A reminder is sent
+// before it is marked sent, so a crash between the two sends it again,
+// with the same id.
+func (f *Finalizer) remind(ctx context.Context, now time.Time) error {
+	if len(f.cfg.Reminders) == 0 {
+		return nil
+	}
+	horizon := now.Add(f.cfg.Reminders[len(f.cfg.Reminders)-1])
+	pending, err := f.store.Due(ctx, horizon, 1000)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, k := range pending {
+		if !k.Live(now) {
+			continue // the final deletion's, not a reminder's
+		}
+		offset, ok := f.reminderDue(k, now)
+		if !ok {
+			continue
+		}
+		if err := f.cfg.Publisher.Publish(ctx, []events.Event{f.cfg.Events.Reminder(k, offset, now)}); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := f.store.MarkReminded(ctx, k, offset); err != nil && !errors.Is(err, keys.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// reminderDue is the offset whose reminder k is due at now, if one is.
+func (f *Finalizer) reminderDue(k keys.Key, now time.Time) (time.Duration, bool) {
+	window := k.DeleteAt.Sub(k.ScheduledAt)
+	if k.ScheduledAt.IsZero() {
+		window = time.Duration(k.PendingDays) * 24 * time.Hour
+	}
+	left := k.DeleteAt.Sub(now)
+	for _, offset := range f.cfg.Reminders { // smallest first
+		if offset >= window || left > offset {
+			continue
+		}
+		if k.Reminded != 0 && k.Reminded <= offset {
+			return 0, false // sent already, or one nearer the deletion
+		}
+		return offset, true
+	}
+	return 0, false
+}
+
+// SweepUntilDone sweeps while a round finds a full batch of keys to
+// finalize and ctx allows (the sweep function's handler: a failure is the
+// invocation's error, for its alarm).
+func (f *Finalizer) SweepUntilDone(ctx context.Context) error {
+	for {
+		n, err := f.Sweep(ctx)
+		if err != nil || n < sweepBatch || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// Run sweeps every interval until ctx ends: the local stand-in for TTL, the
+// stream and the scheduled sweep.
 func (f *Finalizer) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		for {
-			n, err := f.Sweep(ctx, 100)
-			if err != nil && ctx.Err() == nil {
-				f.log.ErrorContext(ctx, "expiry sweep failed", "error", err.Error())
-			}
-			if n < 100 || err != nil {
-				break
-			}
+		if err := f.SweepUntilDone(ctx); err != nil && ctx.Err() == nil {
+			f.log.ErrorContext(ctx, "expiry sweep failed", "error", err.Error())
 		}
 		select {
 		case <-ctx.Done():
@@ -148,25 +320,39 @@ func (f *Finalizer) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// RecordDecoder extracts from a stream record the key a TTL removal deleted.
-// ok is false for records that are not TTL removals (inserts, updates, a
-// user's delete); every TTL removal is handed over, whatever it removed, so
-// that Finalize decides, and one it cannot finalize is logged, not dropped.
-type RecordDecoder func(events.DynamoDBEventRecord) (k keys.Key, ok bool, err error)
+// StreamDecoder reads the table's stream records.
+type StreamDecoder interface {
+	// ExpiredKey extracts the key a TTL removal deleted. ok is false for
+	// records that are not TTL removals of keys; every TTL removal of a
+	// key item is handed over, whatever it held, so that Finalize decides,
+	// and one it cannot finalize is logged, not dropped.
+	ExpiredKey(lambdaevents.DynamoDBEventRecord) (k keys.Key, ok bool, err error)
+	// NewRecord extracts the audit record an insert wrote; ok is false for
+	// every other stream record.
+	NewRecord(lambdaevents.DynamoDBEventRecord) (r keys.Record, ok bool, err error)
+}
 
 // StreamHandler returns the Lambda handler for the table's stream: it
-// finalizes each TTL removal and reports the records it could not finalize
+// finalizes each TTL removal of a key, publishes the event of each new
+// audit record, and reports the records it could not process
 // (ReportBatchItemFailures), so that only those are retried. A TTL removal
 // of something that was not a key pending deletion cannot be finalized by
 // retrying: it is logged as an error with the record's identity, and not
 // reported as a failure.
-func (f *Finalizer) StreamHandler(decode RecordDecoder) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-	return func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
-		var resp events.DynamoDBEventResponse
+func (f *Finalizer) StreamHandler(decode StreamDecoder) func(context.Context, lambdaevents.DynamoDBEvent) (lambdaevents.DynamoDBEventResponse, error) {
+	return func(ctx context.Context, ev lambdaevents.DynamoDBEvent) (lambdaevents.DynamoDBEventResponse, error) {
+		var resp lambdaevents.DynamoDBEventResponse
 		for _, rec := range ev.Records {
-			k, ok, err := decode(rec)
-			if err == nil && ok {
+			k, isKey, err := decode.ExpiredKey(rec)
+			if err == nil && isKey {
 				err = f.Finalize(ctx, k)
+			}
+			if err == nil && !isKey {
+				var r keys.Record
+				var isRecord bool
+				if r, isRecord, err = decode.NewRecord(rec); err == nil && isRecord {
+					err = f.Publish(ctx, []keys.Record{r})
+				}
 			}
 			switch {
 			case err == nil:
@@ -175,10 +361,10 @@ func (f *Finalizer) StreamHandler(decode RecordDecoder) func(context.Context, ev
 					"eventId", rec.EventID, "sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec),
 					"state", string(k.State), "error", err.Error())
 			default:
-				f.log.ErrorContext(ctx, "expiry record failed", "eventId", rec.EventID,
+				f.log.ErrorContext(ctx, "stream record failed", "eventId", rec.EventID,
 					"sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec), "error", err.Error())
 				resp.BatchItemFailures = append(resp.BatchItemFailures,
-					events.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
+					lambdaevents.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
 			}
 		}
 		return resp, nil
@@ -187,7 +373,7 @@ func (f *Finalizer) StreamHandler(decode RecordDecoder) func(context.Context, ev
 
 // recordKeys renders a stream record's table keys ("pk=T#a sk=K#b"), its
 // identity in the table.
-func recordKeys(rec events.DynamoDBEventRecord) string {
+func recordKeys(rec lambdaevents.DynamoDBEventRecord) string {
 	names := make([]string, 0, len(rec.Change.Keys))
 	for name := range rec.Change.Keys {
 		names = append(names, name)
@@ -196,7 +382,7 @@ func recordKeys(rec events.DynamoDBEventRecord) string {
 	parts := make([]string, len(names))
 	for i, name := range names {
 		v := rec.Change.Keys[name]
-		if v.DataType() == events.DataTypeString {
+		if v.DataType() == lambdaevents.DataTypeString {
 			parts[i] = name + "=" + v.String()
 		} else {
 			parts[i] = name + "=?"

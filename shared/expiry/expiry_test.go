@@ -75,7 +75,7 @@ func setup(t *testing.T, st storetest.Store) *fixture {
 	l := &logs{}
 	log := slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &fixture{t: t, ctx: context.Background(), store: st, clock: clock,
-		svc: keys.NewService(st, clock.Now), fin: expiry.New(st, clock.Now, log), logs: l}
+		svc: keys.NewService(st, clock.Now), fin: expiry.New(st, expiry.Config{Now: clock.Now, Log: log}), logs: l}
 }
 
 // pending creates a key and schedules its deletion.
@@ -85,7 +85,10 @@ func (f *fixture) pending(alias string) keys.Key {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if k, err = f.svc.ScheduleDeletion(f.ctx, keys.Principal{Tenant: k.Owner}, k.ID, 7); err != nil {
+	if _, err = f.svc.ScheduleDeletion(f.ctx, keys.Principal{Tenant: k.Owner}, k.ID, 7); err != nil {
+		f.t.Fatal(err)
+	}
+	if k, err = f.store.Get(f.ctx, k.Owner, k.ID); err != nil {
 		f.t.Fatal(err)
 	}
 	return k
@@ -139,7 +142,7 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 		f.clock.Set(byStream.DeleteAt)
 		// What a process killed right after the commit leaves behind.
 		for _, k := range []keys.Key{byStream, bySweep} {
-			fin, err := keys.Finalize(k, f.clock.Now())
+			fin, err := keys.Finalize(k, f.clock.Now(), keys.System(k.Owner, "crash"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -153,10 +156,10 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 		if n := f.deletedLines(byStream.ID); n != 1 {
 			t.Fatalf("redelivery after a crash: %d reports, want 1", n)
 		}
-		if _, err := f.fin.Sweep(f.ctx, 100); err != nil { // the local loop's next round
+		if _, err := f.fin.Sweep(f.ctx); err != nil { // the local loop's next round
 			t.Fatal(err)
 		}
-		if _, err := f.fin.Sweep(f.ctx, 100); err != nil {
+		if _, err := f.fin.Sweep(f.ctx); err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range []keys.Key{byStream, bySweep} {
@@ -203,7 +206,7 @@ func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
 			Change: events.DynamoDBStreamRecord{SequenceNumber: seq, OldImage: old,
 				Keys: map[string]events.DynamoDBAttributeValue{"pk": old["pk"], "sk": old["sk"]}}}
 	}
-	handler := f.fin.StreamHandler(dynamostore.ExpiredKey)
+	handler := f.fin.StreamHandler(dynamostore.Stream{})
 	resp, err := handler(f.ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
 		record("1", image("Enabled", "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "tenant-a")),
 		record("2", image("PendingDeletion", "", "tenant-a")),

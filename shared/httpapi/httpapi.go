@@ -42,6 +42,8 @@ const (
 	// Dispatch is a route that serves many actions chosen by a header
 	// (AWS's POST / with X-Amz-Target).
 	Dispatch Action = "dispatch"
+	// Trail reads the audit trail.
+	Trail Action = "trail"
 	// Fallback routes answer unknown paths with the dialect's own error.
 	Fallback Action = "fallback"
 )
@@ -134,9 +136,11 @@ func (s *Server) Routes() []Route { return s.routes }
 type Info struct {
 	RequestID string
 	Tenant    string // once authenticated
+	AccessKey string // once authenticated: the credential's id
 	Dialect   string
 	Operation string
 	KeyID     string
+	ErrorCode string // the dialect's error code, on a failure
 }
 
 type infoKey struct{}
@@ -179,12 +183,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.log.LogAttrs(ctx, level, "request",
 		slog.String("requestId", info.RequestID),
 		slog.String("tenant", info.Tenant),
+		slog.String("accessKey", info.AccessKey),
 		slog.String("dialect", info.Dialect),
 		slog.String("operation", info.Operation),
 		slog.String("key", info.KeyID),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", rec.status),
+		slog.String("errorCode", info.ErrorCode),
 		slog.Float64("latencyMs", float64(time.Since(start).Microseconds())/1000),
 	)
 }
@@ -192,7 +198,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Principal is the caller of r, as the domain records it.
 func Principal(r *http.Request, dialect string, c tenant.Caller) keys.Principal {
 	return keys.Principal{Tenant: c.Tenant.ID, Dialect: dialect, AccessKey: c.AccessKey,
-		Source: r.RemoteAddr, RequestID: InfoFrom(r.Context()).RequestID}
+		Source: r.RemoteAddr, RequestID: InfoFrom(r.Context()).RequestID, Policy: c.Tenant.PolicyFor(c.AccessKey)}
 }
 
 // requestID is the Lambda invocation's id inside Lambda (so that log lines

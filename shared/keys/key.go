@@ -99,11 +99,17 @@ type Key struct {
 	ScheduledAt time.Time
 	// PendingDays is the waiting period the deletion was scheduled with.
 	PendingDays int
+	// Reminded is the smallest offset before DeleteAt at which a reminder
+	// of this window was sent (0: none yet); reminders at larger offsets
+	// count as sent with it.
+	Reminded time.Duration
 	// Number is the key's number, unique within its owner and never reused
 	// (NCP names keys by integers); see NumberOf.
 	Number int64
 	// Tags are the key's tags (AWS TagResource), nil if none.
 	Tags map[string]string
+	// LastChange is the last change made to the key (its creation, at first).
+	LastChange Stamp
 	// Rotation and encryption settings, carried for NCP's create-key and get-key.
 	AutoRotation       bool
 	RotationPeriodDays int

@@ -10,6 +10,7 @@ import (
 type Op string
 
 const (
+	OpCreate   Op = "Create"
 	OpEnable   Op = "Enable"
 	OpDisable  Op = "Disable"
 	OpSchedule Op = "ScheduleDeletion"
@@ -82,11 +83,19 @@ type Change struct {
 	// SucceedIfAlready makes the change a success without a write when the
 	// key is already in To (AWS: EnableKey on an Enabled key).
 	SucceedIfAlready bool
+	// Protected are the keys the deletion policy protects from this change
+	// (schedule and immediate deletion): the one rule of the policy that
+	// depends on the key, so part of the write's condition.
+	Protected Protected
 }
 
 func newChange(op Op, by Principal, id string, now time.Time) Change {
 	r := machine[op]
-	return Change{Op: op, Owner: by.Tenant, By: by, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
+	c := Change{Op: op, Owner: by.Tenant, By: by, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
+	if op == OpSchedule || op == OpDeleteNow {
+		c.Protected = by.Policy.Protected
+	}
+	return c
 }
 
 // ChangesState reports whether the change sets the key's state.
@@ -95,8 +104,12 @@ func (c Change) ChangesState() bool { return c.To != "" }
 // Permits reports whether the change may be applied to k (nil: no such item).
 // Stores that cannot express the condition natively evaluate this.
 func (c Change) Permits(k *Key) bool {
-	return k != nil && k.Owner == c.Owner && k.ID == c.ID && k.Live(c.Now) && slices.Contains(c.From, k.State) &&
-		len(c.tagsAfter(k.Tags)) <= MaxTags
+	if k == nil || k.Owner != c.Owner || k.ID != c.ID || !k.Live(c.Now) || !slices.Contains(c.From, k.State) ||
+		len(c.tagsAfter(k.Tags)) > MaxTags {
+		return false
+	}
+	_, protected := c.Protected.Protects(*k)
+	return !protected
 }
 
 // Already reports whether a refused change found the key already where it
@@ -107,15 +120,16 @@ func (c Change) Already(k *Key) bool {
 
 // Apply returns k after the change.
 func (c Change) Apply(k Key) Key {
+	k.LastChange = Stamp{Op: c.Op, By: c.By, At: c.Now}
 	if c.To != "" {
 		k.State = c.To
 		k.StateChangedAt = c.Now
 	}
 	switch c.Window {
 	case WindowOpen:
-		k.DeleteAt, k.PendingDays, k.ScheduledAt = c.DeleteAt, c.PendingDays, c.Now
+		k.DeleteAt, k.PendingDays, k.ScheduledAt, k.Reminded = c.DeleteAt, c.PendingDays, c.Now, 0
 	case WindowClear:
-		k.DeleteAt, k.PendingDays, k.ScheduledAt = time.Time{}, 0, time.Time{}
+		k.DeleteAt, k.PendingDays, k.ScheduledAt, k.Reminded = time.Time{}, 0, time.Time{}, 0
 	case WindowEnd:
 		k.DeleteAt = c.DeleteAt
 	}
@@ -150,6 +164,9 @@ type Finalization struct {
 	Key       Key // the key as last seen: a stream's old image, or the stored item
 	Tombstone Tombstone
 	Now       time.Time
+	// Record is the final deletion's audit record, written with the
+	// tombstone (and only with it: a repeated finalization writes neither).
+	Record Record
 }
 
 // Finalize is the machine's rule for the final deletion of k at now: k must
@@ -159,7 +176,9 @@ type Finalization struct {
 // ended by now is still finalized if the key came from the stream: TTL, on
 // DynamoDB's clock, has already removed it; the store's condition,
 // Permits, holds the key item itself to the rule.)
-func Finalize(k Key, now time.Time) (Finalization, error) {
+//
+// by is who carries it out: the service itself (System), named by the path.
+func Finalize(k Key, now time.Time, by Principal) (Finalization, error) {
 	r := machine[OpFinalize]
 	if k.ID == "" || k.Owner == "" || !slices.Contains(r.from, k.State) || k.DeleteAt.IsZero() {
 		return Finalization{}, &StateError{Op: OpFinalize, State: k.State}
@@ -171,7 +190,10 @@ func Finalize(k Key, now time.Time) (Finalization, error) {
 		// change of state was the schedule.
 		scheduled = k.StateChangedAt
 	}
-	return Finalization{Key: k, Now: now, Tombstone: Tombstone{
+	c := Change{Op: OpFinalize, Owner: k.Owner, By: by, ID: k.ID, Now: now, DeleteAt: k.DeleteAt, PendingDays: k.PendingDays}
+	rec := c.record()
+	rec.Alias = k.Alias
+	return Finalization{Key: k, Now: now, Record: *rec, Tombstone: Tombstone{
 		KeyID: k.ID, Owner: k.Owner, Alias: k.Alias, ScheduledAt: scheduled,
 		DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, DeletedAt: now,
 	}}, nil

@@ -32,7 +32,7 @@ func TestFinalize(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f, err := Finalize(tc.key, now)
+			f, err := Finalize(tc.key, now, System("o", "r"))
 			if tc.wantErr {
 				var se *StateError
 				if !errors.As(err, &se) || se.Op != OpFinalize {
@@ -56,7 +56,7 @@ func TestFinalizationPermits(t *testing.T) {
 	deleteAt := time.Date(2026, 11, 8, 10, 0, 0, 0, time.UTC)
 	handed := Key{ID: "k", Owner: "o", State: PendingDeletion, DeleteAt: deleteAt, PendingDays: 7}
 	at := func(now time.Time) Finalization {
-		f, err := Finalize(handed, now)
+		f, err := Finalize(handed, now, System("o", "r"))
 		if err != nil {
 			t.Fatal(err)
 		}

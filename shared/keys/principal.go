@@ -9,6 +9,9 @@ type Principal struct {
 	AccessKey string // the access key id, or "token:<id>" for a Huawei token; never a secret
 	Source    string // the caller's network address
 	RequestID string
+	// Policy is the tenant's deletion policy as it applies to this caller;
+	// it is decided with, never recorded.
+	Policy Policy
 }
 
 // System is the service acting on its own (the final deletion of a key

@@ -55,7 +55,7 @@ func (s *Service) Create(ctx context.Context, p Principal, r CreateRequest) (Key
 	k := Key{
 		Owner: p.Tenant, Alias: r.Alias, Description: r.Description,
 		Spec: r.Spec, Usage: r.Usage, Origin: r.Origin, State: Enabled,
-		CreatedAt: now, StateChangedAt: now,
+		CreatedAt: now, StateChangedAt: now, LastChange: Stamp{Op: OpCreate, By: p, At: now},
 		AutoRotation: r.AutoRotation, RotationPeriodDays: r.RotationPeriodDays, Protection: r.Protection,
 		Convergent: r.Convergent,
 	}
@@ -160,6 +160,22 @@ func (s *Service) All(ctx context.Context, p Principal) ([]Key, error) {
 	}
 }
 
+// MaxTrailPage is the most audit records one page holds.
+const MaxTrailPage = 1000
+
+// Trail returns a page of the caller's tenant's audit trail. Any credential
+// of the tenant may read it: the trail says who did what to its keys.
+func (s *Service) Trail(ctx context.Context, p Principal, q TrailQuery) (TrailPage, error) {
+	if q.Limit < 1 || q.Limit > MaxTrailPage {
+		return TrailPage{}, fmt.Errorf("trail: limit %d outside 1 to %d", q.Limit, MaxTrailPage)
+	}
+	page, err := s.store.Records(ctx, p.Tenant, q, s.now())
+	if err != nil {
+		return TrailPage{}, fmt.Errorf("trail: %w", err)
+	}
+	return page, nil
+}
+
 // Option adjusts a change for a dialect's rules.
 type Option func(*Change)
 
@@ -195,32 +211,41 @@ func (s *Service) Untag(ctx context.Context, p Principal, id string, tagKeys []s
 // DeleteNow ends the window of a key pending deletion at once: from this
 // instant the key is gone for every caller, and its final deletion
 // (tombstone, name released, report) follows as for any ended window.
-func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Key, error) {
+func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Transition, error) {
+	if err := p.Policy.allows(OpDeleteNow, 0); err != nil {
+		return Transition{}, err
+	}
 	now := s.now().UTC()
 	c := newChange(OpDeleteNow, p, id, now)
 	c.DeleteAt = now.Truncate(time.Second) // whole seconds, as TTL counts; not after now
-	return s.apply(ctx, c)
+	return s.record(ctx, c)
 }
 
 // ScheduleDeletion puts a key into PendingDeletion for days days; the window
 // ends on the whole second at or after now + days, so that the stored TTL
-// (epoch seconds) never ends it early. Range checks are the dialect's,
-// through package validation.
-func (s *Service) ScheduleDeletion(ctx context.Context, p Principal, id string, days int) (Key, error) {
+// (epoch seconds) never ends it early. The dialect's own range is checked
+// by the dialect (package validation); the tenant's policy here.
+func (s *Service) ScheduleDeletion(ctx context.Context, p Principal, id string, days int) (Transition, error) {
 	if days <= 0 {
-		return Key{}, fmt.Errorf("schedule deletion: window of %d days", days)
+		return Transition{}, fmt.Errorf("schedule deletion: window of %d days", days)
+	}
+	if err := p.Policy.allows(OpSchedule, days); err != nil {
+		return Transition{}, err
 	}
 	now := s.now()
 	c := newChange(OpSchedule, p, id, now)
 	c.DeleteAt = ceilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
 	c.PendingDays = days
-	return s.apply(ctx, c)
+	return s.record(ctx, c)
 }
 
 // CancelDeletion takes a key out of PendingDeletion while its window is open;
 // it comes back Disabled.
-func (s *Service) CancelDeletion(ctx context.Context, p Principal, id string) (Key, error) {
-	return s.apply(ctx, newChange(OpCancel, p, id, s.now()))
+func (s *Service) CancelDeletion(ctx context.Context, p Principal, id string) (Transition, error) {
+	if err := p.Policy.allows(OpCancel, 0); err != nil {
+		return Transition{}, err
+	}
+	return s.record(ctx, newChange(OpCancel, p, id, s.now()))
 }
 
 func (s *Service) apply(ctx context.Context, c Change, opts ...Option) (Key, error) {
@@ -234,20 +259,50 @@ func (s *Service) apply(ctx context.Context, c Change, opts ...Option) (Key, err
 	case err == nil:
 		return k, nil
 	case errors.As(err, &failed):
-		cur := failed.Current
-		switch {
-		case cur == nil || cur.Owner != c.Owner || !cur.Live(c.Now):
-			return Key{}, ErrNotFound
-		case c.Already(cur):
-			return *cur, nil
-		case slices.Contains(c.From, cur.State):
-			// The state allowed it: the tags did not fit.
-			return Key{}, fmt.Errorf("%s: %w", c.Op, ErrTooManyTags)
+		if c.Already(failed.Current) {
+			return *failed.Current, nil
 		}
-		return Key{}, &StateError{Op: c.Op, State: cur.State}
+		return Key{}, refusal(c, failed.Current)
 	default:
 		return Key{}, fmt.Errorf("%s: %w", c.Op, err)
 	}
+}
+
+// record applies a change that the audit trail records, with its record,
+// in one atomic write.
+func (s *Service) record(ctx context.Context, c Change) (Transition, error) {
+	c.Now = c.Now.UTC().Truncate(time.Millisecond)
+	r := c.record()
+	err := s.store.ApplyRecorded(ctx, c, *r)
+	var failed *ConditionFailed
+	switch {
+	case err == nil:
+		k := c.Apply(Key{ID: c.ID, Owner: c.Owner})
+		if k.State == "" && len(c.From) == 1 {
+			k.State = c.From[0] // a change that keeps the state, from the only one it allows
+		}
+		return Transition{KeyID: c.ID, State: k.State, StateChangedAt: k.StateChangedAt,
+			DeleteAt: k.DeleteAt, PendingDays: k.PendingDays, Record: *r}, nil
+	case errors.As(err, &failed):
+		return Transition{}, refusal(c, failed.Current)
+	default:
+		return Transition{}, fmt.Errorf("%s: %w", c.Op, err)
+	}
+}
+
+// refusal says why the stored key cur (nil: none) refused c.
+func refusal(c Change, cur *Key) error {
+	if cur == nil || cur.Owner != c.Owner || !cur.Live(c.Now) {
+		return ErrNotFound
+	}
+	if rule, protected := c.Protected.Protects(*cur); protected {
+		return &PolicyError{Op: c.Op, Rule: rule, Tag: c.Protected.TagKey}
+	}
+	if slices.Contains(c.From, cur.State) {
+		// The state allowed it: the tags did not fit.
+		return fmt.Errorf("%s: %w", c.Op, ErrTooManyTags)
+	}
+	return &StateError{Op: c.Op, State: cur.State}
 }
 
 func ceilSecond(t time.Time) time.Time {

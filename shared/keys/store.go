@@ -26,4 +26,13 @@ type Store interface {
 	// If c.Permits does not hold for the stored item it changes nothing and
 	// returns *ConditionFailed carrying the item as stored.
 	Apply(ctx context.Context, c Change) (Key, error)
+	// ApplyRecorded performs c and writes its audit record r in one atomic
+	// write (on DynamoDB, still one request). It returns what Apply
+	// returns, without the key: *ConditionFailed with the item as stored
+	// when c.Permits does not hold, and nothing written.
+	ApplyRecorded(ctx context.Context, c Change, r Record) error
+	// Records returns a page of owner's audit trail as q selects it, with
+	// every record's alias (the key's, if the record was written without
+	// it); records whose retention ended by now are left out.
+	Records(ctx context.Context, owner string, q TrailQuery, now time.Time) (TrailPage, error)
 }

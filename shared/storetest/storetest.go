@@ -146,7 +146,7 @@ func testTags(f *fixture) {
 	if _, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Tags: more}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 7); err != nil {
+	if _, err := f.scheduleKey(f.p, k.ID, 7); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.svc.Tag(f.ctx, f.p, k.ID, map[string]string{"x": "y"}); !errors.Is(err, keys.ErrInvalidState) {
@@ -176,7 +176,7 @@ func testSucceedIfAlready(f *fixture) {
 	if got, err := f.svc.Disable(f.ctx, f.p, k.ID, keys.SucceedIfAlready); err != nil || !reflect.DeepEqual(got, d) {
 		t.Fatalf("disable a disabled key: %+v %v", got, err)
 	}
-	p, _ := f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 7)
+	p, _ := f.scheduleKey(f.p, k.ID, 7)
 	if _, err := f.svc.Enable(f.ctx, f.p, p.ID, keys.SucceedIfAlready); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("enable a key pending deletion, with the option: %v", err)
 	}
@@ -191,14 +191,14 @@ func testSucceedIfAlready(f *fixture) {
 func testDeleteNow(f *fixture) {
 	t := f.t
 	live := f.create("", keys.OriginKMS)
-	if _, err := f.svc.DeleteNow(f.ctx, f.p, live.ID); !errors.Is(err, keys.ErrInvalidState) {
+	if _, err := f.deleteNowKey(f.p, live.ID); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("delete now an enabled key: %v", err)
 	}
-	k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("deleted-now", keys.OriginKMS).ID, 7)
+	k, err := f.scheduleKey(f.p, f.create("deleted-now", keys.OriginKMS).ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ended, err := f.svc.DeleteNow(f.ctx, f.p, k.ID)
+	ended, err := f.deleteNowKey(f.p, k.ID)
 	if err != nil || ended.State != keys.PendingDeletion || ended.DeleteAt.After(f.clock.Now()) || ended.PendingDays != 7 ||
 		!ended.StateChangedAt.Equal(k.StateChangedAt) {
 		t.Fatalf("delete now: %+v %v", ended, err)
@@ -207,8 +207,8 @@ func testDeleteNow(f *fixture) {
 		t.Fatalf("after delete now: %v", err)
 	}
 	for name, op := range map[string]func() error{
-		"again":  func() error { _, err := f.svc.DeleteNow(f.ctx, f.p, k.ID); return err },
-		"cancel": func() error { _, err := f.svc.CancelDeletion(f.ctx, f.p, k.ID); return err },
+		"again":  func() error { _, err := f.deleteNowKey(f.p, k.ID); return err },
+		"cancel": func() error { _, err := f.cancelKey(f.p, k.ID); return err },
 	} {
 		if err := op(); !errors.Is(err, keys.ErrNotFound) {
 			t.Fatalf("%s after delete now: %v", name, err)
@@ -226,10 +226,51 @@ func testDeleteNow(f *fixture) {
 	}
 }
 
+// scheduleKey, cancelKey and deleteNowKey make the change through the
+// service and return the key as stored after it (the service answers a
+// recorded change with its transition only).
+func (f *fixture) scheduleKey(p keys.Principal, id string, days int) (keys.Key, error) {
+	t, err := f.svc.ScheduleDeletion(f.ctx, p, id, days)
+	return f.stored(p, t, err)
+}
+
+func (f *fixture) cancelKey(p keys.Principal, id string) (keys.Key, error) {
+	t, err := f.svc.CancelDeletion(f.ctx, p, id)
+	return f.stored(p, t, err)
+}
+
+func (f *fixture) deleteNowKey(p keys.Principal, id string) (keys.Key, error) {
+	t, err := f.svc.DeleteNow(f.ctx, p, id)
+	return f.stored(p, t, err)
+}
+
+// stored is the key t changed, as stored, checked against t: a transition
+// says what the stored key now is.
+func (f *fixture) stored(p keys.Principal, t keys.Transition, err error) (keys.Key, error) {
+	f.t.Helper()
+	if err != nil {
+		return keys.Key{}, err
+	}
+	k, err := f.store.Get(f.ctx, p.Tenant, t.KeyID)
+	if err != nil {
+		f.t.Fatalf("the key of a transition: %v", err)
+	}
+	if k.State != t.State || !t.StateChangedAt.IsZero() && !k.StateChangedAt.Equal(t.StateChangedAt) ||
+		!k.DeleteAt.Equal(t.DeleteAt) || t.PendingDays != 0 && k.PendingDays != t.PendingDays {
+		f.t.Fatalf("transition %+v, but the stored key is %+v", t, k)
+	}
+	return k, nil
+}
+
+// asKey is what a transition says of its key, for checks of the state alone.
+func asKey(t keys.Transition, err error) (keys.Key, error) {
+	return keys.Key{ID: t.KeyID, State: t.State, StateChangedAt: t.StateChangedAt, DeleteAt: t.DeleteAt, PendingDays: t.PendingDays}, err
+}
+
 // finalization is keys.Finalize of k at now, which must succeed.
 func (f *fixture) finalization(k keys.Key, now time.Time) keys.Finalization {
 	f.t.Helper()
-	fin, err := keys.Finalize(k, now)
+	fin, err := keys.Finalize(k, now, keys.System(k.Owner, "test"))
 	if err != nil {
 		f.t.Fatalf("keys.Finalize: %v", err)
 	}
@@ -344,10 +385,10 @@ func testOwnerIsolation(f *fixture) {
 		"enable":  func(o, id string) (keys.Key, error) { return f.svc.Enable(f.ctx, keys.Principal{Tenant: o}, id) },
 		"disable": func(o, id string) (keys.Key, error) { return f.svc.Disable(f.ctx, keys.Principal{Tenant: o}, id) },
 		"schedule": func(o, id string) (keys.Key, error) {
-			return f.svc.ScheduleDeletion(f.ctx, keys.Principal{Tenant: o}, id, 7)
+			return asKey(f.svc.ScheduleDeletion(f.ctx, keys.Principal{Tenant: o}, id, 7))
 		},
 		"cancel": func(o, id string) (keys.Key, error) {
-			return f.svc.CancelDeletion(f.ctx, keys.Principal{Tenant: o}, id)
+			return asKey(f.svc.CancelDeletion(f.ctx, keys.Principal{Tenant: o}, id))
 		},
 	} {
 		if _, err := op(other, k.ID); !errors.Is(err, keys.ErrNotFound) {
@@ -377,11 +418,11 @@ func (f *fixture) keyIn(state string) keys.Key {
 	case "Disabled":
 		k, err = f.svc.Disable(f.ctx, f.p, f.create("", keys.OriginKMS).ID)
 	case "PendingDeletion":
-		k, err = f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
+		k, err = f.scheduleKey(f.p, f.create("", keys.OriginKMS).ID, 7)
 	case "PendingImport":
 		k = f.create("", keys.OriginExternal)
 	case "Expired":
-		k, err = f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
+		k, err = f.scheduleKey(f.p, f.create("", keys.OriginKMS).ID, 7)
 		f.clock.Advance(7*24*time.Hour + time.Second)
 	}
 	if err != nil {
@@ -419,9 +460,9 @@ func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
 				case keys.OpDisable:
 					got, err = f.svc.Disable(f.ctx, f.p, k.ID)
 				case keys.OpSchedule:
-					got, err = f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 10)
+					got, err = f.scheduleKey(f.p, k.ID, 10)
 				case keys.OpCancel:
-					got, err = f.svc.CancelDeletion(f.ctx, f.p, k.ID)
+					got, err = f.cancelKey(f.p, k.ID)
 				}
 				w := want[start][op]
 				if w.err != nil {
@@ -464,7 +505,7 @@ func testStateMachine(t *testing.T, setup func(*testing.T) *fixture) {
 
 func testWindowBoundary(f *fixture) {
 	t := f.t
-	k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("edge", keys.OriginKMS).ID, 7)
+	k, err := f.scheduleKey(f.p, f.create("edge", keys.OriginKMS).ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -475,10 +516,10 @@ func testWindowBoundary(f *fixture) {
 	if p, _ := f.svc.List(f.ctx, f.p, "", 10); len(p.Keys) != 1 {
 		t.Fatalf("1ms before: list has %d keys", len(p.Keys))
 	}
-	if _, err := f.svc.CancelDeletion(f.ctx, f.p, k.ID); err != nil {
+	if _, err := f.cancelKey(f.p, k.ID); err != nil {
 		t.Fatalf("cancel 1ms before the end: %v", err)
 	}
-	k, err = f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, 7)
+	k, err = f.scheduleKey(f.p, k.ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +533,7 @@ func testWindowBoundary(f *fixture) {
 	if p, _ := f.svc.List(f.ctx, f.p, "", 10); len(p.Keys) != 0 {
 		t.Fatalf("at the end: list has %d keys", len(p.Keys))
 	}
-	if _, err := f.svc.CancelDeletion(f.ctx, f.p, k.ID); !errors.Is(err, keys.ErrNotFound) {
+	if _, err := f.cancelKey(f.p, k.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("cancel at the end: %v, want not found", err)
 	}
 }
@@ -503,9 +544,9 @@ func testList(f *fixture) {
 	for i := 0; i < 7; i++ {
 		made[f.create(fmt.Sprintf("k%d", i), keys.OriginKMS).ID] = true
 	}
-	gone, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
+	gone, _ := f.scheduleKey(f.p, f.create("", keys.OriginKMS).ID, 7)
 	f.clock.Advance(8 * 24 * time.Hour)
-	pending, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 7)
+	pending, _ := f.scheduleKey(f.p, f.create("", keys.OriginKMS).ID, 7)
 	made[pending.ID] = true
 	f.create("", keys.OriginKMS) // another owner's key must not show
 	if _, err := f.svc.Create(f.ctx, keys.Principal{Tenant: "tenant-b"}, keys.CreateRequest{}); err != nil {
@@ -550,8 +591,8 @@ func testList(f *fixture) {
 
 func testDueAndFinalize(f *fixture) {
 	t := f.t
-	k, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("doomed", keys.OriginKMS).ID, 7)
-	later, _ := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("", keys.OriginKMS).ID, 30)
+	k, _ := f.scheduleKey(f.p, f.create("doomed", keys.OriginKMS).ID, 7)
+	later, _ := f.scheduleKey(f.p, f.create("", keys.OriginKMS).ID, 30)
 	f.create("", keys.OriginKMS)
 	if due, _ := f.store.Due(f.ctx, f.clock.Now(), 10); len(due) != 0 {
 		t.Fatalf("due before any window ended: %d", len(due))
@@ -589,7 +630,7 @@ func testDueAndFinalize(f *fixture) {
 		t.Fatalf("tombstone %+v %v, want %+v", got, err, tomb)
 	}
 	// Unreported until marked; marked once, it keeps the first report's time.
-	if un, err := f.store.Unreported(f.ctx, 10); err != nil || len(un) != 1 || un[0] != tomb {
+	if un, err := f.store.Unreported(f.ctx, f.clock.Now(), 10); err != nil || len(un) != 1 || un[0] != tomb {
 		t.Fatalf("unreported: %+v %v", un, err)
 	}
 	reportedAt := f.clock.Now().Truncate(time.Millisecond)
@@ -599,7 +640,7 @@ func testDueAndFinalize(f *fixture) {
 	if err := f.store.MarkReported(f.ctx, f.owner, k.ID, reportedAt.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if un, err := f.store.Unreported(f.ctx, 10); err != nil || len(un) != 0 {
+	if un, err := f.store.Unreported(f.ctx, f.clock.Now(), 10); err != nil || len(un) != 0 {
 		t.Fatalf("unreported after the report: %+v %v", un, err)
 	}
 	tomb.ReportedAt = reportedAt
@@ -655,9 +696,9 @@ func testConcurrent(f *fixture) {
 				case keys.OpDisable:
 					after, err = f.svc.Disable(f.ctx, f.p, ks[ki].ID)
 				case keys.OpSchedule:
-					after, err = f.svc.ScheduleDeletion(f.ctx, f.p, ks[ki].ID, 7)
+					after, err = asKey(f.svc.ScheduleDeletion(f.ctx, f.p, ks[ki].ID, 7))
 				case keys.OpCancel:
-					after, err = f.svc.CancelDeletion(f.ctx, f.p, ks[ki].ID)
+					after, err = asKey(f.svc.CancelDeletion(f.ctx, f.p, ks[ki].ID))
 				}
 				if err == nil {
 					mu.Lock()
@@ -724,7 +765,7 @@ func testRacingFinalize(f *fixture) {
 	const n = 12
 	pending := make([]keys.Key, n)
 	for i := range pending {
-		k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create(fmt.Sprintf("racing-%d", i), keys.OriginKMS).ID, 7)
+		k, err := f.scheduleKey(f.p, f.create(fmt.Sprintf("racing-%d", i), keys.OriginKMS).ID, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -752,7 +793,10 @@ func testRacingFinalize(f *fixture) {
 			enable := func(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
 				return svc.Enable(ctx, p, id)
 			}
-			for _, op := range []func(context.Context, keys.Principal, string) (keys.Key, error){svc.CancelDeletion, enable} {
+			cancel := func(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
+				return asKey(svc.CancelDeletion(ctx, p, id))
+			}
+			for _, op := range []func(context.Context, keys.Principal, string) (keys.Key, error){cancel, enable} {
 				if _, err := op(f.ctx, f.p, k.ID); err != nil && !errors.Is(err, keys.ErrNotFound) && !errors.Is(err, keys.ErrInvalidState) {
 					t.Errorf("key %d while it is finalized: %v", i, err)
 				}
@@ -770,7 +814,7 @@ func testCreateExistingID(f *fixture) {
 	if err := f.store.Create(f.ctx, live); !errors.Is(err, keys.ErrKeyExists) {
 		t.Fatalf("create over a live key: %v, want ErrKeyExists", err)
 	}
-	k, err := f.svc.ScheduleDeletion(f.ctx, f.p, f.create("gone", keys.OriginKMS).ID, 7)
+	k, err := f.scheduleKey(f.p, f.create("gone", keys.OriginKMS).ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}

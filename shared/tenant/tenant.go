@@ -27,6 +27,7 @@ type Tenant struct {
 	HuaweiDomainID   string
 	HuaweiRegion     string
 	HuaweiProjectIDs []string
+	policy           *deletionPolicy // nil: none
 }
 
 // Caller is an authenticated caller: its tenant and the credential it used
@@ -90,6 +91,7 @@ type document struct {
 		NCP *struct {
 			AccessKeys []accessKey `json:"accessKeys"`
 		} `json:"ncp"`
+		DeletionPolicy *policyDocument `json:"deletionPolicy"`
 	} `json:"tenants"`
 }
 
@@ -116,8 +118,10 @@ func Parse(raw []byte) (*Directory, error) {
 	d := &Directory{aws: map[string]secretRef{}, huawei: map[string]secretRef{}, ncp: map[string]secretRef{},
 		tokens: map[[32]byte]tokenRef{}, byID: map[string]int{}}
 	projects := map[string]string{}
+	var creds []string // the current tenant's credential ids
 	addKeys := func(into map[string]secretRef, i int, dialect string, keys []accessKey) error {
 		for _, k := range keys {
+			creds = append(creds, k.ID)
 			if !idPattern.MatchString(k.ID) || k.Secret == "" {
 				return fmt.Errorf("tenant %s: %s access key %q needs an id of letters, digits, '.', '_' or '-' and a secret", d.tenants[i].ID, dialect, k.ID)
 			}
@@ -136,6 +140,7 @@ func Parse(raw []byte) (*Directory, error) {
 			return nil, fmt.Errorf("tenant %s appears twice", dt.ID)
 		}
 		d.byID[dt.ID] = i
+		creds = nil
 		t := Tenant{ID: dt.ID, HuaweiRegion: DefaultHuaweiRegion}
 		d.tenants = append(d.tenants, t)
 		if a := dt.AWS; a != nil {
@@ -173,12 +178,20 @@ func Parse(raw []byte) (*Directory, error) {
 					return nil, fmt.Errorf("tenant %s: huawei token %d is used twice", dt.ID, n)
 				}
 				d.tokens[sum] = tokenRef{tenant: i, projectID: tok.ProjectID, expiresAt: tok.ExpiresAt}
+				creds = append(creds, TokenID(tok.Token))
 			}
 		}
 		if n := dt.NCP; n != nil {
 			if err := addKeys(d.ncp, i, "ncp", n.AccessKeys); err != nil {
 				return nil, err
 			}
+		}
+		if dt.DeletionPolicy != nil {
+			p, err := parsePolicy(dt.ID, dt.DeletionPolicy, creds)
+			if err != nil {
+				return nil, err
+			}
+			t.policy = p
 		}
 		d.tenants[i] = t
 	}

@@ -133,7 +133,7 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 		case tokenProject != projectID:
 			return tenant.Caller{}, auth.Fail(auth.WrongProject, "The token's project does not match the project in the request.")
 		}
-		return tenant.Caller{Tenant: t, AccessKey: TokenID(token)}, checkProjectHeader(r, projectID)
+		return tenant.Caller{Tenant: t, AccessKey: tenant.TokenID(token)}, checkProjectHeader(r, projectID)
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
@@ -170,12 +170,6 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 		return tenant.Caller{}, auth.Fail(auth.WrongProject, "The project in the request is not the caller's.")
 	}
 	return tenant.Caller{Tenant: t, AccessKey: a.AccessKey}, checkProjectHeader(r, projectID)
-}
-
-// TokenID names a token in logs and records without revealing it: "token:"
-// and the first 12 hex digits of its SHA-256.
-func TokenID(token string) string {
-	return "token:" + hashHex([]byte(token))[:12]
 }
 
 // checkProjectHeader refuses an X-Project-Id that names another project

@@ -57,7 +57,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 			}
 			httpapi.WriteJSON(w, http.StatusOK, contentType, result)
 		},
-		WriteError: a.writeError,
+		WriteError: a.writeError, Log: log,
 	}
 	return []httpapi.Route{
 		{Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: wire.Handler("", a.dispatch)},
@@ -275,13 +275,13 @@ func (a *api) scheduleKeyDeletion(c *httpapi.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.ScheduleDeletion(c.Ctx, c.Principal, id, days)
+	t, err := a.svc.ScheduleDeletion(c.Ctx, c.Principal, id, days)
 	if err != nil {
 		return nil, err
 	}
 	return map[string]any{
-		"KeyId": arn(c, k.ID), "DeletionDate": epochSeconds(k.DeleteAt),
-		"KeyState": stateNames[k.State], "PendingWindowInDays": k.PendingDays,
+		"KeyId": arn(c, t.KeyID), "DeletionDate": epochSeconds(t.DeleteAt),
+		"KeyState": stateNames[t.State], "PendingWindowInDays": t.PendingDays,
 	}, nil
 }
 
@@ -295,11 +295,15 @@ func (a *api) keyOp(c *httpapi.Call, op func(ctx context.Context, p keys.Princip
 }
 
 func (a *api) cancelKeyDeletion(c *httpapi.Call) (any, error) {
-	k, err := a.keyOp(c, a.svc.CancelDeletion)
+	id, err := a.decodeKey(c, &keyIDRequest{}, false)
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{"KeyId": arn(c, k.ID)}, nil
+	t, err := a.svc.CancelDeletion(c.Ctx, c.Principal, id)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"KeyId": arn(c, t.KeyID)}, nil
 }
 
 // EnableKey and DisableKey answer with an empty body. On a key already
@@ -471,6 +475,7 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
 	}
 	e := a.translate(ctx, err)
+	httpapi.InfoFrom(ctx).ErrorCode = e.typ
 	httpapi.WriteJSON(w, e.status, contentType, map[string]string{"__type": e.typ, "message": e.msg})
 }
 
@@ -483,6 +488,7 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 		stateErr *keys.StateError
 		usageErr *keys.UsageError
 		nf       *notFound
+		denied   *keys.PolicyError
 	)
 	info := httpapi.InfoFrom(ctx)
 	if authErr, ok := auth.As(err); ok {
@@ -491,6 +497,9 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &denied):
+		return badRequest("AccessDeniedException", "User: %s is not authorized to perform: kms:%s on resource: %s because %s",
+			info.AccessKey, info.Operation, a.arnOf(info), denied.Reason())
 	case errors.Is(err, keys.ErrTooManyTags):
 		return badRequest("LimitExceededException", "The request was rejected because a key can have at most %d tags.", keys.MaxTags)
 	case errors.Is(err, keys.ErrBusy):

@@ -41,7 +41,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		WriteResult: func(w http.ResponseWriter, result any) {
 			httpapi.WriteJSON(w, http.StatusOK, contentType, result)
 		},
-		WriteError: a.writeError,
+		WriteError: a.writeError, Log: log,
 	}
 	return []httpapi.Route{
 		a.route(httpapi.Create, "create-key", a.createKey),
@@ -145,11 +145,11 @@ func (a *api) scheduleKeyDeletion(c *httpapi.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	k, err := a.svc.ScheduleDeletion(c.Ctx, c.Principal, id, days)
+	t, err := a.svc.ScheduleDeletion(c.Ctx, c.Principal, id, days)
 	if err != nil {
 		return nil, err
 	}
-	return keyStatus{KeyID: k.ID, KeyState: stateCodes[k.State]}, nil
+	return keyStatus{KeyID: t.KeyID, KeyState: stateCodes[t.State]}, nil
 }
 
 // keyOp runs op on the key a key_id request names and returns its new state.
@@ -166,9 +166,15 @@ func (a *api) keyOp(c *httpapi.Call, op func(ctx context.Context, p keys.Princip
 }
 
 func (a *api) cancelKeyDeletion(c *httpapi.Call) (any, error) {
-	return a.keyOp(c, func(ctx context.Context, p keys.Principal, id string, _ ...keys.Option) (keys.Key, error) {
-		return a.svc.CancelDeletion(ctx, p, id)
-	})
+	id, err := keyID(c)
+	if err != nil {
+		return nil, err
+	}
+	t, err := a.svc.CancelDeletion(c.Ctx, c.Principal, id)
+	if err != nil {
+		return nil, err
+	}
+	return keyStatus{KeyID: t.KeyID, KeyState: stateCodes[t.State]}, nil
 }
 
 // enable-key and disable-key wrap the status in key_info. Enabling an
@@ -384,6 +390,7 @@ var codeMessages = map[string]string{
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
 	var (
+		denied   *keys.PolicyError
 		kerr     *kmsError
 		verr     *validation.Error
 		syntax   *httpapi.SyntaxError
@@ -395,25 +402,32 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
 		if ae.Reason == auth.WrongProject {
 			// Authenticated, but not for this project: KMS's own refusal.
-			writeError(w, http.StatusForbidden, "KMS.0305", ae.Detail)
+			writeError(ctx, w, http.StatusForbidden, "KMS.0305", ae.Detail)
 			return
 		}
 		// Everything else is refused by Huawei's API gateway before KMS,
 		// in the gateway's shape and words.
-		writeGatewayError(w, http.StatusUnauthorized, "APIGW.0301", "Incorrect IAM authentication information: "+ae.Detail, httpapi.InfoFrom(ctx).RequestID)
+		writeGatewayError(ctx, w, http.StatusUnauthorized, "APIGW.0301", "Incorrect IAM authentication information: "+ae.Detail)
 		return
 	}
 	switch {
 	case errors.As(err, &kerr):
-		writeError(w, kerr.status, kerr.code, kerr.msg)
+		writeError(ctx, w, kerr.status, kerr.code, kerr.msg)
+	case errors.As(err, &denied):
+		// KMS's table: no permission on the key (0306) or on the API (0307).
+		if denied.Rule == keys.RuleOperation || denied.Rule == keys.RuleMinWindow || denied.Rule == keys.RuleMaxWindow {
+			writeError(ctx, w, http.StatusForbidden, "KMS.0307", "No permission to call the API: "+denied.Reason()+".")
+		} else {
+			writeError(ctx, w, http.StatusForbidden, "KMS.0306", "No permission on the key: "+denied.Reason()+".")
+		}
 	case errors.Is(err, keys.ErrBusy):
 		// Contention that outlasted the store's retries: the gateway's
 		// throttling answer, which clients retry.
-		writeGatewayError(w, http.StatusTooManyRequests, "APIG.0308", "The throttling threshold has been reached.", httpapi.InfoFrom(ctx).RequestID)
+		writeGatewayError(ctx, w, http.StatusTooManyRequests, "APIG.0308", "The throttling threshold has been reached.")
 	case errors.Is(err, httpapi.ErrRequestTimeout):
 		// Huawei's API gateway answers a request that never arrived in full,
 		// in its own error shape, before KMS sees it.
-		writeGatewayError(w, http.StatusRequestTimeout, "APIG.0201", "Request timeout.", httpapi.InfoFrom(ctx).RequestID)
+		writeGatewayError(ctx, w, http.StatusRequestTimeout, "APIG.0201", "Request timeout.")
 	case errors.As(err, &verr):
 		code, ok := fieldCodes[verr.Field]
 		if verr.Problem == validation.Missing {
@@ -427,23 +441,23 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		} else if m, ok := codeMessages[code]; ok {
 			msg = m + " " + verr.Error()
 		}
-		writeError(w, http.StatusBadRequest, code, msg)
+		writeError(ctx, w, http.StatusBadRequest, code, msg)
 	case errors.As(err, &syntax):
-		writeError(w, http.StatusBadRequest, "KMS.0202", "Invalid JSON: "+syntax.Err.Error())
+		writeError(ctx, w, http.StatusBadRequest, "KMS.0202", "Invalid JSON: "+syntax.Err.Error())
 	case errors.As(err, &typeErr):
-		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: "+typeErr.Field+" must be a string.")
+		writeError(ctx, w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: "+typeErr.Field+" must be a string.")
 	case errors.Is(err, keys.ErrNotFound):
-		writeError(w, http.StatusNotFound, "KMS.0207", "The key does not exist.")
+		writeError(ctx, w, http.StatusNotFound, "KMS.0207", "The key does not exist.")
 	case errors.As(err, &stateErr):
 		code, msg := stateError(stateErr)
-		writeError(w, http.StatusBadRequest, code, msg)
+		writeError(ctx, w, http.StatusBadRequest, code, msg)
 	case errors.Is(err, keys.ErrAliasExists):
-		writeError(w, http.StatusBadRequest, "KMS.1104", "The key alias already exists.")
+		writeError(ctx, w, http.StatusBadRequest, "KMS.1104", "The key alias already exists.")
 	case errors.As(err, &usageErr):
-		writeError(w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: key_spec "+string(usageErr.Spec)+" does not support key_usage "+string(usageErr.Usage)+".")
+		writeError(ctx, w, http.StatusBadRequest, "KMS.0308", "Invalid parameter: key_spec "+string(usageErr.Spec)+" does not support key_usage "+string(usageErr.Usage)+".")
 	default:
 		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
-		writeError(w, http.StatusInternalServerError, "KMS.0101", "Internal error.")
+		writeError(ctx, w, http.StatusInternalServerError, "KMS.0101", "Internal error.")
 	}
 }
 
@@ -463,7 +477,8 @@ func stateError(e *keys.StateError) (code, msg string) {
 	return "KMS.0308", "The key state does not allow this operation."
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+func writeError(ctx context.Context, w http.ResponseWriter, status int, code, msg string) {
+	httpapi.InfoFrom(ctx).ErrorCode = code
 	httpapi.WriteJSON(w, status, contentType, map[string]map[string]string{
 		"error": {"error_code": code, "error_msg": msg},
 	})
@@ -471,7 +486,10 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 
 // writeGatewayError writes an error of Huawei's API gateway, whose body is
 // flat: {"error_code","error_msg","request_id"}.
-func writeGatewayError(w http.ResponseWriter, status int, code, msg, requestID string) {
+func writeGatewayError(ctx context.Context, w http.ResponseWriter, status int, code, msg string) {
+	info := httpapi.InfoFrom(ctx)
+	info.ErrorCode = code
+	requestID := info.RequestID
 	httpapi.WriteJSON(w, status, contentType, map[string]string{
 		"error_code": code, "error_msg": msg, "request_id": requestID,
 	})

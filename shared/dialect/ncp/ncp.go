@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -43,7 +44,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		WriteResult: func(w http.ResponseWriter, result any) {
 			httpapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"code": "SUCCESS", "data": result})
 		},
-		WriteError: a.writeError,
+		WriteError: a.writeError, Log: log,
 	}
 	return []httpapi.Route{
 		a.route(httpapi.Create, "create-key", http.MethodPost, base, a.createKey),
@@ -52,7 +53,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		a.route(httpapi.Enable, "enable-key", http.MethodPost, base+"/{keyTag}/enable", statusOp(a.enable)),
 		a.route(httpapi.Disable, "disable-key", http.MethodPost, base+"/{keyTag}/disable", statusOp(a.disable)),
 		a.route(httpapi.Schedule, "request-deletion", http.MethodPost, base+"/{keyTag}/request-deletion", statusOp(a.scheduleDeletion)),
-		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", statusOp(svc.CancelDeletion)),
+		a.route(httpapi.Cancel, "cancel-deletion", http.MethodPost, base+"/{keyTag}/cancel-deletion", statusOp(a.cancelDeletion)),
 		a.route(httpapi.Schedule, "delete-key", http.MethodDelete, base+"/{keyTag}", keyOp(a.deleteKey)),
 		a.wire.Fallback("/kms/", func(r *http.Request) error {
 			return &gatewayError{http.StatusNotFound, "300", "Not Found Exception", "No API at " + r.Method + " " + r.URL.Path}
@@ -177,19 +178,32 @@ type statusView struct {
 	StatusDate int64  `json:"statusDate"`
 }
 
-func status(k keys.Key) statusView {
-	return statusView{KeyTag: validation.KeyTagFor(k.ID), Status: statusNames[k.State], StatusDate: k.StateChangedAt.UnixMilli()}
+func status(id string, st keys.State, at time.Time) statusView {
+	return statusView{KeyTag: validation.KeyTagFor(id), Status: statusNames[st], StatusDate: at.UnixMilli()}
 }
 
 // enable and disable change the status; enabling an ENABLE key (disabling a
 // DISABLE one) is refused: NCP documents enable-key as "change the status of
 // the key from Disabled to Enabled", and nothing else.
-func (a *api) enable(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
-	return a.svc.Enable(ctx, p, id)
+func (a *api) enable(ctx context.Context, p keys.Principal, id string) (statusView, error) {
+	k, err := a.svc.Enable(ctx, p, id)
+	return status(k.ID, k.State, k.StateChangedAt), err
 }
 
-func (a *api) disable(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
-	return a.svc.Disable(ctx, p, id)
+func (a *api) disable(ctx context.Context, p keys.Principal, id string) (statusView, error) {
+	k, err := a.svc.Disable(ctx, p, id)
+	return status(k.ID, k.State, k.StateChangedAt), err
+}
+
+// scheduleDeletion schedules with NCP's fixed window.
+func (a *api) scheduleDeletion(ctx context.Context, p keys.Principal, id string) (statusView, error) {
+	t, err := a.svc.ScheduleDeletion(ctx, p, id, windowDays)
+	return status(t.KeyID, t.State, t.StateChangedAt), err
+}
+
+func (a *api) cancelDeletion(ctx context.Context, p keys.Principal, id string) (statusView, error) {
+	t, err := a.svc.CancelDeletion(ctx, p, id)
+	return status(t.KeyID, t.State, t.StateChangedAt), err
 }
 
 // deleteKey is DELETE /keys/{keyTag}: the immediate deletion of a key in
@@ -201,19 +215,14 @@ func (a *api) deleteKey(c *httpapi.Call, id string) (any, error) {
 
 // statusOp serves a key route that changes the key's status and answers
 // with the new status.
-func statusOp(op func(ctx context.Context, p keys.Principal, id string) (keys.Key, error)) httpapi.Operation {
+func statusOp(op func(ctx context.Context, p keys.Principal, id string) (statusView, error)) httpapi.Operation {
 	return keyOp(func(c *httpapi.Call, id string) (any, error) {
-		k, err := op(c.Ctx, c.Principal, id)
+		st, err := op(c.Ctx, c.Principal, id)
 		if err != nil {
 			return nil, err
 		}
-		return status(k), nil
+		return st, nil
 	})
-}
-
-// scheduleDeletion schedules with NCP's fixed window.
-func (a *api) scheduleDeletion(ctx context.Context, p keys.Principal, id string) (keys.Key, error) {
-	return a.svc.ScheduleDeletion(ctx, p, id, windowDays)
 }
 
 func (a *api) getKey(c *httpapi.Call, id string) (any, error) {
@@ -348,6 +357,7 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		syntax   *httpapi.SyntaxError
 		typeErr  *httpapi.TypeError
 		stateErr *keys.StateError
+		denied   *keys.PolicyError
 	)
 	authErr, isAuth := auth.As(err)
 	switch {
@@ -355,6 +365,13 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", authErr.Detail)
 		ge = &gatewayError{http.StatusUnauthorized, "200", "Authentication Failed", authErr.Detail}
 	case errors.As(err, &ge):
+	case errors.As(err, &denied):
+		details := denied.Reason() + "."
+		if denied.Rule == keys.RuleMinWindow && denied.Days == windowDays {
+			details = fmt.Sprintf("NCP's deletion window is fixed at %d hours, and this tenant's deletion policy requires at least %d days: schedule the deletion through the AWS or Huawei Cloud API, whose waiting period can be set.",
+				validation.NCPWindowHours, denied.Limit)
+		}
+		ge = &gatewayError{http.StatusUnauthorized, "210", "Permission Denied", details}
 	case errors.Is(err, keys.ErrBusy):
 		ge = &gatewayError{http.StatusTooManyRequests, "410", "Throttle Limited", "The key is busy with concurrent changes; retry."}
 	case errors.Is(err, httpapi.ErrRequestTimeout):
@@ -379,6 +396,7 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
 		ge = &gatewayError{http.StatusInternalServerError, "900", "Internal Server Error", "An internal error occurred."}
 	}
+	httpapi.InfoFrom(ctx).ErrorCode = ge.code
 	httpapi.WriteJSON(w, ge.status, contentType, map[string]map[string]string{
 		"error": {"errorCode": ge.code, "message": ge.message, "details": ge.details},
 	})

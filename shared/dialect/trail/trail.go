@@ -1,0 +1,227 @@
+// Package trail serves the audit trail: GET /audit/v1/records, the
+// service's own small API. It is no vendor's, so it lives under a path of
+// its own, outside every vendor's namespace (no future vendor operation can
+// collide with it), and it answers in one shape whichever dialect's
+// credentials the caller signs with: AWS SigV4 (service "kms", as for KMS
+// calls), Huawei SDK-HMAC-SHA256 or X-Auth-Token (with X-Project-Id naming
+// one of the tenant's projects), or NCP's API gateway signature v2. A team
+// reads its trail with the credentials it already has.
+//
+// Query: keyId (one key's records), from and to (RFC 3339; from inclusive,
+// to exclusive), limit (1-1000, default 100), nextToken (from the last
+// page). Records come oldest first.
+package trail
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keydeletion/service/shared/auth"
+	"github.com/keydeletion/service/shared/auth/awssig"
+	"github.com/keydeletion/service/shared/auth/huaweisig"
+	"github.com/keydeletion/service/shared/auth/ncpsig"
+	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/tenant"
+	"github.com/keydeletion/service/shared/validation"
+)
+
+// Dialect names this API in routes and logs.
+const Dialect = "trail"
+
+// Path is where the records are.
+const Path = "/audit/v1/records"
+
+const (
+	contentType  = "application/json"
+	defaultLimit = 100
+)
+
+// Routes returns the trail's route, served by svc, authenticated against dir.
+func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
+	a := &api{svc: svc, log: log}
+	wire := &httpapi.Wire{
+		Dialect: Dialect, RequestIDHeader: "X-Request-Id",
+		Verify: func(r *http.Request, body []byte, now time.Time) (tenant.Caller, error) {
+			return verify(r, body, dir, now)
+		},
+		WriteResult: func(w http.ResponseWriter, result any) { httpapi.WriteJSON(w, http.StatusOK, contentType, result) },
+		WriteError:  a.writeError, Log: log,
+	}
+	return []httpapi.Route{
+		{Action: httpapi.Trail, Method: http.MethodGet, Path: Path, Handler: wire.Handler("ListRecords", a.records)},
+		wire.Fallback("/audit/", func(r *http.Request) error {
+			return &apiError{http.StatusNotFound, "NotFound", "No API at " + r.Method + " " + r.URL.Path}
+		}),
+	}
+}
+
+// verify authenticates with the scheme the request uses.
+func verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) (tenant.Caller, error) {
+	authz := r.Header.Get("Authorization")
+	switch {
+	case strings.HasPrefix(authz, "AWS4-HMAC-SHA256 "):
+		return awssig.Verify(r, body, dir, now)
+	case strings.HasPrefix(authz, "SDK-HMAC-SHA256 ") || r.Header.Get("X-Auth-Token") != "":
+		project := r.Header.Get("X-Project-Id")
+		if err := validation.ProjectID(project); err != nil {
+			return tenant.Caller{}, auth.Fail(auth.Malformed, "Huawei credentials need X-Project-Id: one of the tenant's projects")
+		}
+		return huaweisig.Verify(r, body, project, dir, now)
+	case r.Header.Get("x-ncp-apigw-signature-v2") != "" || r.Header.Get("x-ncp-iam-access-key") != "":
+		return ncpsig.Verify(r, dir, now)
+	}
+	return tenant.Caller{}, auth.Fail(auth.Missing, "sign the request as for AWS KMS (SigV4), Huawei Cloud KMS (SDK-HMAC-SHA256 or X-Auth-Token) or NCP KMS (API gateway signature v2)")
+}
+
+type api struct {
+	svc *keys.Service
+	log *slog.Logger
+}
+
+// apiError is this API's error: {"error":{"code","message"}}.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func invalid(message string) *apiError {
+	return &apiError{http.StatusBadRequest, "InvalidParameter", message}
+}
+
+// record is one audit record on the wire.
+type record struct {
+	EventID      string  `json:"eventId"`
+	EventTime    string  `json:"eventTime"`
+	Operation    string  `json:"operation"`
+	KeyID        string  `json:"keyId"`
+	Alias        string  `json:"alias,omitempty"`
+	Tenant       string  `json:"tenant"`
+	Dialect      string  `json:"dialect"`
+	AccessKeyID  string  `json:"accessKeyId,omitempty"`
+	SourceIP     string  `json:"sourceIPAddress,omitempty"`
+	RequestID    string  `json:"requestId,omitempty"`
+	DeletionDate *string `json:"deletionDate,omitempty"`
+	PendingDays  int     `json:"pendingWindowInDays,omitempty"`
+}
+
+func wireTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func (a *api) records(c *httpapi.Call) (any, error) {
+	q := c.Request.URL.Query()
+	tq := keys.TrailQuery{Limit: defaultLimit}
+	for name := range q {
+		switch name {
+		case "keyId", "from", "to", "limit", "nextToken":
+		default:
+			return nil, invalid("unknown parameter " + name)
+		}
+		if len(q[name]) > 1 {
+			return nil, invalid(name + " is given more than once")
+		}
+	}
+	if v := q.Get("keyId"); v != "" {
+		if validation.KeyID("keyId", v) != nil {
+			return nil, invalid("keyId must be a key id (a UUID)")
+		}
+		tq.KeyID = v
+		c.Info.KeyID = v
+	}
+	var err error
+	for name, dst := range map[string]*time.Time{"from": &tq.From, "to": &tq.To} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
+				return nil, invalid(name + " must be an RFC 3339 time, such as 2026-11-23T00:00:00Z")
+			}
+		}
+	}
+	if !tq.To.IsZero() && !tq.From.Before(tq.To) {
+		return nil, invalid("from must be before to")
+	}
+	if v := q.Get("limit"); v != "" {
+		if tq.Limit, err = strconv.Atoi(v); err != nil || tq.Limit < 1 || tq.Limit > keys.MaxTrailPage {
+			return nil, invalid("limit must be a number from 1 to " + strconv.Itoa(keys.MaxTrailPage))
+		}
+	}
+	if v := q.Get("nextToken"); v != "" {
+		if tq.AfterAt, tq.After, err = decodeToken(v); err != nil {
+			return nil, invalid("nextToken is not one this API issued")
+		}
+	}
+	page, err := a.svc.Trail(c.Ctx, c.Principal, tq)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]record, len(page.Records))
+	for i, r := range page.Records {
+		out[i] = record{EventID: r.ID, EventTime: wireTime(r.At), Operation: string(r.Op), KeyID: r.KeyID, Alias: r.Alias,
+			Tenant: r.Owner, Dialect: r.By.Dialect, AccessKeyID: r.By.AccessKey, SourceIP: r.By.Source,
+			RequestID: r.By.RequestID, PendingDays: r.PendingDays}
+		if !r.DeleteAt.IsZero() {
+			d := wireTime(r.DeleteAt)
+			out[i].DeletionDate = &d
+		}
+	}
+	resp := map[string]any{"records": out}
+	if page.More && len(page.Records) > 0 {
+		last := page.Records[len(page.Records)-1]
+		resp["nextToken"] = encodeToken(last.At, last.ID)
+	}
+	return resp, nil
+}
+
+// A nextToken is the last record's time and id, base64url-encoded.
+func encodeToken(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMilli(), 10) + ":" + id))
+}
+
+func decodeToken(s string) (time.Time, string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	ms, id, ok := strings.Cut(string(raw), ":")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || n < 0 || validation.KeyID("nextToken", id) != nil {
+		return time.Time{}, "", errors.New("malformed token")
+	}
+	return time.UnixMilli(n).UTC(), id, nil
+}
+
+func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
+	var (
+		ae   *apiError
+		verr *validation.Error
+	)
+	authErr, isAuth := auth.As(err)
+	switch {
+	case isAuth && authErr.Reason == auth.WrongProject:
+		ae = &apiError{http.StatusForbidden, "AccessDenied", authErr.Detail}
+	case isAuth:
+		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", authErr.Detail)
+		ae = &apiError{http.StatusUnauthorized, "AuthenticationFailed", authErr.Detail}
+	case errors.As(err, &ae):
+	case errors.Is(err, httpapi.ErrRequestTimeout):
+		ae = &apiError{http.StatusRequestTimeout, "RequestTimeout", "The request did not arrive in time."}
+	case errors.As(err, &verr) && verr.Field == "body":
+		ae = &apiError{http.StatusRequestEntityTooLarge, "RequestTooLarge", verr.Detail}
+	case errors.As(err, &verr):
+		ae = invalid(verr.Error())
+	case errors.Is(err, keys.ErrBusy):
+		ae = &apiError{http.StatusTooManyRequests, "Throttled", "The service is busy; retry."}
+	default:
+		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
+		ae = &apiError{http.StatusInternalServerError, "InternalError", "An internal error occurred."}
+	}
+	httpapi.InfoFrom(ctx).ErrorCode = ae.code
+	httpapi.WriteJSON(w, ae.status, contentType, map[string]map[string]string{"error": {"code": ae.code, "message": ae.message}})
+}

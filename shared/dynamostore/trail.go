@@ -1,0 +1,277 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keydeletion/service/shared/keyrecord"
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// SetRetention keeps audit records written from now on for d (0: for
+// good); TTL removes them after it.
+func (st *Store) SetRetention(d time.Duration) { st.retention = d }
+
+// recordItem is the Put of r: never over an existing record, and into the
+// outbox (the due index) until its event is published.
+func (st *Store) recordItem(r keys.Record) (*types.Put, error) {
+	av, err := attributevalue.MarshalMap(recordItem{
+		PK: partition(r.Owner), SK: recordSK(r),
+		DueShard: dueShard(prefixRecord, r.Owner, r.ID), DueAt: r.At.UnixMilli(),
+		Record: keyrecord.FromRecord(r, st.retention),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dynamostore: marshal record: %w", err)
+	}
+	return &types.Put{TableName: &st.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(pk)")}, nil
+}
+
+func decodeRecord(av map[string]types.AttributeValue) (keyrecord.Record, error) {
+	var it recordItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return keyrecord.Record{}, fmt.Errorf("dynamostore: decode record: %w", err)
+	}
+	return it.Record, nil
+}
+
+// Records returns a page of owner's audit trail: one strongly consistent
+// Query of the owner's records in the time range (a key's records are
+// filtered from them: deletions are rare, and the range bounds the read).
+// A record written without the key's alias gets it here, from the key or
+// its tombstone (aliases never change).
+func (st *Store) Records(ctx context.Context, owner string, q keys.TrailQuery, now time.Time) (keys.TrailPage, error) {
+	lo := prefixRecord + fmt.Sprintf("%013d", max(q.From.UnixMilli(), 0))
+	hi := prefixRecord + "~"
+	if !q.To.IsZero() {
+		hi = prefixRecord + fmt.Sprintf("%013d", q.To.UnixMilli())
+	}
+	in := &dynamodb.QueryInput{
+		TableName: &st.table, ConsistentRead: aws.Bool(true),
+		KeyConditionExpression:    aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
+		FilterExpression:          aws.String("attribute_not_exists(deleteAt) OR deleteAt > :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(partition(owner)), ":lo": s(lo), ":hi": s(hi), ":now": n(now.Unix())},
+	}
+	if q.KeyID != "" {
+		in.FilterExpression = aws.String("(" + *in.FilterExpression + ") AND keyId = :key")
+		in.ExpressionAttributeValues[":key"] = s(q.KeyID)
+	}
+	if q.After != "" {
+		in.ExclusiveStartKey = itemKey(owner, recordSK(keys.Record{At: q.AfterAt, ID: q.After}))
+	}
+	var page keys.TrailPage
+	aliases := map[string]string{}
+	for {
+		out, err := st.db.Query(ctx, in)
+		if err != nil {
+			return keys.TrailPage{}, wrap("records", err)
+		}
+		for _, av := range out.Items {
+			r, err := decodeRecord(av)
+			if err != nil {
+				return keys.TrailPage{}, err
+			}
+			if !q.To.IsZero() && r.At >= q.To.UnixMilli() {
+				continue // BETWEEN is inclusive; To is not
+			}
+			if len(page.Records) == q.Limit {
+				page.More = true
+				return page, nil
+			}
+			rec := r.Record()
+			if rec.Alias == "" {
+				if rec.Alias, err = st.aliasOf(ctx, aliases, owner, rec.KeyID); err != nil {
+					return keys.TrailPage{}, err
+				}
+			}
+			page.Records = append(page.Records, rec)
+		}
+		if out.LastEvaluatedKey == nil {
+			return page, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// aliasOf is the alias of owner's key id, live or finally deleted ("" if
+// it has none), remembered in seen.
+func (st *Store) aliasOf(ctx context.Context, seen map[string]string, owner, id string) (string, error) {
+	if a, ok := seen[id]; ok {
+		return a, nil
+	}
+	alias := ""
+	if k, err := st.Get(ctx, owner, id); err == nil {
+		alias = k.Alias
+	} else if !errors.Is(err, keys.ErrNotFound) {
+		return "", err
+	} else if t, err := st.Tombstone(ctx, owner, id); err == nil {
+		alias = t.Alias
+	} else if !errors.Is(err, keys.ErrNotFound) {
+		return "", err
+	}
+	seen[id] = alias
+	return alias, nil
+}
+
+// dueItems queries every shard of kind in the due index for items due at
+// or before before, and returns up to limit of them, oldest first. The
+// index is eventually consistent: what it returns is a candidate, and the
+// write that acts on it holds the condition.
+func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, limit int) ([]map[string]types.AttributeValue, error) {
+	type due struct {
+		at   int64
+		item map[string]types.AttributeValue
+	}
+	var all []due
+	for shard := range dueShards {
+		in := &dynamodb.QueryInput{
+			TableName: &st.table, IndexName: aws.String(dueIndex),
+			KeyConditionExpression: aws.String("dueShard = :shard AND dueAt <= :before"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":shard": s(kind + strconv.Itoa(shard)), ":before": n(before.UnixMilli()),
+			},
+			Limit: aws.Int32(int32(min(limit, 1000))),
+		}
+		// Each shard's first limit items are enough: the merged first
+		// limit are among them.
+		got := 0
+		for got < limit {
+			out, err := st.db.Query(ctx, in)
+			if err != nil {
+				return nil, wrap("due", err)
+			}
+			for _, av := range out.Items {
+				at, err := strconv.ParseInt(av[attrDueAt].(*types.AttributeValueMemberN).Value, 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("dynamostore: due index: %w", err)
+				}
+				all = append(all, due{at, av})
+				got++
+			}
+			if out.LastEvaluatedKey == nil {
+				break
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+	}
+	slices.SortStableFunc(all, func(a, b due) int { return int(min(max(a.at-b.at, -1), 1)) })
+	out := make([]map[string]types.AttributeValue, 0, min(len(all), limit))
+	for _, d := range all[:min(len(all), limit)] {
+		out = append(out, d.item)
+	}
+	return out, nil
+}
+
+// Due implements expiry.Store with the due index: keys pending deletion
+// whose window ends at or before before.
+func (st *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
+	items, err := st.dueItems(ctx, prefixKey, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keys.Key, 0, len(items))
+	for _, av := range items {
+		k, err := decodeKey(av)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Unreported implements expiry.Store with the due index: tombstones not yet
+// reported, deleted at or before before.
+func (st *Store) Unreported(ctx context.Context, before time.Time, limit int) ([]keys.Tombstone, error) {
+	items, err := st.dueItems(ctx, prefixTombstone, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keys.Tombstone, 0, len(items))
+	for _, av := range items {
+		t, err := decodeTombstone(av)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// Unpublished implements expiry.Store with the due index: audit records
+// written at or before before whose event is not yet published.
+func (st *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([]keys.Record, error) {
+	items, err := st.dueItems(ctx, prefixRecord, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keys.Record, 0, len(items))
+	for _, av := range items {
+		r, err := decodeRecord(av)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.Record())
+	}
+	return out, nil
+}
+
+// MarkPublished implements expiry.Store: the record leaves the due index.
+// A record already gone (its retention ended) is no error.
+func (st *Store) MarkPublished(ctx context.Context, r keys.Record) error {
+	err := retryConflicts(ctx, st.backoff, func() error {
+		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &st.table, Key: itemKey(r.Owner, recordSK(r)),
+			ConditionExpression: aws.String("attribute_exists(pk)"),
+			UpdateExpression:    aws.String("REMOVE dueShard, dueAt"),
+		})
+		return err
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return nil
+	}
+	return wrap("mark published", err)
+}
+
+// MarkReminded implements expiry.Store: one conditional UpdateItem on the
+// key still pending deletion with the same window; it keeps the smallest
+// offset reminded.
+func (st *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Duration) error {
+	seconds := int64(offset / time.Second)
+	err := retryConflicts(ctx, st.backoff, func() error {
+		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &st.table, Key: itemKey(k.Owner, prefixKey+k.ID),
+			ConditionExpression:      aws.String("#state = :pending AND deleteAt = :deleteAt AND (attribute_not_exists(reminded) OR reminded > :offset)"),
+			UpdateExpression:         aws.String("SET reminded = :offset"),
+			ExpressionAttributeNames: map[string]string{"#state": "state"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pending": s(string(keys.PendingDeletion)), ":deleteAt": n(k.DeleteAt.Unix()), ":offset": n(seconds),
+			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		return err
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		if ccf.Item != nil {
+			if cur, err := decodeKey(ccf.Item); err == nil && cur.State == keys.PendingDeletion && cur.DeleteAt.Equal(k.DeleteAt) {
+				return nil // already reminded at this offset or a smaller one
+			}
+		}
+		return fmt.Errorf("dynamostore: mark reminded %s: %w", k.ID, keys.ErrNotFound)
+	}
+	return wrap("mark reminded", err)
+}
+
+// ExpireRecords implements expiry.Store: DynamoDB's TTL removes records
+// whose retention ended, so there is nothing to do.
+func (st *Store) ExpireRecords(context.Context, time.Time) (int, error) { return 0, nil }

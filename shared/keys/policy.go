@@ -1,0 +1,153 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// Policy is a tenant's deletion policy as it applies to one caller (the
+// tenant's rules, with those of the caller's access key over them). The
+// zero Policy allows every deletion the dialects allow.
+type Policy struct {
+	// MinWindowDays and MaxWindowDays bound the waiting period a schedule
+	// may ask for (the semantics of AWS's and Huawei's condition key
+	// kms:ScheduleKeyDeletionPendingWindowInDays); 0 is no bound.
+	MinWindowDays, MaxWindowDays int
+	// Denied are the deletion operations (OpSchedule, OpCancel,
+	// OpDeleteNow) this caller may not perform; it may still read, create,
+	// enable and disable.
+	Denied []Op
+	// Protected are the keys no one may schedule for deletion or delete.
+	Protected Protected
+}
+
+// Protected says which keys are protected from deletion: by a tag (AWS tags
+// on the key), by id, or by alias.
+type Protected struct {
+	// TagKey protects every key that carries this tag; with TagValue set,
+	// only those whose tag has that value.
+	TagKey, TagValue string
+	IDs              []string
+	Aliases          []string
+}
+
+// MaxProtectedNames bounds IDs and Aliases each: DynamoDB evaluates the
+// lists in the write's condition, whose IN takes at most 100 operands.
+const MaxProtectedNames = 100
+
+// IsZero reports whether nothing is protected.
+func (p Protected) IsZero() bool {
+	return p.TagKey == "" && len(p.IDs) == 0 && len(p.Aliases) == 0
+}
+
+// Protects reports whether k is protected, and by which rule.
+func (p Protected) Protects(k Key) (rule string, ok bool) {
+	switch {
+	case slices.Contains(p.IDs, k.ID):
+		return RuleProtectedID, true
+	case k.Alias != "" && slices.Contains(p.Aliases, k.Alias):
+		return RuleProtectedAlias, true
+	case p.TagKey != "":
+		if v, tagged := k.Tags[p.TagKey]; tagged && (p.TagValue == "" || v == p.TagValue) {
+			return RuleProtectedTag, true
+		}
+	}
+	return "", false
+}
+
+// The rules of a policy, as refusals name them.
+const (
+	RuleMinWindow      = "minPendingWindowDays"
+	RuleMaxWindow      = "maxPendingWindowDays"
+	RuleOperation      = "operations"
+	RuleProtectedID    = "protectedKeyIds"
+	RuleProtectedAlias = "protectedAliases"
+	RuleProtectedTag   = "protectedTag"
+)
+
+// ErrAccessDenied matches every *PolicyError.
+var ErrAccessDenied = errors.New("refused by the deletion policy")
+
+// PolicyError is an operation the deletion policy refuses. It names the
+// rule and what the rule asks, never anything of another tenant.
+type PolicyError struct {
+	Op   Op
+	Rule string
+	// Days is the waiting period asked for, and Limit the bound it broke
+	// (RuleMinWindow, RuleMaxWindow).
+	Days, Limit int
+	// Tag is the protecting tag's key (RuleProtectedTag).
+	Tag string
+}
+
+func (e *PolicyError) Is(target error) bool { return target == ErrAccessDenied }
+
+func (e *PolicyError) Error() string {
+	return "the deletion policy refuses " + string(e.Op) + ": " + e.Reason()
+}
+
+// Reason says in words which rule refused, for the dialects' messages.
+func (e *PolicyError) Reason() string {
+	switch e.Rule {
+	case RuleMinWindow:
+		return fmt.Sprintf("the deletion policy requires a waiting period of at least %d days (%d asked)", e.Limit, e.Days)
+	case RuleMaxWindow:
+		return fmt.Sprintf("the deletion policy allows a waiting period of at most %d days (%d asked)", e.Limit, e.Days)
+	case RuleOperation:
+		return "the deletion policy does not allow this access key to " + opWords[e.Op]
+	case RuleProtectedID:
+		return "the key is protected from deletion by the deletion policy (by its id)"
+	case RuleProtectedAlias:
+		return "the key is protected from deletion by the deletion policy (by its alias)"
+	case RuleProtectedTag:
+		return "the key is protected from deletion by the deletion policy (it carries the tag " + e.Tag + ")"
+	}
+	return "refused by the deletion policy"
+}
+
+var opWords = map[Op]string{
+	OpSchedule: "schedule key deletion", OpCancel: "cancel key deletion", OpDeleteNow: "delete keys at once",
+}
+
+// Guarded reports whether op is one the policy governs.
+func Guarded(op Op) bool { _, ok := opWords[op]; return ok }
+
+// allows decides what the policy can decide before the write: the
+// operation, and the waiting period of a schedule. (Protection depends on
+// the key, so the store's write decides it: Change.Permits.)
+func (p Policy) allows(op Op, days int) error {
+	if slices.Contains(p.Denied, op) {
+		return &PolicyError{Op: op, Rule: RuleOperation}
+	}
+	if op != OpSchedule {
+		return nil
+	}
+	if p.MinWindowDays > 0 && days < p.MinWindowDays {
+		return &PolicyError{Op: op, Rule: RuleMinWindow, Days: days, Limit: p.MinWindowDays}
+	}
+	if p.MaxWindowDays > 0 && days > p.MaxWindowDays {
+		return &PolicyError{Op: op, Rule: RuleMaxWindow, Days: days, Limit: p.MaxWindowDays}
+	}
+	return nil
+}
+
+// Validate reports a policy that cannot be applied.
+func (p Policy) Validate() error {
+	switch {
+	case p.MinWindowDays < 0 || p.MaxWindowDays < 0:
+		return errors.New("minPendingWindowDays and maxPendingWindowDays must not be negative")
+	case p.MaxWindowDays > 0 && p.MinWindowDays > p.MaxWindowDays:
+		return fmt.Errorf("minPendingWindowDays %d is above maxPendingWindowDays %d", p.MinWindowDays, p.MaxWindowDays)
+	case len(p.Protected.IDs) > MaxProtectedNames || len(p.Protected.Aliases) > MaxProtectedNames:
+		return fmt.Errorf("at most %d protected key ids and %d protected aliases", MaxProtectedNames, MaxProtectedNames)
+	case p.Protected.TagKey == "" && p.Protected.TagValue != "":
+		return errors.New("a protected tag value needs its tag key")
+	}
+	for _, op := range p.Denied {
+		if !Guarded(op) {
+			return fmt.Errorf("operation %s is not a deletion operation", op)
+		}
+	}
+	return nil
+}
