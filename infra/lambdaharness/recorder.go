@@ -22,9 +22,10 @@ import (
 type Recorder struct {
 	URL string // point the function's DYNAMODB_ENDPOINT here
 
-	srv     *http.Server
-	mu      sync.Mutex
-	actions map[string]bool
+	srv      *http.Server
+	mu       sync.Mutex
+	actions  map[string]bool
+	requests []string // DynamoDB operations, in order, since the last Reset
 }
 
 // NewRecorder starts a recording proxy in front of the DynamoDB at endpoint.
@@ -61,6 +62,21 @@ func (r *Recorder) Actions() []string {
 	return out
 }
 
+// Requests returns the DynamoDB operations of the requests since the last
+// Reset, in order ("UpdateItem", "TransactWriteItems", ...).
+func (r *Recorder) Requests() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.requests)
+}
+
+// Reset forgets the requests (not the actions).
+func (r *Recorder) Reset() {
+	r.mu.Lock()
+	r.requests = nil
+	r.mu.Unlock()
+}
+
 // Close stops the proxy.
 func (r *Recorder) Close() { r.srv.Close() }
 
@@ -90,6 +106,7 @@ func (r *Recorder) record(target string, body []byte) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.requests = append(r.requests, op)
 	for _, a := range actions {
 		if a != "" {
 			r.actions["dynamodb:"+a] = true

@@ -19,7 +19,7 @@ func trailKey(owner string, at time.Time, id string) []byte {
 	b := make([]byte, 0, len(owner)+1+8+len(id))
 	b = append(b, owner...)
 	b = append(b, 0)
-	b = binary.BigEndian.AppendUint64(b, uint64(at.UnixMilli()))
+	b = binary.BigEndian.AppendUint64(b, uint64(max(at.UnixMilli(), 0)))
 	return append(b, id...)
 }
 

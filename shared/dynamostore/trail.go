@@ -1,6 +1,7 @@
 package dynamostore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,6 +129,7 @@ func (st *Store) aliasOf(ctx context.Context, seen map[string]string, owner, id 
 func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, limit int) ([]map[string]types.AttributeValue, error) {
 	type due struct {
 		at   int64
+		sk   string
 		item map[string]types.AttributeValue
 	}
 	var all []due
@@ -153,7 +155,11 @@ func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, li
 				if err != nil {
 					return nil, fmt.Errorf("dynamostore: due index: %w", err)
 				}
-				all = append(all, due{at, av})
+				sk, _ := av[attrSK].(*types.AttributeValueMemberS)
+				if sk == nil {
+					return nil, fmt.Errorf("dynamostore: due index: an item without a sort key")
+				}
+				all = append(all, due{at, sk.Value, av})
 				got++
 			}
 			if out.LastEvaluatedKey == nil {
@@ -162,7 +168,11 @@ func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, li
 			in.ExclusiveStartKey = out.LastEvaluatedKey
 		}
 	}
-	slices.SortStableFunc(all, func(a, b due) int { return int(min(max(a.at-b.at, -1), 1)) })
+	// By due time, then by sort key: records of one millisecond in the
+	// order of their (time-ordered) ids, whichever shards they came from.
+	slices.SortFunc(all, func(a, b due) int {
+		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.sk, b.sk))
+	})
 	out := make([]map[string]types.AttributeValue, 0, min(len(all), limit))
 	for _, d := range all[:min(len(all), limit)] {
 		out = append(out, d.item)

@@ -10,7 +10,8 @@ import (
 // immediate deletion or a final deletion. It is written in the same atomic
 // write as the change it records, and it outlives the key.
 type Record struct {
-	// ID is unique, and the dedupe id of the event published for it.
+	// ID is unique (a UUID of version 7), and the dedupe id of the event
+	// published for it.
 	ID    string
 	Owner string
 	KeyID string
@@ -45,7 +46,9 @@ func (c Change) record() *Record {
 	if !Recorded(c.Op) {
 		return nil
 	}
-	return &Record{ID: uuid.NewString(), Owner: c.Owner, KeyID: c.ID, Op: c.Op, At: c.Now, By: c.By,
+	// A version 7 id grows with time, even within a millisecond, so that
+	// records of one instant keep the order they were made in.
+	return &Record{ID: uuid.Must(uuid.NewV7()).String(), Owner: c.Owner, KeyID: c.ID, Op: c.Op, At: c.Now, By: c.By,
 		DeleteAt: c.DeleteAt, PendingDays: c.PendingDays}
 }
 

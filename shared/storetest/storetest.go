@@ -81,6 +81,13 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Tags", func(t *testing.T) { testTags(setup(t)) })
 	t.Run("SucceedIfAlready", func(t *testing.T) { testSucceedIfAlready(setup(t)) })
 	t.Run("DeleteNow", func(t *testing.T) { testDeleteNow(setup(t)) })
+	t.Run("PolicyDecidesBeforeTheWrite", func(t *testing.T) { testPolicyDecidesBeforeTheWrite(setup(t)) })
+	t.Run("ProtectionInTheWrite", func(t *testing.T) { testProtectionInTheWrite(setup(t)) })
+	t.Run("Trail", func(t *testing.T) { testTrail(setup(t)) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(setup(t)) })
+	t.Run("DueIndex", func(t *testing.T) { testDueIndex(setup(t)) })
+	t.Run("Reminded", func(t *testing.T) { testReminded(setup(t)) })
+	t.Run("Stamp", func(t *testing.T) { testStamp(setup(t)) })
 }
 
 // testNumbers: every key gets a number, unique within its owner, and a

@@ -76,7 +76,7 @@ func TestShippedDevelopmentTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := d.Tenants()
-	if len(ts) != 2 {
+	if len(ts) != 3 {
 		t.Fatalf("%d tenants", len(ts))
 	}
 	for _, tn := range ts {
