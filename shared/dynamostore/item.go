@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
+	"time"
 
 	"github.com/keydeletion/service/shared/keyrecord"
 	"github.com/keydeletion/service/shared/keys"
@@ -60,21 +61,33 @@ func dueShard(kind, owner, id string) string {
 
 func partition(owner string) string { return prefixTenant + owner }
 
-// keyItem is a key as stored: its table keys and its record.
-type keyItem struct {
+// tableKeys are an item's keys in the table and, while it is due for the
+// sweep, in the due index.
+type tableKeys struct {
 	PK       string `dynamodbav:"pk"`
 	SK       string `dynamodbav:"sk"`
 	DueShard string `dynamodbav:"dueShard,omitempty"`
 	DueAt    int64  `dynamodbav:"dueAt,omitempty"`
+}
+
+// indexed returns keys of an item of kind (the sort key's prefix) and id,
+// due at due (zero: not in the index).
+func indexed(kind, owner, id string, due time.Time) tableKeys {
+	k := tableKeys{PK: partition(owner), SK: kind + id}
+	if !due.IsZero() {
+		k.DueShard, k.DueAt = dueShard(kind, owner, id), due.UnixMilli()
+	}
+	return k
+}
+
+// keyItem is a key as stored: its table keys and its record.
+type keyItem struct {
+	tableKeys
 	keyrecord.Key
 }
 
 func toItem(k keys.Key) keyItem {
-	it := keyItem{PK: partition(k.Owner), SK: prefixKey + k.ID, Key: keyrecord.FromKey(k)}
-	if !k.DeleteAt.IsZero() {
-		it.DueShard, it.DueAt = dueShard(prefixKey, k.Owner, k.ID), k.DeleteAt.UnixMilli()
-	}
-	return it
+	return keyItem{tableKeys: indexed(prefixKey, k.Owner, k.ID, k.DeleteAt), Key: keyrecord.FromKey(k)}
 }
 
 type aliasItem struct {
@@ -86,32 +99,31 @@ type aliasItem struct {
 // tombstoneItem is a tombstone; until its deletion is reported it is in
 // the due index.
 type tombstoneItem struct {
-	PK       string `dynamodbav:"pk"`
-	SK       string `dynamodbav:"sk"`
-	DueShard string `dynamodbav:"dueShard,omitempty"`
-	DueAt    int64  `dynamodbav:"dueAt,omitempty"`
+	tableKeys
 	keyrecord.Tombstone
 }
 
 func toTombstoneItem(t keys.Tombstone) tombstoneItem {
-	it := tombstoneItem{PK: partition(t.Owner), SK: prefixTombstone + t.KeyID, Tombstone: keyrecord.FromTombstone(t)}
-	if t.ReportedAt.IsZero() {
-		it.DueShard, it.DueAt = dueShard(prefixTombstone, t.Owner, t.KeyID), t.DeletedAt.UnixMilli()
+	due := t.DeletedAt
+	if !t.ReportedAt.IsZero() {
+		due = time.Time{}
 	}
-	return it
+	return tombstoneItem{tableKeys: indexed(prefixTombstone, t.Owner, t.KeyID, due), Tombstone: keyrecord.FromTombstone(t)}
 }
 
 // recordItem is an audit record; until its event is published it is in
 // the due index.
 type recordItem struct {
-	PK       string `dynamodbav:"pk"`
-	SK       string `dynamodbav:"sk"`
-	DueShard string `dynamodbav:"dueShard,omitempty"`
-	DueAt    int64  `dynamodbav:"dueAt,omitempty"`
+	tableKeys
 	keyrecord.Record
 }
 
 // recordSK orders an owner's records by time, then id.
 func recordSK(r keys.Record) string {
-	return prefixRecord + fmt.Sprintf("%013d", r.At.UnixMilli()) + "#" + r.ID
+	return prefixRecord + recordID(r)
+}
+
+// recordID is a record's sort key without its prefix.
+func recordID(r keys.Record) string {
+	return fmt.Sprintf("%013d", r.At.UnixMilli()) + "#" + r.ID
 }

@@ -26,9 +26,7 @@ func (st *Store) SetRetention(d time.Duration) { st.retention = d }
 // outbox (the due index) until its event is published.
 func (st *Store) recordItem(r keys.Record) (*types.Put, error) {
 	av, err := attributevalue.MarshalMap(recordItem{
-		PK: partition(r.Owner), SK: recordSK(r),
-		DueShard: dueShard(prefixRecord, r.Owner, r.ID), DueAt: r.At.UnixMilli(),
-		Record: keyrecord.FromRecord(r, st.retention),
+		tableKeys: indexed(prefixRecord, r.Owner, recordID(r), r.At), Record: keyrecord.FromRecord(r, st.retention),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: marshal record: %w", err)
@@ -180,58 +178,42 @@ func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, li
 	return out, nil
 }
 
-// Due implements expiry.Store with the due index: keys pending deletion
-// whose window ends at or before before.
-func (st *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
-	items, err := st.dueItems(ctx, prefixKey, before, limit)
+// due is dueItems of kind, decoded.
+func due[T any](ctx context.Context, st *Store, kind string, before time.Time, limit int, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
+	items, err := st.dueItems(ctx, kind, before, limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]keys.Key, 0, len(items))
+	out := make([]T, 0, len(items))
 	for _, av := range items {
-		k, err := decodeKey(av)
+		v, err := decode(av)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, k)
+		out = append(out, v)
 	}
 	return out, nil
+}
+
+// Due implements expiry.Store with the due index: keys pending deletion
+// whose window ends at or before before.
+func (st *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
+	return due(ctx, st, prefixKey, before, limit, decodeKey)
 }
 
 // Unreported implements expiry.Store with the due index: tombstones not yet
 // reported, deleted at or before before.
 func (st *Store) Unreported(ctx context.Context, before time.Time, limit int) ([]keys.Tombstone, error) {
-	items, err := st.dueItems(ctx, prefixTombstone, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]keys.Tombstone, 0, len(items))
-	for _, av := range items {
-		t, err := decodeTombstone(av)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
+	return due(ctx, st, prefixTombstone, before, limit, decodeTombstone)
 }
 
 // Unpublished implements expiry.Store with the due index: audit records
 // written at or before before whose event is not yet published.
 func (st *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([]keys.Record, error) {
-	items, err := st.dueItems(ctx, prefixRecord, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]keys.Record, 0, len(items))
-	for _, av := range items {
+	return due(ctx, st, prefixRecord, before, limit, func(av map[string]types.AttributeValue) (keys.Record, error) {
 		r, err := decodeRecord(av)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r.Record())
-	}
-	return out, nil
+		return r.Record(), err
+	})
 }
 
 // MarkPublished implements expiry.Store: the record leaves the due index.

@@ -70,6 +70,7 @@ type Principal struct {
 	Dialect   string `json:"dialect"`
 	AccessKey string `json:"access-key-id,omitempty"`
 	SourceIP  string `json:"source-ip,omitempty"`
+	InvokedBy string `json:"invoked-by,omitempty"` // the service's own path: stream, sweep, local
 	RequestID string `json:"request-id,omitempty"`
 }
 
@@ -85,7 +86,8 @@ type Builder struct {
 }
 
 func (b Builder) event(detailType, owner, keyID string, at time.Time, d Detail) Event {
-	e := Event{Version: "0", ID: uuid.NewString(), DetailType: detailType, Source: b.Source, Time: at.UTC(), Resources: []string{}, Detail: d}
+	e := Event{Version: "0", ID: uuid.NewString(), DetailType: detailType, Source: b.Source, Time: at.UTC().Truncate(time.Millisecond),
+		Resources: []string{}, Detail: d}
 	if b.Tenants != nil {
 		if account, region, ok := b.Tenants(owner); ok {
 			e.Account, e.Region = account, region
@@ -111,6 +113,9 @@ func (b Builder) ForRecord(r keys.Record) (Event, error) {
 	}
 	d := Detail{KeyID: r.KeyID, EventID: r.ID, Tenant: r.Owner, Alias: r.Alias, PendingDays: r.PendingDays,
 		Principal: &Principal{Dialect: r.By.Dialect, AccessKey: r.By.AccessKey, SourceIP: r.By.Source, RequestID: r.By.RequestID}}
+	if r.By.Dialect == keys.SystemDialect {
+		d.Principal.SourceIP, d.Principal.InvokedBy = "", r.By.Source
+	}
 	if !r.DeleteAt.IsZero() {
 		t := r.DeleteAt.UTC()
 		d.DeletionDate = &t

@@ -84,7 +84,7 @@ type PolicyError struct {
 func (e *PolicyError) Is(target error) bool { return target == ErrAccessDenied }
 
 func (e *PolicyError) Error() string {
-	return "the deletion policy refuses " + string(e.Op) + ": " + e.Reason()
+	return string(e.Op) + " refused: " + e.Reason()
 }
 
 // Reason says in words which rule refused, for the dialects' messages.

@@ -14,8 +14,12 @@ type Principal struct {
 	Policy Policy
 }
 
+// SystemDialect is the Dialect of the service acting on its own.
+const SystemDialect = "system"
+
 // System is the service acting on its own (the final deletion of a key
-// whose window has ended) for a tenant.
+// whose window has ended) for a tenant; Source then names the path (the
+// stream, the sweep, the local loop).
 func System(tenant, requestID string) Principal {
-	return Principal{Tenant: tenant, Dialect: "system", RequestID: requestID}
+	return Principal{Tenant: tenant, Dialect: SystemDialect, RequestID: requestID}
 }

@@ -109,6 +109,7 @@ type record struct {
 	Dialect      string  `json:"dialect"`
 	AccessKeyID  string  `json:"accessKeyId,omitempty"`
 	SourceIP     string  `json:"sourceIPAddress,omitempty"`
+	InvokedBy    string  `json:"invokedBy,omitempty"` // the service's own path: stream, sweep, local
 	RequestID    string  `json:"requestId,omitempty"`
 	DeletionDate *string `json:"deletionDate,omitempty"`
 	PendingDays  int     `json:"pendingWindowInDays,omitempty"`
@@ -166,6 +167,9 @@ func (a *api) records(c *httpapi.Call) (any, error) {
 		out[i] = record{EventID: r.ID, EventTime: wireTime(r.At), Operation: string(r.Op), KeyID: r.KeyID, Alias: r.Alias,
 			Tenant: r.Owner, Dialect: r.By.Dialect, AccessKeyID: r.By.AccessKey, SourceIP: r.By.Source,
 			RequestID: r.By.RequestID, PendingDays: r.PendingDays}
+		if r.By.Dialect == keys.SystemDialect {
+			out[i].SourceIP, out[i].InvokedBy = "", r.By.Source
+		}
 		if !r.DeleteAt.IsZero() {
 			d := wireTime(r.DeleteAt)
 			out[i].DeletionDate = &d
