@@ -65,6 +65,8 @@ func writeEnv(path, endpoint, table, credsPath string) error {
 	env := map[string]map[string]string{"Parameters": {
 		"DYNAMODB_ENDPOINT": endpoint, "TABLE_NAME": table, "CREDENTIALS_SECRET_ARN": "",
 		"CREDENTIALS_DOCUMENT": compact.String(), "LOG_LEVEL": "debug",
+		// No bus in a local container: the events go to the log only.
+		"EVENT_BUS_NAME": "",
 	}}
 	raw, err := json.MarshalIndent(env, "", "  ")
 	if err != nil {

@@ -143,6 +143,11 @@ func TestDeletionPolicyInEveryDialect(t *testing.T) {
 				t.Errorf("NCP request-deletion: %d %s", r.status, r.raw)
 			}
 
+			// A deletion call the key's state refuses is logged the same way.
+			if _, err := writer.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: aws.String(plainID)}); !strings.Contains(fmt.Sprint(err), "KMSInvalidStateException") {
+				t.Errorf("cancel of an enabled key: %v", err)
+			}
+
 			// Nothing changed.
 			for _, id := range []string{plainID, taggedID, rootID} {
 				d, err := writer.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
@@ -177,15 +182,17 @@ func TestDeletionPolicyInEveryDialect(t *testing.T) {
 				}
 			}
 			var codes []string
-			for _, l := range refused {
-				codes = append(codes, l["errorCode"].(string))
+			for i, l := range refused {
+				codes = append(codes, l["errorCode"].(string)+"/"+fmt.Sprint(l["Refusal"])+"/"+fmt.Sprint(l["Operation"]))
 				aws, _ := l["_aws"].(map[string]any)
-				if l["RefusedDeletionCalls"] != float64(1) || l["Refusal"] != "policy" || l["Operation"] != "ScheduleDeletion" ||
-					aws == nil || aws["CloudWatchMetrics"] == nil || l["userIdentity"].(map[string]any)["tenant"] != "dev-c" || l["eventName"] == "" {
-					t.Errorf("refusal line %v", l)
+				if l["RefusedDeletionCalls"] != float64(1) || aws == nil || aws["CloudWatchMetrics"] == nil ||
+					l["userIdentity"].(map[string]any)["tenant"] != "dev-c" || l["eventName"] == "" || l["requestID"] == "" {
+					t.Errorf("refusal line %d: %v", i, l)
 				}
 			}
-			want := []string{"AccessDeniedException", "AccessDeniedException", "AccessDeniedException", "AccessDeniedException", "KMS.0307", "KMS.0307", "KMS.0306", "210"}
+			const denied, s = "AccessDeniedException/policy/ScheduleDeletion", "/policy/ScheduleDeletion"
+			want := []string{denied, denied, denied, denied, "KMS.0307" + s, "KMS.0307" + s, "KMS.0306" + s, "210" + s,
+				"KMSInvalidStateException/state/CancelDeletion"}
 			if !slices.Equal(codes, want) {
 				t.Errorf("refusals logged %v, want %v", codes, want)
 			}
