@@ -31,6 +31,7 @@ build-%Function:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/boltstore/ ./shared/routes/
+	$(GO) run ./infra/loadbench
 
 fuzz:
 	infra/fuzz.sh

@@ -1,0 +1,499 @@
+// Command loadbench is the HTTP load run of `make bench`: the compiled local
+// server on its embedded store, next to a fixed-answer server (the ceiling of
+// any server here) in the same run, in interleaved rounds, with every request
+// SigV4-signed by the client as an SDK signs it. It also measures this
+// disk's fdatasync latency, the final deletion of due keys, and prints
+// ops/s, p50, p99, the server's CPU per operation and the ratios.
+//
+//	go run ./infra/loadbench [-round 2s] [-rounds 5] [-expire 20000]
+//
+// Loopback only; bounded in time (about a minute with the defaults).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+const (
+	accessKey = "AKIADEVA0000000000AA"
+	secretKey = "dev-a-aws-secret-do-not-use-in-production"
+	region    = "us-east-1"
+)
+
+func main() {
+	fixed := flag.String("serve-fixed", "", "internal: serve a fixed answer on this address")
+	round := flag.Duration("round", 2*time.Second, "length of one measured round")
+	rounds := flag.Int("rounds", 5, "rounds per server and workload (interleaved)")
+	expireKeys := flag.Int("expire", 20000, "keys whose final deletion is timed")
+	server := flag.String("server", "", "the compiled local server (default: built from ./infra/localserver)")
+	flag.Parse()
+	if *fixed != "" {
+		serveFixed(*fixed)
+		return
+	}
+	if err := run(*server, *round, *rounds, *expireKeys); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+// serveFixed answers every request with the same small JSON body, after
+// reading the request: the ceiling of any HTTP server on this machine.
+func serveFixed(addr string) {
+	body := []byte(`{}`)
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Write(body)
+	})}
+	if err := srv.ListenAndServe(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// proc is a server process under measurement.
+type proc struct {
+	name string
+	url  string
+	cmd  *exec.Cmd
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitListening(url string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url + "/health-probe"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not start", url)
+}
+
+func startProc(name string, cmd *exec.Cmd, addr string) (*proc, error) {
+	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, url: "http://" + addr, cmd: cmd}
+	if err := waitListening(p.url); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *proc) stop() {
+	p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// cpu is the process's user and system time so far.
+func (p *proc) cpu() time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	fields := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// client signs and sends AWS KMS requests, as an SDK would.
+type client struct {
+	http   *http.Client
+	signer *v4.Signer
+}
+
+func newClient(conns int) *client {
+	return &client{
+		http:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}, Timeout: 30 * time.Second},
+		signer: v4.NewSigner(),
+	}
+}
+
+func (c *client) call(url, op, body string) (map[string]any, error) {
+	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	req.Header.Set("X-Amz-Target", "TrentService."+op)
+	sum := sha256.Sum256([]byte(body))
+	if err := c.signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey},
+		req, hex.EncodeToString(sum[:]), "kms", region, time.Now()); err != nil {
+		return nil, err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %d %s", op, resp.StatusCode, raw)
+	}
+	var out map[string]any
+	json.Unmarshal(raw, &out)
+	return out, nil
+}
+
+// workload is one unit of work a client repeats, on its own key.
+type workload struct {
+	name string
+	do   func(c *client, url, key string) error
+}
+
+var workloads = []workload{
+	{"deletion cycle (ScheduleKeyDeletion, CancelKeyDeletion, EnableKey)", func(c *client, url, key string) error {
+		if _, err := c.call(url, "ScheduleKeyDeletion", `{"KeyId":"`+key+`","PendingWindowInDays":7}`); err != nil {
+			return err
+		}
+		if _, err := c.call(url, "CancelKeyDeletion", `{"KeyId":"`+key+`"}`); err != nil {
+			return err
+		}
+		_, err := c.call(url, "EnableKey", `{"KeyId":"`+key+`"}`)
+		return err
+	}},
+	{"DescribeKey", func(c *client, url, key string) error {
+		_, err := c.call(url, "DescribeKey", `{"KeyId":"`+key+`"}`)
+		return err
+	}},
+}
+
+// result is one round.
+type result struct {
+	ops       int
+	elapsed   time.Duration
+	latencies []time.Duration
+	cpu       time.Duration
+}
+
+func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// runRound runs w with one goroutine per key for d.
+func runRound(p *proc, c *client, w workload, keyIDs []string, d time.Duration) (result, error) {
+	var (
+		ops   atomic.Int64
+		mu    sync.Mutex
+		lat   []time.Duration
+		first error
+		wg    sync.WaitGroup
+	)
+	cpu0 := p.cpu()
+	start := time.Now()
+	stop := start.Add(d)
+	for _, key := range keyIDs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			for time.Now().Before(stop) {
+				t := time.Now()
+				if err := w.do(c, p.url, key); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(t))
+				ops.Add(1)
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return result{ops: int(ops.Load()), elapsed: time.Since(start), latencies: lat, cpu: p.cpu() - cpu0}, first
+}
+
+// fsyncLatency measures writing 4 KiB and fdatasync in dir, n times.
+func fsyncLatency(dir string, n int) (p50, p99 time.Duration, err error) {
+	f, err := os.Create(filepath.Join(dir, "fsync-probe"))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	var ds []time.Duration
+	for i := range n {
+		t := time.Now()
+		if _, err := f.WriteAt(buf, int64(i%16)*4096); err != nil {
+			return 0, 0, err
+		}
+		if err := fdatasync(f); err != nil {
+			return 0, 0, err
+		}
+		ds = append(ds, time.Since(t))
+	}
+	return percentile(ds, 0.5), percentile(ds, 0.99), nil
+}
+
+func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error {
+	work, err := os.MkdirTemp("", "loadbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if serverBin == "" {
+		serverBin = filepath.Join(work, "localserver")
+		if out, err := exec.Command("go", "build", "-o", serverBin, "./infra/localserver").CombinedOutput(); err != nil {
+			return fmt.Errorf("build the local server: %v\n%s", err, out)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dataDir := filepath.Join(work, "data")
+	os.MkdirAll(dataDir, 0o700)
+
+	fsP50, fsP99, err := fsyncLatency(dataDir, 300)
+	if err != nil {
+		return err
+	}
+
+	fixedAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	fixed, err := startProc("fixed answer", exec.Command(self, "-serve-fixed", fixedAddr), fixedAddr)
+	if err != nil {
+		return err
+	}
+	defer fixed.stop()
+	srvAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(serverBin)
+	cmd.Env = append(os.Environ(), "ADDR="+srvAddr, "DATA_DIR="+dataDir, "CREDENTIALS_FILE=infra/local/credentials.json", "TABLE_NAME=", "DYNAMODB_ENDPOINT=")
+	server, err := startProc("local server", cmd, srvAddr)
+	if err != nil {
+		return err
+	}
+	defer server.stop()
+
+	fmt.Printf("machine: %d CPUs (%s); fdatasync of 4 KiB on the data folder's disk: p50 %v, p99 %v\n",
+		numCPU(), cpuModel(), fsP50.Round(time.Microsecond), fsP99.Round(time.Microsecond))
+	fmt.Printf("rounds: %d per server and workload, %v each, interleaved; every request SigV4-signed by the client\n\n", rounds, roundLen)
+	fmt.Printf("| work | clients | server ops/s | p50 | p99 | server CPU/op | fixed-answer ops/s | ratio |\n|---|---|---|---|---|---|---|---|\n")
+
+	for _, clients := range []int{1, 16} {
+		c := newClient(clients)
+		keyIDs := make([]string, clients)
+		for i := range keyIDs {
+			out, err := c.call(server.url, "CreateKey", `{}`)
+			if err != nil {
+				return err
+			}
+			keyIDs[i] = out["KeyMetadata"].(map[string]any)["KeyId"].(string)
+		}
+		for _, w := range workloads {
+			var srv, fix []result
+			for range rounds {
+				f, err := runRound(fixed, c, w, keyIDs, roundLen)
+				if err != nil {
+					return fmt.Errorf("fixed answer, %s: %w", w.name, err)
+				}
+				s, err := runRound(server, c, w, keyIDs, roundLen)
+				if err != nil {
+					return fmt.Errorf("local server, %s: %w", w.name, err)
+				}
+				fix, srv = append(fix, f), append(srv, s)
+			}
+			s, f := median(srv), median(fix)
+			var lat []time.Duration
+			cpu, ops := time.Duration(0), 0
+			for _, r := range srv {
+				lat = append(lat, r.latencies...)
+				cpu += r.cpu
+				ops += r.ops
+			}
+			fmt.Printf("| %s | %d | %.0f | %v | %v | %v | %.0f | %.2f× |\n", w.name, clients, s.rate(),
+				percentile(lat, 0.5).Round(time.Microsecond), percentile(lat, 0.99).Round(time.Microsecond),
+				(cpu / time.Duration(max(ops, 1))).Round(time.Microsecond), f.rate(), s.rate()/f.rate())
+			if clients == 1 && strings.HasPrefix(w.name, "deletion cycle") {
+				var fixLat []time.Duration
+				for _, r := range fix {
+					fixLat = append(fixLat, r.latencies...)
+				}
+				rtt := percentile(fixLat, 0.5) / 3 // three requests a cycle
+				limit := 3 * (fsP50 + rtt)
+				fmt.Printf("|   sync limit at 1 client: 3 × (fdatasync %v + round trip %v) = %v a cycle | | %.0f | | | | | %.2f× of the limit |\n",
+					fsP50.Round(time.Microsecond), rtt.Round(time.Microsecond), limit.Round(time.Microsecond),
+					float64(time.Second)/float64(limit), s.rate()*float64(limit)/float64(time.Second))
+			}
+		}
+	}
+	server.stop()
+
+	rate, err := expiryRate(serverBin, work, expireKeys)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nfinal deletion of %d due keys by the expiry loop: %.0f keys/s\n", expireKeys, rate)
+	return nil
+}
+
+// median is the round with the median rate.
+func median(rs []result) result {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b result) int {
+		switch {
+		case a.rate() < b.rate():
+			return -1
+		case a.rate() > b.rate():
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+// expiryRate creates and schedules n keys on a fresh data folder, restarts
+// the server with the clock past their windows, and times the expiry loop
+// from its start until the last "key deleted" line.
+func expiryRate(serverBin, work string, n int) (float64, error) {
+	dataDir := filepath.Join(work, "expire")
+	os.MkdirAll(dataDir, 0o700)
+	addr, err := freeAddr()
+	if err != nil {
+		return 0, err
+	}
+	env := append(os.Environ(), "ADDR="+addr, "DATA_DIR="+dataDir, "CREDENTIALS_FILE=infra/local/credentials.json",
+		"TABLE_NAME=", "DYNAMODB_ENDPOINT=", "REMINDER_OFFSETS=none")
+	cmd := exec.Command(serverBin)
+	cmd.Env = env
+	p, err := startProc("local server", cmd, addr)
+	if err != nil {
+		return 0, err
+	}
+	c := newClient(32)
+	jobs := make(chan int)
+	errs := make(chan error, 32)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range jobs {
+				out, err := c.call(p.url, "CreateKey", `{}`)
+				if err == nil {
+					id := out["KeyMetadata"].(map[string]any)["KeyId"].(string)
+					_, err = c.call(p.url, "ScheduleKeyDeletion", `{"KeyId":"`+id+`","PendingWindowInDays":7}`)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range n {
+		select {
+		case jobs <- i:
+		case err := <-errs:
+			close(jobs)
+			p.stop()
+			return 0, err
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	p.stop()
+
+	cmd = exec.Command(serverBin)
+	cmd.Env = append(env, "CLOCK_OFFSET=169h", "EXPIRY_INTERVAL=10ms")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	deleted := 0
+	var began, last time.Time
+	for sc.Scan() {
+		line := sc.Bytes()
+		if bytes.Contains(line, []byte(`"msg":"listening"`)) {
+			began = time.Now()
+		}
+		if bytes.Contains(line, []byte(`"msg":"key deleted"`)) {
+			deleted++
+			last = time.Now()
+			if deleted == n {
+				break
+			}
+		}
+		if time.Since(start) > 5*time.Minute {
+			return 0, fmt.Errorf("only %d of %d keys finalized in 5 minutes", deleted, n)
+		}
+	}
+	if deleted < n {
+		return 0, fmt.Errorf("the server stopped after %d of %d final deletions", deleted, n)
+	}
+	return float64(n) / last.Sub(began).Seconds(), nil
+}
