@@ -30,7 +30,7 @@ build-%Function:
 		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/boltstore/ ./shared/routes/
+	$(GO) test -run '^$$' -bench . -benchmem ./shared/pebblestore/ ./shared/routes/
 	$(GO) run ./infra/loadbench
 
 fuzz:

@@ -59,14 +59,14 @@ var rules = []struct {
 	{"the id formats and limits depend on nothing of the module", []string{"shared/validation"}, []string{"*"}},
 	{"a dialect never talks to a store or to DynamoDB",
 		[]string{"shared/dialect/*", "shared/httpapi", "shared/auth", "shared/auth/*", "shared/routes", "shared/tenant"},
-		[]string{"shared/dynamostore", "shared/boltstore", "shared/keyrecord", "shared/expiry", "shared/config",
-			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "go.etcd.io/bbolt"}},
+		[]string{"shared/dynamostore", "shared/pebblestore", "shared/keyrecord", "shared/expiry", "shared/config",
+			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "go.etcd.io/bbolt", "github.com/cockroachdb/pebble/v2"}},
 	{"a store never knows a dialect exists",
-		[]string{"shared/dynamostore", "shared/boltstore", "shared/keyrecord"},
+		[]string{"shared/dynamostore", "shared/pebblestore", "shared/keyrecord"},
 		[]string{"shared/dialect/*", "shared/httpapi", "shared/auth", "shared/auth/*", "shared/routes", "shared/tenant", "shared/expiry"}},
 	{"the final deletion works on any store",
 		[]string{"shared/expiry"},
-		[]string{"shared/dynamostore", "shared/boltstore", "shared/dialect/*", "shared/httpapi", "shared/routes"}},
+		[]string{"shared/dynamostore", "shared/pebblestore", "shared/dialect/*", "shared/httpapi", "shared/routes"}},
 }
 
 func matches(patterns []string, name string) bool {

@@ -48,7 +48,18 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds per server and workload (interleaved)")
 	expireKeys := flag.Int("expire", 20000, "keys whose final deletion is timed")
 	server := flag.String("server", "", "the compiled local server (default: built from ./infra/localserver)")
+	clientsFlag := flag.String("clients", "1,16", "client counts to measure")
+	only := flag.String("only", "", "measure only the workloads whose name contains this")
 	flag.Parse()
+	for _, c := range strings.Split(*clientsFlag, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "loadbench: -clients: a comma-separated list of positive numbers")
+			os.Exit(2)
+		}
+		clientCounts = append(clientCounts, n)
+	}
+	onlyWork = *only
 	if *fixed != "" {
 		serveFixed(*fixed)
 		return
@@ -73,6 +84,11 @@ func serveFixed(addr string) {
 		os.Exit(1)
 	}
 }
+
+var (
+	clientCounts []int
+	onlyWork     string
+)
 
 // proc is a server process under measurement.
 type proc struct {
@@ -336,7 +352,7 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 	fmt.Printf("rounds: %d per server and workload, %v each, interleaved; every request SigV4-signed by the client\n\n", rounds, roundLen)
 	fmt.Printf("| work | clients | server ops/s | p50 | p99 | server CPU/op | fixed-answer ops/s | ratio |\n|---|---|---|---|---|---|---|---|\n")
 
-	for _, clients := range []int{1, 16} {
+	for _, clients := range clientCounts {
 		c := newClient(clients)
 		keyIDs := make([]string, clients)
 		for i := range keyIDs {
@@ -347,6 +363,9 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 			keyIDs[i] = out["KeyMetadata"].(map[string]any)["KeyId"].(string)
 		}
 		for _, w := range workloads {
+			if !strings.Contains(w.name, onlyWork) {
+				continue
+			}
 			var srv, fix []result
 			for range rounds {
 				f, err := runRound(fixed, c, w, keyIDs, roundLen)
@@ -384,6 +403,9 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 		}
 	}
 	server.stop()
+	if expireKeys == 0 {
+		return nil
+	}
 
 	rate, err := expiryRate(serverBin, work, expireKeys)
 	if err != nil {

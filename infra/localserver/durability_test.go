@@ -2,16 +2,22 @@ package main_test
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/batchrepr"
+	"github.com/cockroachdb/pebble/v2/record"
 
 	"github.com/keydeletion/service/infra/testtool"
 )
@@ -23,8 +29,14 @@ import (
 // that same file that began after the write returned, and that sync's
 // return before the response's first byte was written to the socket.
 //
+// The store's writes go to its write-ahead log, in Pebble's record format
+// (32 KiB blocks, chunk headers), which can split a record across writes:
+// the bytes each log file received are joined in order and decoded with
+// Pebble's own readers, and a record counts as written by the write that
+// carried its last byte.
+//
 // Unlike a kill -9 (which leaves the page cache, and so unsynced writes,
-// intact), this fails when syncing is off: with bbolt's NoSync the trace
+// intact), this fails when syncing is off: with pebble.NoSync the trace
 // holds writes and responses but no sync.
 func TestAcknowledgedWritesAreSynced(t *testing.T) {
 	strace := testtool.Find(t, "strace")
@@ -73,13 +85,18 @@ func TestAcknowledgedWritesAreSynced(t *testing.T) {
 		t.Fatalf("strace: %v", err)
 	}
 	calls := parseTrace(t, trace)
+	logged := walEntries(t, calls, data)
 
 	checked := 0
 	for _, k := range acked {
 		record := regexp.MustCompile(`"id":"` + k.id + `"[^}]*"state":"` + k.state + `"`)
-		written := first(calls, func(c *call) bool {
-			return strings.HasPrefix(c.path, data+"/") && c.isWrite() && record.Match(c.data)
-		})
+		var written *call
+		for _, e := range logged {
+			if record.Match(e.value) {
+				written = e.by
+				break
+			}
+		}
 		if written == nil {
 			t.Errorf("key %s: no write of its %s record into %s", k.id, k.state, data)
 			continue
@@ -197,4 +214,76 @@ func parseTrace(t *testing.T, path string) []*call {
 func unhex(s string) []byte {
 	b, _ := hex.DecodeString(strings.ReplaceAll(s, `\x`, ""))
 	return b
+}
+
+// walEntry is one key-value pair the store wrote into its write-ahead log,
+// with the write call that carried its batch's last byte.
+type walEntry struct {
+	key, value []byte
+	by         *call
+}
+
+// walEntries decodes every write-ahead log file written under data, from
+// the writes in the trace, with Pebble's record and batch readers.
+func walEntries(t *testing.T, calls []*call, data string) []walEntry {
+	t.Helper()
+	type span struct {
+		end int // stream offset after this write
+		c   *call
+	}
+	streams := map[string][]byte{}
+	spans := map[string][]span{}
+	for _, c := range calls {
+		if !c.isWrite() || !strings.HasPrefix(c.path, data+"/") || !strings.HasSuffix(c.path, ".log") {
+			continue
+		}
+		streams[c.path] = append(streams[c.path], c.data...)
+		spans[c.path] = append(spans[c.path], span{len(streams[c.path]), c})
+	}
+	var out []walEntry
+	for path, stream := range streams {
+		num, err := strconv.ParseUint(strings.TrimSuffix(filepath.Base(path), ".log"), 10, 64)
+		if err != nil {
+			t.Fatalf("write-ahead log %s: %v", path, err)
+		}
+		r := newWALReader(bytes.NewReader(stream), num)
+		for {
+			rec, err := r.Next()
+			if err != nil {
+				break // the end of what was written (io.EOF, or the zeroed rest of a block)
+			}
+			repr, err := io.ReadAll(rec)
+			if err != nil {
+				break
+			}
+			end := r.Offset() // where the next record begins: this one has ended
+			var by *call
+			for _, s := range spans[path] {
+				if int64(s.end) >= end {
+					by = s.c
+					break
+				}
+			}
+			if by == nil {
+				by = spans[path][len(spans[path])-1].c
+			}
+			br := batchrepr.Read(repr)
+			for {
+				_, k, v, ok, err := br.Next()
+				if err != nil || !ok {
+					break
+				}
+				out = append(out, walEntry{key: bytes.Clone(k), value: bytes.Clone(v), by: by})
+			}
+		}
+	}
+	return out
+}
+
+// newWALReader is record.NewReader for log number num. (The number's type
+// is internal to Pebble, hence the conversion through reflection.)
+func newWALReader(r io.Reader, num uint64) *record.Reader {
+	fn := reflect.ValueOf(record.NewReader)
+	out := fn.Call([]reflect.Value{reflect.ValueOf(r).Convert(fn.Type().In(0)), reflect.ValueOf(num).Convert(fn.Type().In(1))})
+	return out[0].Interface().(*record.Reader)
 }

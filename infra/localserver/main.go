@@ -17,6 +17,7 @@
 //	REMINDER_OFFSETS   when reminders go out before a deletion date (default 7d,1d; "none")
 //	AUDIT_RETENTION_DAYS how long audit records are kept (default 365; 0 for good)
 //	LOG_LEVEL          debug, info, warn, error (default info)
+//	PPROF_ADDR         serve Go's profiler on this address (for measuring only)
 package main
 
 import (
@@ -26,16 +27,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/config"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
 )
 
@@ -90,6 +92,15 @@ func run(ctx context.Context, log *slog.Logger) error {
 	go func() { defer close(loopDone); finalizer.Run(loopCtx, interval) }()
 	defer func() { stopLoop(); <-loopDone }()
 
+	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
+		// Go's profiler, on its own listener: for measuring, never for serving.
+		go func() {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			log.Info("profiler", "addr", addr, "error", fmt.Sprint(http.ListenAndServe(addr, mux)))
+		}()
+	}
 	ln, err := net.Listen("tcp", env("ADDR", "127.0.0.1:8080"))
 	if err != nil {
 		return err
@@ -157,7 +168,7 @@ func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := boltstore.Open(dir)
+	st, err := pebblestore.Open(dir, log)
 	if err != nil {
 		return nil, nil, err
 	}

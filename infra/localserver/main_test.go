@@ -21,7 +21,7 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
-	"github.com/keydeletion/service/shared/boltstore"
+	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/validation"
 )
 
@@ -522,7 +522,7 @@ func TestKilledExpiryReportsEveryDeletion(t *testing.T) {
 			}
 		}
 	}
-	st, err := boltstore.Open(data)
+	st, err := pebblestore.Open(data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/storetest"
 )
 
@@ -47,7 +47,7 @@ func (l *logs) lines(level, msg string) []map[string]any {
 
 func eachStore(t *testing.T, fn func(t *testing.T, st storetest.Store)) {
 	t.Run("bolt", func(t *testing.T) {
-		st, err := boltstore.Open(t.TempDir())
+		st, err := pebblestore.Open(t.TempDir(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +179,7 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 // deletion, or one without id or owner) is logged as an error with the
 // record's identity, and not retried.
 func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
-	st, err := boltstore.Open(t.TempDir())
+	st, err := pebblestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 // Package keyrecord is how both stores persist a key and a tombstone: times
 // in epoch milliseconds, deleteAt in epoch seconds (DynamoDB's TTL unit), so
-// the two stores keep the same precision. The tags serve bbolt (json) and
+// the two stores keep the same precision. The tags serve Pebble (json) and
 // DynamoDB (dynamodbav).
 package keyrecord
 

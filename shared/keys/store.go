@@ -7,7 +7,7 @@ import (
 
 // Store persists keys: what the service needs of a store, and no more (the
 // final deletion's needs are expiry.Store's). Implementations: dynamostore
-// (production) and boltstore (embedded). The conformance suite in storetest
+// (production) and pebblestore (embedded). The conformance suite in storetest
 // holds both to this contract.
 type Store interface {
 	// Create stores a new key and, if it has one, claims its alias, in one

@@ -22,8 +22,8 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2/model"
 
 	"github.com/keydeletion/service/infra/devclient"
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
 	"github.com/keydeletion/service/shared/validation"
 )
@@ -254,7 +254,7 @@ func TestTenantIsolation(t *testing.T) {
 // log line or a response, whatever the request.
 func TestSecretsStayOutOfLogs(t *testing.T) {
 	var logs lockedBuffer
-	st, err := boltstore.Open(t.TempDir())
+	st, err := pebblestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

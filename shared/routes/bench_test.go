@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/infra/devclient"
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
 	"github.com/keydeletion/service/shared/validation"
 )
@@ -46,7 +46,7 @@ func (p presigned) serve(b *testing.B, h http.Handler) {
 }
 
 func benchServer(b *testing.B) (*keys.Service, http.Handler) {
-	st, err := boltstore.Open(b.TempDir())
+	st, err := pebblestore.Open(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
 	"github.com/keydeletion/service/shared/storetest"
 	"github.com/keydeletion/service/shared/tenant"
@@ -45,7 +45,7 @@ type env struct {
 // newStores makes a fresh store of each kind for a test.
 var newStores = map[string]func(t *testing.T) keys.Store{
 	"bolt": func(t *testing.T) keys.Store {
-		st, err := boltstore.Open(t.TempDir())
+		st, err := pebblestore.Open(t.TempDir(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package boltstore_test
+package pebblestore_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 // Writes racing Close each return: committed if they were queued before it
@@ -17,7 +17,7 @@ import (
 func TestWritesRacingCloseReturn(t *testing.T) {
 	for round := 0; round < 20; round++ {
 		dir := t.TempDir()
-		st, err := boltstore.Open(dir)
+		st, err := pebblestore.Open(dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +42,7 @@ func TestWritesRacingCloseReturn(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Issued after Close: refused at once.
-		if _, err := svc.Create(context.Background(), keys.Principal{Tenant: "o"}, keys.CreateRequest{}); !errors.Is(err, boltstore.ErrClosed) {
+		if _, err := svc.Create(context.Background(), keys.Principal{Tenant: "o"}, keys.CreateRequest{}); !errors.Is(err, pebblestore.ErrClosed) {
 			t.Fatalf("create after Close: %v, want ErrClosed", err)
 		}
 		var committed []string
@@ -52,14 +52,14 @@ func TestWritesRacingCloseReturn(t *testing.T) {
 				switch {
 				case r.err == nil:
 					committed = append(committed, r.id)
-				case !errors.Is(r.err, boltstore.ErrClosed):
+				case !errors.Is(r.err, pebblestore.ErrClosed):
 					t.Fatalf("write racing Close: %v", r.err)
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatalf("round %d: %d of %d writes racing Close never returned", round, writers-i, writers)
 			}
 		}
-		st, err = boltstore.Open(dir)
+		st, err = pebblestore.Open(dir, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

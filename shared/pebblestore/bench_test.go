@@ -1,16 +1,16 @@
-package boltstore_test
+package pebblestore_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 )
 
-func benchStore(b *testing.B) (*boltstore.Store, *keys.Service) {
-	st, err := boltstore.Open(b.TempDir())
+func benchStore(b *testing.B) (*pebblestore.Store, *keys.Service) {
+	st, err := pebblestore.Open(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
-func reportGroup(b *testing.B, st *boltstore.Store) {
+func reportGroup(b *testing.B, st *pebblestore.Store) {
 	commits, writes := st.CommitStats()
 	if commits > 0 {
 		b.ReportMetric(float64(writes)/float64(commits), "writes/commit")

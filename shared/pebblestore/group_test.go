@@ -1,4 +1,4 @@
-package boltstore_test
+package pebblestore_test
 
 import (
 	"context"
@@ -7,15 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keydeletion/service/shared/boltstore"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 // Concurrent writers share commits: with 64 writers in flight, fewer commits
 // (fsyncs) than writes. A store that queued one sync per write would have
 // exactly as many.
 func TestGroupCommitSharesSyncs(t *testing.T) {
-	st, err := boltstore.Open(t.TempDir())
+	st, err := pebblestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 // Writers racing for one alias inside shared commits: exactly one claims it,
 // the others are refused, and the writes grouped with them still land.
 func TestGroupCommitConcurrentAliasClaims(t *testing.T) {
-	st, err := boltstore.Open(t.TempDir())
+	st, err := pebblestore.Open(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,435 @@
+package pebblestore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/keydeletion/service/shared/keyrecord"
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// refusable runs fn in a group commit; fn reports a refusal (which writes
+// nothing) through its return value's second result, an error that fails
+// the group through its first.
+func (s *Store) refusable(ctx context.Context, fn func(t *txn) (failed error, refused error)) error {
+	var refused error
+	err := s.update(ctx, func(t *txn) error {
+		var failed error
+		failed, refused = fn(t)
+		return failed
+	})
+	if err != nil {
+		return err
+	}
+	return refused
+}
+
+// Create implements keys.Store.
+func (s *Store) Create(ctx context.Context, k keys.Key) error {
+	return s.refusable(ctx, func(t *txn) (error, error) {
+		if found, err := has(t.b, named(kindKey, k.Owner, k.ID)); err != nil || found {
+			return err, fmt.Errorf("pebblestore: key %s: %w", k.ID, keys.ErrKeyExists)
+		}
+		if found, err := has(t.b, named(kindTombstone, k.Owner, k.ID)); err != nil || found {
+			return err, fmt.Errorf("pebblestore: key %s: %w", k.ID, keys.ErrKeyExists)
+		}
+		number := named(kindNumber, k.Owner, numberName(k.Number))
+		if found, err := has(t.b, number); err != nil || found {
+			return err, fmt.Errorf("pebblestore: key number %d: %w", k.Number, keys.ErrNumberTaken)
+		}
+		if k.Alias != "" {
+			if found, err := has(t.b, named(kindAlias, k.Owner, k.Alias)); err != nil || found {
+				return err, keys.ErrAliasExists
+			}
+		}
+		if err := t.set(number, []byte(k.ID)); err != nil {
+			return err, nil
+		}
+		if k.Alias != "" {
+			if err := t.set(named(kindAlias, k.Owner, k.Alias), []byte(k.ID)); err != nil {
+				return err, nil
+			}
+		}
+		return t.putKey(k), nil
+	})
+}
+
+// Get implements keys.Store.
+func (s *Store) Get(ctx context.Context, owner, id string) (keys.Key, error) {
+	var k *keys.Key
+	err := s.read(func(r pebble.Reader) (err error) {
+		k, err = getKey(r, owner, id)
+		return err
+	})
+	if err != nil {
+		return keys.Key{}, err
+	}
+	if k == nil {
+		return keys.Key{}, keys.ErrNotFound
+	}
+	return *k, nil
+}
+
+// ResolveAlias implements keys.Store.
+func (s *Store) ResolveAlias(ctx context.Context, owner, alias string) (string, error) {
+	var id []byte
+	err := s.read(func(r pebble.Reader) (err error) {
+		id, err = get(r, named(kindAlias, owner, alias))
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if id == nil {
+		return "", keys.ErrNotFound
+	}
+	return string(id), nil
+}
+
+// List implements keys.Store.
+func (s *Store) List(ctx context.Context, owner, after string, limit int, now time.Time) ([]keys.Key, bool, error) {
+	var out []keys.Key
+	more := false
+	prefix := ownerPrefix(kindKey, owner)
+	start := prefix
+	if after != "" {
+		start = named(kindKey, owner, after+"\x00") // the first id sorting after `after`
+	}
+	err := s.read(func(r pebble.Reader) error {
+		return scan(r, start, upperBound(prefix), func(_, v []byte) (bool, error) {
+			k, err := decodeKey(v)
+			if err != nil {
+				return false, err
+			}
+			if !k.Live(now) {
+				return true, nil
+			}
+			if len(out) == limit {
+				more = true
+				return false, nil
+			}
+			out = append(out, *k)
+			return true, nil
+		})
+	})
+	return out, more, err
+}
+
+// Apply implements keys.Store: the condition is keys.Change.Permits,
+// evaluated in the group commit against the key as its predecessors left it.
+func (s *Store) Apply(ctx context.Context, c keys.Change) (keys.Key, error) {
+	return s.apply(ctx, c, nil)
+}
+
+// ApplyRecorded implements keys.Store: the change and its record (with the
+// key's alias) commit together.
+func (s *Store) ApplyRecorded(ctx context.Context, c keys.Change, r keys.Record) error {
+	_, err := s.apply(ctx, c, &r)
+	return err
+}
+
+func (s *Store) apply(ctx context.Context, c keys.Change, r *keys.Record) (keys.Key, error) {
+	var result keys.Key
+	err := s.refusable(ctx, func(t *txn) (error, error) {
+		cur, err := getKey(t.b, c.Owner, c.ID)
+		if err != nil {
+			return err, nil
+		}
+		if !c.Permits(cur) {
+			return nil, &keys.ConditionFailed{Current: cur}
+		}
+		next := c.Apply(*cur)
+		if !cur.DeleteAt.Equal(next.DeleteAt) {
+			if !cur.DeleteAt.IsZero() {
+				if err := t.del(dueKey(cur.DeleteAt.Unix(), c.Owner, c.ID)); err != nil {
+					return err, nil
+				}
+			}
+			if !next.DeleteAt.IsZero() {
+				if err := t.set(dueKey(next.DeleteAt.Unix(), c.Owner, c.ID), nil); err != nil {
+					return err, nil
+				}
+			}
+		}
+		if r != nil {
+			rec := *r
+			rec.Alias = cur.Alias
+			if err := t.putTrail(rec, s.retention); err != nil {
+				return err, nil
+			}
+		}
+		result = next
+		return t.putKey(next), nil
+	})
+	if err != nil {
+		return keys.Key{}, err
+	}
+	return result, nil
+}
+
+// Due implements expiry.Store with the due index: keys in deleteAt order.
+func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
+	var out []keys.Key
+	end := u64(before.Unix() + 1) // due when deleteAt <= before, in whole seconds
+	err := s.read(func(r pebble.Reader) error {
+		return scan(r, []byte{kindDue}, append([]byte{kindDue}, end...), func(k, _ []byte) (bool, error) {
+			owner, id, _ := bytes.Cut(k[9:], []byte{0})
+			key, err := getKey(r, string(owner), string(id))
+			if err != nil {
+				return false, err
+			}
+			if key != nil && !key.Live(before) {
+				out = append(out, *key)
+			}
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
+// Finalize implements expiry.Store: the tombstone, its place among the
+// unreported, the record and its place in the outbox are written in the
+// same commit as the key's removal.
+func (s *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombstone, bool, error) {
+	k, tomb := f.Key, f.Tombstone
+	var (
+		stored  keys.Tombstone
+		created bool
+	)
+	err := s.refusable(ctx, func(t *txn) (error, error) {
+		created = false
+		if raw, err := get(t.b, named(kindTombstone, k.Owner, k.ID)); err != nil || raw != nil {
+			if err == nil {
+				stored, err = decodeTombstone(raw) // already finalized: a redelivery
+			}
+			return err, nil
+		}
+		cur, err := getKey(t.b, k.Owner, k.ID)
+		if err != nil {
+			return err, nil
+		}
+		if !f.Permits(cur) {
+			return nil, fmt.Errorf("pebblestore: finalize %s: key is %s, not the pending deletion to finalize", k.ID, cur.State)
+		}
+		if cur != nil {
+			if err := t.del(named(kindKey, k.Owner, k.ID)); err != nil {
+				return err, nil
+			}
+			if err := t.del(dueKey(cur.DeleteAt.Unix(), k.Owner, k.ID)); err != nil {
+				return err, nil
+			}
+		}
+		if k.Alias != "" {
+			alias := named(kindAlias, k.Owner, k.Alias)
+			if id, err := get(t.b, alias); err != nil {
+				return err, nil
+			} else if string(id) == k.ID {
+				if err := t.del(alias); err != nil {
+					return err, nil
+				}
+			}
+		}
+		if err := t.putTombstone(tomb); err != nil {
+			return err, nil
+		}
+		if err := t.putTrail(f.Record, s.retention); err != nil {
+			return err, nil
+		}
+		stored, created = tomb, true
+		return t.set(named(kindUnrep, k.Owner, k.ID), nil), nil
+	})
+	if err != nil {
+		return keys.Tombstone{}, false, err
+	}
+	return stored, created, nil
+}
+
+// MarkReported implements expiry.Store.
+func (s *Store) MarkReported(ctx context.Context, owner, id string, at time.Time) error {
+	return s.refusable(ctx, func(t *txn) (error, error) {
+		raw, err := get(t.b, named(kindTombstone, owner, id))
+		if err != nil {
+			return err, nil
+		}
+		if raw == nil {
+			return nil, fmt.Errorf("pebblestore: mark reported %s: %w", id, keys.ErrNotFound)
+		}
+		tomb, err := decodeTombstone(raw)
+		if err != nil {
+			return err, nil
+		}
+		if tomb.ReportedAt.IsZero() {
+			tomb.ReportedAt = at.UTC().Truncate(time.Millisecond)
+			if err := t.putTombstone(tomb); err != nil {
+				return err, nil
+			}
+		}
+		return t.del(named(kindUnrep, owner, id)), nil
+	})
+}
+
+// Unreported implements expiry.Store.
+func (s *Store) Unreported(ctx context.Context, before time.Time, limit int) ([]keys.Tombstone, error) {
+	var out []keys.Tombstone
+	err := s.read(func(r pebble.Reader) error {
+		return scan(r, []byte{kindUnrep}, []byte{kindUnrep + 1}, func(k, _ []byte) (bool, error) {
+			raw, err := get(r, append([]byte{kindTombstone}, k[1:]...))
+			if err != nil || raw == nil {
+				return err == nil, err
+			}
+			tomb, err := decodeTombstone(raw)
+			if err != nil {
+				return false, err
+			}
+			if !tomb.DeletedAt.After(before) {
+				out = append(out, tomb)
+			}
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
+// Tombstone returns the record of a finalized key (storetest.Store).
+func (s *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombstone, error) {
+	var raw []byte
+	err := s.read(func(r pebble.Reader) (err error) {
+		raw, err = get(r, named(kindTombstone, owner, id))
+		return err
+	})
+	if err != nil {
+		return keys.Tombstone{}, err
+	}
+	if raw == nil {
+		return keys.Tombstone{}, keys.ErrNotFound
+	}
+	return decodeTombstone(raw)
+}
+
+// Records implements keys.Store: records whose retention has ended are not
+// returned, even before ExpireRecords removes them.
+func (s *Store) Records(ctx context.Context, owner string, q keys.TrailQuery, now time.Time) (keys.TrailPage, error) {
+	var page keys.TrailPage
+	prefix := ownerPrefix(kindTrail, owner)
+	start := trailKey(owner, q.From, "")
+	if q.After != "" {
+		start = append(trailKey(owner, q.AfterAt, q.After), 0) // the first key after it
+	}
+	err := s.read(func(r pebble.Reader) error {
+		return scan(r, start, upperBound(prefix), func(_, v []byte) (bool, error) {
+			rec, err := decodeRecord(v)
+			if err != nil {
+				return false, err
+			}
+			record := rec.Record()
+			if !q.To.IsZero() && !record.At.Before(q.To) {
+				return false, nil
+			}
+			if rec.ExpiresAt != 0 && rec.ExpiresAt <= now.Unix() || q.KeyID != "" && record.KeyID != q.KeyID {
+				return true, nil
+			}
+			if len(page.Records) == q.Limit {
+				page.More = true
+				return false, nil
+			}
+			page.Records = append(page.Records, record)
+			return true, nil
+		})
+	})
+	return page, err
+}
+
+// Unpublished implements expiry.Store with the outbox.
+func (s *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([]keys.Record, error) {
+	var out []keys.Record
+	end := append([]byte{kindOutbox}, u64(before.UnixMilli()+1)...)
+	err := s.read(func(r pebble.Reader) error {
+		return scan(r, []byte{kindOutbox}, end, func(_, v []byte) (bool, error) {
+			raw, err := get(r, v)
+			if err != nil || raw == nil {
+				return err == nil, err // its retention ended first
+			}
+			rec, err := decodeRecord(raw)
+			if err != nil {
+				return false, err
+			}
+			out = append(out, rec.Record())
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
+// MarkPublished implements expiry.Store: r leaves the outbox.
+func (s *Store) MarkPublished(ctx context.Context, r keys.Record) error {
+	return s.update(ctx, func(t *txn) error { return t.del(outboxKey(r.Owner, r.At, r.ID)) })
+}
+
+// MarkReminded implements expiry.Store.
+func (s *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Duration) error {
+	return s.refusable(ctx, func(t *txn) (error, error) {
+		cur, err := getKey(t.b, k.Owner, k.ID)
+		if err != nil {
+			return err, nil
+		}
+		if cur == nil || cur.State != keys.PendingDeletion || !cur.DeleteAt.Equal(k.DeleteAt) {
+			return nil, fmt.Errorf("pebblestore: mark reminded %s: %w", k.ID, keys.ErrNotFound)
+		}
+		if cur.Reminded != 0 && cur.Reminded <= offset {
+			return nil, nil
+		}
+		cur.Reminded = offset
+		return t.putKey(*cur), nil
+	})
+}
+
+// ExpireRecords implements expiry.Store: it removes the audit records whose
+// retention ended at or before now. An owner's records are in time order
+// and one retention applies to all, so each owner's expired records come
+// first (a retention changed later only delays removal; reads skip expired
+// records anyway).
+func (s *Store) ExpireRecords(ctx context.Context, now time.Time) (int, error) {
+	var expired []keyrecord.Record
+	err := s.read(func(r pebble.Reader) error {
+		it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{kindTrail}, UpperBound: []byte{kindTrail + 1}})
+		if err != nil {
+			return err
+		}
+		for valid := it.First(); valid; {
+			rec, err := decodeRecord(it.Value())
+			if err != nil {
+				it.Close()
+				return err
+			}
+			if rec.ExpiresAt != 0 && rec.ExpiresAt <= now.Unix() {
+				expired = append(expired, rec)
+				valid = it.Next()
+				continue
+			}
+			valid = it.SeekGE(upperBound(ownerPrefix(kindTrail, rec.Owner)))
+		}
+		return it.Close()
+	})
+	if err != nil || len(expired) == 0 {
+		return 0, err
+	}
+	err = s.update(ctx, func(t *txn) error {
+		for _, rec := range expired {
+			r := rec.Record()
+			if err := t.del(trailKey(r.Owner, r.At, r.ID)); err != nil {
+				return err
+			}
+			if err := t.del(outboxKey(r.Owner, r.At, r.ID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return len(expired), err
+}
+
+var _ keys.Store = (*Store)(nil) // and expiry.Store: storetest.Run holds it to both
