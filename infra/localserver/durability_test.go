@@ -20,6 +20,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/record"
 
 	"github.com/keydeletion/service/infra/testtool"
+	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 // Every acknowledged write was synced before it was acknowledged: the
@@ -89,10 +90,12 @@ func TestAcknowledgedWritesAreSynced(t *testing.T) {
 
 	checked := 0
 	for _, k := range acked {
-		record := regexp.MustCompile(`"id":"` + k.id + `"[^}]*"state":"` + k.state + `"`)
 		var written *call
 		for _, e := range logged {
-			if record.Match(e.value) {
+			if len(e.key) == 0 || e.key[0] != 'k' {
+				continue // not a key record
+			}
+			if rec, err := pebblestore.DecodeKey(e.value); err == nil && rec.ID == k.id && string(rec.State) == k.state {
 				written = e.by
 				break
 			}

@@ -3,7 +3,6 @@ package pebblestore
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,20 +10,19 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/keydeletion/service/shared/keyrecord"
 	"github.com/keydeletion/service/shared/keys"
 )
 
 // Key layout: one prefix byte per kind, then the owner and the item's name,
 // separated by 0 (owners and ids never hold it).
 //
-//	'k' owner 0 id                  -> keyrecord.Key
+//	'k' owner 0 id                  -> a key (codec.go)
 //	'a' owner 0 alias               -> key id
 //	'n' owner 0 number (decimal)    -> key id: claimed for good
-//	't' owner 0 id                  -> keyrecord.Tombstone
+//	't' owner 0 id                  -> a tombstone
 //	'u' owner 0 id                  -> (none): a tombstone not yet reported
 //	'd' deleteAt (8 bytes) owner 0 id -> (none): keys pending deletion, by window end
-//	'l' owner 0 at (8 bytes) record id -> keyrecord.Record: the audit trail
+//	'l' owner 0 at (8 bytes) record id -> an audit record: the trail
 //	'o' at (8 bytes) owner 0 record id -> trail key: records whose event is not yet published
 const (
 	kindKey       = 'k'
@@ -100,62 +98,24 @@ func getKey(r pebble.Reader, owner, id string) (*keys.Key, error) {
 	return decodeKey(raw)
 }
 
-func decodeKey(raw []byte) (*keys.Key, error) {
-	var rec keyrecord.Key
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, fmt.Errorf("pebblestore: decode key: %w", err)
-	}
-	k := rec.Key()
-	return &k, nil
-}
-
-func decodeTombstone(raw []byte) (keys.Tombstone, error) {
-	var r keyrecord.Tombstone
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return keys.Tombstone{}, fmt.Errorf("pebblestore: decode tombstone: %w", err)
-	}
-	return r.Tombstone(), nil
-}
-
-func decodeRecord(raw []byte) (keyrecord.Record, error) {
-	var r keyrecord.Record
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return r, fmt.Errorf("pebblestore: decode audit record: %w", err)
-	}
-	return r, nil
-}
-
 // txn is the group commit's batch: reads see the group's earlier writes.
 type txn struct{ b *pebble.Batch }
 
-func (t *txn) set(k []byte, v any) error {
-	var raw []byte
-	switch v := v.(type) {
-	case []byte:
-		raw = v
-	case nil:
-	default:
-		var err error
-		if raw, err = json.Marshal(v); err != nil {
-			return err
-		}
-	}
-	return t.b.Set(k, raw, nil)
-}
+func (t *txn) set(k, v []byte) error { return t.b.Set(k, v, nil) }
 
 func (t *txn) del(k []byte) error { return t.b.Delete(k, nil) }
 
 func (t *txn) putKey(k keys.Key) error {
-	return t.set(named(kindKey, k.Owner, k.ID), keyrecord.FromKey(k))
+	return t.set(named(kindKey, k.Owner, k.ID), encodeKey(nil, k))
 }
 
 func (t *txn) putTombstone(tomb keys.Tombstone) error {
-	return t.set(named(kindTombstone, tomb.Owner, tomb.KeyID), keyrecord.FromTombstone(tomb))
+	return t.set(named(kindTombstone, tomb.Owner, tomb.KeyID), encodeTombstone(nil, tomb))
 }
 
 func (t *txn) putTrail(r keys.Record, retention time.Duration) error {
 	tk := trailKey(r.Owner, r.At, r.ID)
-	if err := t.set(tk, keyrecord.FromRecord(r, retention)); err != nil {
+	if err := t.set(tk, encodeRecord(nil, r, expiry(r.At, retention))); err != nil {
 		return err
 	}
 	return t.set(outboxKey(r.Owner, r.At, r.ID), tk)

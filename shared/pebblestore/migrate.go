@@ -1,6 +1,7 @@
 package pebblestore
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/keydeletion/service/shared/keyrecord"
 )
 
 // LegacyFile is the embedded store of earlier versions: one bbolt file in
@@ -51,8 +54,9 @@ func migrateLegacy(dataDir string, db *pebble.DB) (int, error) {
 				return fmt.Errorf("%s: unknown bucket %q", path, name)
 			}
 			return bucket.ForEach(func(k, v []byte) error {
-				if kind == kindOutbox {
-					v = append([]byte{kindTrail}, v...)
+				v, err := convertLegacy(kind, v)
+				if err != nil {
+					return fmt.Errorf("%s: bucket %s, item %q: %w", path, name, k, err)
 				}
 				n++
 				return b.Set(append([]byte{kind}, k...), v, nil)
@@ -83,4 +87,32 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// convertLegacy turns a bbolt store's value into this store's: records
+// from JSON to the binary encoding, the outbox's trail keys prefixed.
+func convertLegacy(kind byte, v []byte) ([]byte, error) {
+	switch kind {
+	case kindKey:
+		var r keyrecord.Key
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, err
+		}
+		return encodeKey(nil, r.Key()), nil
+	case kindTombstone:
+		var r keyrecord.Tombstone
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, err
+		}
+		return encodeTombstone(nil, r.Tombstone()), nil
+	case kindTrail:
+		var r keyrecord.Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return nil, err
+		}
+		return encodeRecord(nil, r.Record(), r.ExpiresAt), nil
+	case kindOutbox:
+		return append([]byte{kindTrail}, v...), nil
+	}
+	return v, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
-	"github.com/keydeletion/service/shared/keyrecord"
 	"github.com/keydeletion/service/shared/keys"
 )
 
@@ -325,11 +324,11 @@ func (s *Store) Records(ctx context.Context, owner string, q keys.TrailQuery, no
 			if err != nil {
 				return false, err
 			}
-			record := rec.Record()
+			record := rec.Record
 			if !q.To.IsZero() && !record.At.Before(q.To) {
 				return false, nil
 			}
-			if rec.ExpiresAt != 0 && rec.ExpiresAt <= now.Unix() || q.KeyID != "" && record.KeyID != q.KeyID {
+			if rec.expiresAt != 0 && rec.expiresAt <= now.Unix() || q.KeyID != "" && record.KeyID != q.KeyID {
 				return true, nil
 			}
 			if len(page.Records) == q.Limit {
@@ -357,7 +356,7 @@ func (s *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([
 			if err != nil {
 				return false, err
 			}
-			out = append(out, rec.Record())
+			out = append(out, rec.Record)
 			return len(out) < limit, nil
 		})
 	})
@@ -393,7 +392,7 @@ func (s *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Durati
 // first (a retention changed later only delays removal; reads skip expired
 // records anyway).
 func (s *Store) ExpireRecords(ctx context.Context, now time.Time) (int, error) {
-	var expired []keyrecord.Record
+	var expired []storedRecord
 	err := s.read(func(r pebble.Reader) error {
 		it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{kindTrail}, UpperBound: []byte{kindTrail + 1}})
 		if err != nil {
@@ -405,7 +404,7 @@ func (s *Store) ExpireRecords(ctx context.Context, now time.Time) (int, error) {
 				it.Close()
 				return err
 			}
-			if rec.ExpiresAt != 0 && rec.ExpiresAt <= now.Unix() {
+			if rec.expiresAt != 0 && rec.expiresAt <= now.Unix() {
 				expired = append(expired, rec)
 				valid = it.Next()
 				continue
@@ -419,7 +418,7 @@ func (s *Store) ExpireRecords(ctx context.Context, now time.Time) (int, error) {
 	}
 	err = s.update(ctx, func(t *txn) error {
 		for _, rec := range expired {
-			r := rec.Record()
+			r := rec.Record
 			if err := t.del(trailKey(r.Owner, r.At, r.ID)); err != nil {
 				return err
 			}
