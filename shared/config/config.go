@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -16,16 +17,30 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/shared/jsonlog"
 )
 
 // Logger returns a JSON logger on stdout at LOG_LEVEL (debug, info, warn,
-// error; default info).
+// error; default info); every line is written at once (a Lambda function
+// may be frozen right after it answers).
 func Logger() *slog.Logger {
+	return slog.New(jsonlog.New(os.Stdout, jsonlog.Options{Level: logLevel()}))
+}
+
+// BufferedLogger is Logger for a long-running server: its per-request lines
+// are written at least every 100 ms and before any other line; flush writes
+// what is waiting (at shutdown).
+func BufferedLogger() (log *slog.Logger, flush func()) {
+	h := jsonlog.New(os.Stdout, jsonlog.Options{Level: logLevel(), Buffer: 100 * time.Millisecond})
+	return slog.New(h), h.Flush
+}
+
+func logLevel() slog.Level {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(strings.TrimSpace(os.Getenv("LOG_LEVEL")))); err != nil {
 		level = slog.LevelInfo
 	}
-	return slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	return level
 }
 
 // AWSConfig returns the process's AWS configuration, loading it on the

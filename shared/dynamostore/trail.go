@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -216,9 +217,26 @@ func (st *Store) Unpublished(ctx context.Context, before time.Time, limit int) (
 	})
 }
 
-// MarkPublished implements expiry.Store: the record leaves the due index.
-// A record already gone (its retention ended) is no error.
-func (st *Store) MarkPublished(ctx context.Context, r keys.Record) error {
+// MarkPublished implements expiry.Store: each record leaves the due index
+// (one UpdateItem each, a few at a time). A record already gone (its
+// retention ended) is no error.
+func (st *Store) MarkPublished(ctx context.Context, rs []keys.Record) error {
+	errs := make([]error, len(rs))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = st.markPublished(ctx, r)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (st *Store) markPublished(ctx context.Context, r keys.Record) error {
 	err := retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &st.table, Key: itemKey(r.Owner, recordSK(r)),

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
@@ -51,8 +52,8 @@ type Store interface {
 	// Unpublished returns up to limit audit records, written at or before
 	// before, whose event has not been published.
 	Unpublished(ctx context.Context, before time.Time, limit int) ([]keys.Record, error)
-	// MarkPublished records that r's event was published.
-	MarkPublished(ctx context.Context, r keys.Record) error
+	// MarkPublished records that the events of rs were published.
+	MarkPublished(ctx context.Context, rs []keys.Record) error
 	// MarkReminded records that a reminder offset before k's deletion date
 	// was sent, if k is still pending deletion with the same window
 	// (keys.ErrNotFound otherwise).
@@ -184,48 +185,59 @@ func (f *Finalizer) Publish(ctx context.Context, records []keys.Record) error {
 	if err := f.cfg.Publisher.Publish(ctx, evs); err != nil {
 		return err
 	}
-	var errs []error
-	for _, r := range records {
-		if err := f.store.MarkPublished(ctx, r); err != nil {
-			errs = append(errs, err) // published all the same; it may be published again
-		}
-	}
-	return errors.Join(errs...)
+	// Published all the same if this fails: they may be published again.
+	return f.store.MarkPublished(ctx, records)
 }
 
 // sweepBatch bounds each part of a sweep's work per round.
-const sweepBatch = 100
+const sweepBatch = 1000
+
+// parallelism bounds how many final deletions run at once: on the embedded
+// store they share group commits (one sync for many), on DynamoDB they are
+// concurrent requests.
+const parallelism = 64
+
+// each runs fn for every index below n, at most parallelism at a time, and
+// joins the errors.
+func each(n int, fn func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, parallelism)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
 
 // Sweep does what is due and the fast path has not done within the grace
 // period: it reports final deletions a crash left unreported, finalizes
-// keys whose window has ended, publishes the events of audit records,
-// sends reminders, and removes audit records past their retention. It
-// returns how many keys it finalized; an error of one part does not stop
-// the others.
-func (f *Finalizer) Sweep(ctx context.Context) (int, error) {
+// keys whose window has ended (many at once), publishes the events of
+// audit records, sends reminders, and removes audit records past their
+// retention. It says whether a part found a full batch (more may wait); an
+// error of one part does not stop the others.
+func (f *Finalizer) Sweep(ctx context.Context) (full bool, err error) {
 	now := f.cfg.Now()
 	late := now.Add(-f.cfg.Grace)
 	var errs []error
 
 	unreported, err := f.store.Unreported(ctx, late, sweepBatch)
-	errs = append(errs, err)
-	for _, t := range unreported {
-		f.report(ctx, t, false)
-	}
+	errs = append(errs, err, each(len(unreported), func(i int) error {
+		f.report(ctx, unreported[i], false)
+		return nil
+	}))
 
 	due, err := f.store.Due(ctx, late, sweepBatch)
-	errs = append(errs, err)
-	done := 0
-	for _, k := range due {
-		if err := f.Finalize(ctx, k); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		done++
-	}
+	errs = append(errs, err, each(len(due), func(i int) error { return f.Finalize(ctx, due[i]) }))
 
 	records, err := f.store.Unpublished(ctx, late, sweepBatch)
 	errs = append(errs, err, f.Publish(ctx, records))
+	full = len(unreported) == sweepBatch || len(due) == sweepBatch || len(records) == sweepBatch
 
 	errs = append(errs, f.remind(ctx, now))
 
@@ -234,7 +246,7 @@ func (f *Finalizer) Sweep(ctx context.Context) (int, error) {
 	} else if n > 0 {
 		f.log.InfoContext(ctx, "audit records past their retention removed", "count", n)
 	}
-	return done, errors.Join(errs...)
+	return full, errors.Join(errs...)
 }
 
 // remind sends the reminders due at now: for each key pending deletion,
@@ -291,13 +303,13 @@ func (f *Finalizer) reminderDue(k keys.Key, now time.Time) (time.Duration, bool)
 	return 0, false
 }
 
-// SweepUntilDone sweeps while a round finds a full batch of keys to
-// finalize and ctx allows (the sweep function's handler: a failure is the
-// invocation's error, for its alarm).
+// SweepUntilDone sweeps while a round finds a full batch and ctx allows
+// (the sweep function's handler: a failure is the invocation's error, for
+// its alarm).
 func (f *Finalizer) SweepUntilDone(ctx context.Context) error {
 	for {
-		n, err := f.Sweep(ctx)
-		if err != nil || n < sweepBatch || ctx.Err() != nil {
+		full, err := f.Sweep(ctx)
+		if err != nil || !full || ctx.Err() != nil {
 			return err
 		}
 	}
@@ -334,41 +346,69 @@ type StreamDecoder interface {
 
 // StreamHandler returns the Lambda handler for the table's stream: it
 // finalizes each TTL removal of a key, publishes the event of each new
-// audit record, and reports the records it could not process
+// audit record — the records of different items at once, each item's in
+// order — and reports the records it could not process
 // (ReportBatchItemFailures), so that only those are retried. A TTL removal
 // of something that was not a key pending deletion cannot be finalized by
 // retrying: it is logged as an error with the record's identity, and not
 // reported as a failure.
 func (f *Finalizer) StreamHandler(decode StreamDecoder) func(context.Context, lambdaevents.DynamoDBEvent) (lambdaevents.DynamoDBEventResponse, error) {
 	return func(ctx context.Context, ev lambdaevents.DynamoDBEvent) (lambdaevents.DynamoDBEventResponse, error) {
+		// Records of one item in the order the stream gave them; different
+		// items at once (a batch is up to 100 records).
+		byItem := map[string][]int{}
+		var order []string
+		for i, rec := range ev.Records {
+			item := recordKeys(rec)
+			if _, seen := byItem[item]; !seen {
+				order = append(order, item)
+			}
+			byItem[item] = append(byItem[item], i)
+		}
+		failed := make([]bool, len(ev.Records))
+		each(len(order), func(g int) error {
+			for _, i := range byItem[order[g]] {
+				failed[i] = f.handleRecord(ctx, decode, ev.Records[i])
+			}
+			return nil
+		})
 		var resp lambdaevents.DynamoDBEventResponse
-		for _, rec := range ev.Records {
-			k, isKey, err := decode.ExpiredKey(rec)
-			if err == nil && isKey {
-				err = f.Finalize(ctx, k)
-			}
-			if err == nil && !isKey {
-				var r keys.Record
-				var isRecord bool
-				if r, isRecord, err = decode.NewRecord(rec); err == nil && isRecord {
-					err = f.Publish(ctx, []keys.Record{r})
-				}
-			}
-			switch {
-			case err == nil:
-			case errors.Is(err, ErrNotPending):
-				f.log.ErrorContext(ctx, "TTL removed an item that was not a key pending deletion; nothing finalized",
-					"eventId", rec.EventID, "sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec),
-					"state", string(k.State), "error", err.Error())
-			default:
-				f.log.ErrorContext(ctx, "stream record failed", "eventId", rec.EventID,
-					"sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec), "error", err.Error())
+		for i, rec := range ev.Records {
+			if failed[i] {
 				resp.BatchItemFailures = append(resp.BatchItemFailures,
 					lambdaevents.DynamoDBBatchItemFailure{ItemIdentifier: rec.Change.SequenceNumber})
 			}
 		}
 		return resp, nil
 	}
+}
+
+// handleRecord finalizes a TTL removal or publishes a new record's event,
+// and says whether the record failed (and is to be retried).
+func (f *Finalizer) handleRecord(ctx context.Context, decode StreamDecoder, rec lambdaevents.DynamoDBEventRecord) (failed bool) {
+	k, isKey, err := decode.ExpiredKey(rec)
+	if err == nil && isKey {
+		err = f.Finalize(ctx, k)
+	}
+	if err == nil && !isKey {
+		var r keys.Record
+		var isRecord bool
+		if r, isRecord, err = decode.NewRecord(rec); err == nil && isRecord {
+			err = f.Publish(ctx, []keys.Record{r})
+		}
+	}
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, ErrNotPending):
+		f.log.ErrorContext(ctx, "TTL removed an item that was not a key pending deletion; nothing finalized",
+			"eventId", rec.EventID, "sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec),
+			"state", string(k.State), "error", err.Error())
+		return false
+	}
+	f.log.ErrorContext(ctx, "stream record failed", "eventId", rec.EventID,
+		"sequenceNumber", rec.Change.SequenceNumber, "keys", recordKeys(rec), "error", err.Error())
+	return true
 }
 
 // recordKeys renders a stream record's table keys ("pk=T#a sk=K#b"), its

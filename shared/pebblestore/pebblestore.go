@@ -1,11 +1,12 @@
 // Package pebblestore is the embedded key store: a Pebble database (an LSM
 // tree with a write-ahead log) in a data folder. Concurrent writers share
-// one commit: one committer goroutine evaluates every waiting write's
-// condition against the state as of its predecessors, puts them in one
-// batch, and commits it with one write-ahead-log append and one fdatasync
-// (Pebble recycles its log files, so the sync has no file metadata to
-// flush). Every acknowledged write has been synced, and readers see only
-// synced state.
+// one commit: the first writer to arrive leads; it evaluates its own and
+// every write waiting behind it against the state as of its predecessors,
+// puts them in one batch, commits it with one write-ahead-log append and one
+// fdatasync (Pebble recycles its log files, so the sync has no file metadata
+// to flush), and hands the lead to the next writer waiting. A lone writer
+// commits in its own goroutine, with no hand-off. Every acknowledged write
+// has been synced, and readers see only synced state.
 package pebblestore
 
 import (
@@ -30,16 +31,16 @@ const maxGroup = 512
 
 // Store is the embedded key store.
 type Store struct {
-	db     *pebble.DB
-	writes chan *write
-	wg     sync.WaitGroup
-	// closing is set, under the write lock, before writes is closed: a
-	// writer queues only under the read lock and only while it is unset.
-	mu      sync.RWMutex
-	closing bool
-	once    sync.Once
-	view    atomic.Pointer[view] // the last synced state
-	stats   struct {
+	db *pebble.DB
+
+	mu      sync.Mutex
+	queue   []*write // writes waiting for a commit, in arrival order
+	leading bool     // a writer is committing; the queue waits for it
+	closing bool     // set by Close: no write joins the queue after it
+	pending sync.WaitGroup
+
+	view  atomic.Pointer[view] // the last synced state
+	stats struct {
 		sync.Mutex
 		commits, writes int64
 	}
@@ -55,8 +56,11 @@ var ErrClosed = errors.New("pebblestore: closed")
 // the whole group, which is then retried write by write.
 type write struct {
 	fn   func(*txn) error
-	done chan error
+	done chan error // the commit's result, or errLead
 }
+
+// errLead tells a waiting writer that it leads the next commit.
+var errLead = errors.New("pebblestore: lead the next commit")
 
 // view is a snapshot of synced state, shared by readers until a newer one
 // replaces it and the last reader lets go.
@@ -89,26 +93,25 @@ func Open(dataDir string, log *slog.Logger) (*Store, error) {
 	} else if n > 0 {
 		log.Info("migrated the earlier version's store", "from", filepath.Join(dataDir, LegacyFile), "to", dir, "items", n)
 	}
-	s := &Store{db: db, writes: make(chan *write, maxGroup)}
+	s := &Store{db: db}
 	s.publish()
-	s.wg.Add(1)
-	go s.committer()
 	return s, nil
 }
 
 // SetRetention keeps audit records written from now on for d (0: for good).
 func (s *Store) SetRetention(d time.Duration) { s.retention = d }
 
-// Close refuses new writes (ErrClosed), lets the committer commit every
-// write already queued, and closes the database.
+// Close refuses new writes (ErrClosed), waits for every write already
+// queued to be committed, and closes the database.
 func (s *Store) Close() error {
-	s.once.Do(func() {
-		s.mu.Lock()
-		s.closing = true
-		close(s.writes)
-		s.mu.Unlock()
-	})
-	s.wg.Wait()
+	s.mu.Lock()
+	already := s.closing
+	s.closing = true
+	s.mu.Unlock()
+	if already {
+		return ErrClosed
+	}
+	s.pending.Wait()
 	if v := s.view.Swap(nil); v != nil {
 		v.release()
 	}
@@ -164,28 +167,6 @@ func (s *Store) read(fn func(r pebble.Reader) error) error {
 	return fn(v.snap)
 }
 
-// committer takes every write waiting when it becomes free and commits
-// them in one batch and one sync.
-func (s *Store) committer() {
-	defer s.wg.Done()
-	for first := range s.writes {
-		group := []*write{first}
-	gather:
-		for len(group) < maxGroup {
-			select {
-			case w, ok := <-s.writes:
-				if !ok {
-					break gather
-				}
-				group = append(group, w)
-			default:
-				break gather
-			}
-		}
-		s.commit(group)
-	}
-}
-
 func (s *Store) commit(group []*write) {
 	err := s.commitOnce(group)
 	if err != nil && len(group) > 1 {
@@ -224,23 +205,42 @@ func (s *Store) commitOnce(group []*write) error {
 	return nil
 }
 
-// update queues fn for the next group commit and waits for it.
+// update commits fn in a group commit and returns its result: it joins the
+// queue, and either leads (no commit is running: it commits the queue, itself
+// first) or waits for a leader to commit it or to hand it the lead.
 func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 	w := &write{fn: fn, done: make(chan error, 1)}
-	s.mu.RLock()
+	s.mu.Lock()
 	if s.closing {
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		return ErrClosed
 	}
-	select {
-	case s.writes <- w:
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
+	s.pending.Add(1)
+	defer s.pending.Done()
+	s.queue = append(s.queue, w)
+	lead := !s.leading
+	s.leading = true
+	s.mu.Unlock()
+	if !lead {
+		// Once queued the write will be committed; wait for it even if the
+		// caller gives up, so that an acknowledged write is always durable.
+		if err := <-w.done; err != errLead {
+			return err
+		}
 	}
-	s.mu.RUnlock()
-	// Once queued the write will be committed; wait for it even if the
-	// caller gives up, so that an acknowledged write is always durable.
+	s.mu.Lock()
+	n := min(len(s.queue), maxGroup)
+	group := append([]*write(nil), s.queue[:n]...)
+	s.queue = s.queue[n:]
+	s.mu.Unlock()
+	s.commit(group) // w is group[0]: the queue's head leads
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		s.queue[0].done <- errLead
+	} else {
+		s.leading = false
+	}
+	s.mu.Unlock()
 	return <-w.done
 }
 

@@ -42,7 +42,7 @@ func TestFailedGroupIsRetriedOneByOne(t *testing.T) {
 		results[i] = make(chan error, 1)
 		go func() { results[i] <- st.update(ctx, fn) }()
 	}
-	for deadline := time.Now().Add(10 * time.Second); len(st.writes) < len(fns); {
+	for deadline := time.Now().Add(10 * time.Second); st.queued() < len(fns); {
 		if time.Now().After(deadline) {
 			t.Fatal("the writes did not queue")
 		}
@@ -95,4 +95,11 @@ func TestReadersSeeOnlySyncedState(t *testing.T) {
 	if string(seen) != "2" {
 		t.Fatalf("readers saw %q after it was published", seen)
 	}
+}
+
+// queued is how many writes wait for a commit.
+func (s *Store) queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue)
 }

@@ -363,9 +363,20 @@ func (s *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([
 	return out, err
 }
 
-// MarkPublished implements expiry.Store: r leaves the outbox.
-func (s *Store) MarkPublished(ctx context.Context, r keys.Record) error {
-	return s.update(ctx, func(t *txn) error { return t.del(outboxKey(r.Owner, r.At, r.ID)) })
+// MarkPublished implements expiry.Store: the records leave the outbox, in
+// one commit.
+func (s *Store) MarkPublished(ctx context.Context, rs []keys.Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.update(ctx, func(t *txn) error {
+		for _, r := range rs {
+			if err := t.del(outboxKey(r.Owner, r.At, r.ID)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // MarkReminded implements expiry.Store.
