@@ -6,6 +6,7 @@ package auth
 import (
 	"crypto/subtle"
 	"errors"
+	"slices"
 	"strings"
 )
 
@@ -46,25 +47,29 @@ func Equal(a, b string) bool {
 }
 
 // ParseParams parses the "Name=value, Name=value" list of an Authorization
-// header (after its scheme). It requires exactly the given names, once each.
-func ParseParams(s string, names ...string) (map[string]string, bool) {
-	fields := map[string]string{}
-	for _, part := range strings.Split(s, ",") {
+// header (after its scheme) into the values of names, in their order. It
+// requires exactly the given names, once each, with values. (It allocates
+// nothing but the slice: it runs on every request.)
+func ParseParams(s string, names ...string) ([]string, bool) {
+	values := make([]string, len(names))
+	seen := 0
+	for {
+		part, rest, more := strings.Cut(s, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if _, dup := fields[k]; !ok || v == "" || dup {
+		if !ok || v == "" {
 			return nil, false
 		}
-		fields[k] = v
-	}
-	if len(fields) != len(names) {
-		return nil, false
-	}
-	for _, n := range names {
-		if fields[n] == "" {
+		i := slices.Index(names, k)
+		if i < 0 || values[i] != "" {
 			return nil, false
 		}
+		values[i] = v
+		seen++
+		if !more {
+			return values, seen == len(names)
+		}
+		s = rest
 	}
-	return fields, true
 }
 
 // ParseSignedHeaders parses "a;b;c": sorted, distinct, lowercase names.

@@ -86,7 +86,9 @@ type Builder struct {
 }
 
 func (b Builder) event(detailType, owner, keyID string, at time.Time, d Detail) Event {
-	e := Event{Version: "0", ID: uuid.NewString(), DetailType: detailType, Source: b.Source, Time: at.UTC().Truncate(time.Millisecond),
+	// The envelope's id is the event's own stable id (EventBridge sets
+	// its own when it delivers; a webhook gets this one).
+	e := Event{Version: "0", ID: d.EventID, DetailType: detailType, Source: b.Source, Time: at.UTC().Truncate(time.Millisecond),
 		Resources: []string{}, Detail: d}
 	if b.Tenants != nil {
 		if account, region, ok := b.Tenants(owner); ok {

@@ -23,7 +23,7 @@ import (
 //	'u' owner 0 id                  -> (none): a tombstone not yet reported
 //	'd' deleteAt (8 bytes) owner 0 id -> (none): keys pending deletion, by window end
 //	'l' owner 0 at (8 bytes) record id -> an audit record: the trail
-//	'o' at (8 bytes) owner 0 record id -> trail key: records whose event is not yet published
+//	'o' at (8 bytes) owner 0 record id -> the record again: records whose event is not yet published
 const (
 	kindKey       = 'k'
 	kindAlias     = 'a'
@@ -114,11 +114,13 @@ func (t *txn) putTombstone(tomb keys.Tombstone) error {
 }
 
 func (t *txn) putTrail(r keys.Record, retention time.Duration) error {
-	tk := trailKey(r.Owner, r.At, r.ID)
-	if err := t.set(tk, encodeRecord(nil, r, expiry(r.At, retention))); err != nil {
+	// The outbox holds a copy of the record: publishing reads the outbox
+	// alone, not the trail's scattered entries.
+	rec := encodeRecord(nil, r, expiry(r.At, retention))
+	if err := t.set(trailKey(r.Owner, r.At, r.ID), rec); err != nil {
 		return err
 	}
-	return t.set(outboxKey(r.Owner, r.At, r.ID), tk)
+	return t.set(outboxKey(r.Owner, r.At, r.ID), rec)
 }
 
 // numberName is a key number as the number item names it.

@@ -54,7 +54,15 @@ func migrateLegacy(dataDir string, db *pebble.DB) (int, error) {
 				return fmt.Errorf("%s: unknown bucket %q", path, name)
 			}
 			return bucket.ForEach(func(k, v []byte) error {
-				v, err := convertLegacy(kind, v)
+				as := kind
+				if kind == kindOutbox {
+					// The outbox held the trail's key; it now holds the record.
+					if v = tx.Bucket([]byte("trail")).Get(v); v == nil {
+						return nil // the record's retention ended first
+					}
+					as = kindTrail
+				}
+				v, err := convertLegacy(as, v)
 				if err != nil {
 					return fmt.Errorf("%s: bucket %s, item %q: %w", path, name, k, err)
 				}
@@ -90,7 +98,7 @@ func syncDir(dir string) error {
 }
 
 // convertLegacy turns a bbolt store's value into this store's: records
-// from JSON to the binary encoding, the outbox's trail keys prefixed.
+// from JSON to the binary encoding.
 func convertLegacy(kind byte, v []byte) ([]byte, error) {
 	switch kind {
 	case kindKey:
@@ -111,8 +119,6 @@ func convertLegacy(kind byte, v []byte) ([]byte, error) {
 			return nil, err
 		}
 		return encodeRecord(nil, r.Record(), r.ExpiresAt), nil
-	case kindOutbox:
-		return append([]byte{kindTrail}, v...), nil
 	}
 	return v, nil
 }

@@ -21,10 +21,17 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Dir is the Pebble database's folder inside the data folder.
 const Dir = "pebble"
+
+// Pebble's block cache and memtable sizes (the defaults are 8 MB and 4 MB).
+const (
+	cacheSize    = 64 << 20
+	memTableSize = 32 << 20
+)
 
 // maxGroup bounds how many writes share one commit.
 const maxGroup = 512
@@ -35,14 +42,15 @@ type Store struct {
 
 	mu      sync.Mutex
 	queue   []*write // writes waiting for a commit, in arrival order
-	leading bool     // a writer is committing; the queue waits for it
+	leading bool     // a writer is applying a group; the queue waits for it
+	tail    *applied // the last group applied (the leader's alone to touch)
 	closing bool     // set by Close: no write joins the queue after it
 	pending sync.WaitGroup
 
 	view  atomic.Pointer[view] // the last synced state
 	stats struct {
 		sync.Mutex
-		commits, writes int64
+		writes int64
 	}
 	retention time.Duration
 }
@@ -78,11 +86,15 @@ func Open(dataDir string, log *slog.Logger) (*Store, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("pebblestore: %w", err)
 	}
+	cache := pebble.NewCache(cacheSize)
+	defer cache.Unref() // the database holds its own reference
 	db, err := pebble.Open(dir, &pebble.Options{
-		Logger: pebbleLogger{log},
-		// Writes are synced by the commit that carries them; Pebble's own
-		// background syncs of data files stay on.
+		Logger:             pebbleLogger{log},
 		FormatMajorVersion: pebble.FormatNewest,
+		// Reads of the trail and the outbox came from disk with Pebble's
+		// default 8 MB cache; larger memtables flush and compact less often.
+		Cache:        cache,
+		MemTableSize: memTableSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
@@ -118,11 +130,16 @@ func (s *Store) Close() error {
 	return s.db.Close()
 }
 
-// CommitStats reports how many commits (syncs) carried how many writes.
-func (s *Store) CommitStats() (commits, writes int64) {
+// CommitStats reports how many log syncs carried how many writes.
+func (s *Store) CommitStats() (syncs, writes int64) {
 	s.stats.Lock()
-	defer s.stats.Unlock()
-	return s.stats.commits, s.stats.writes
+	writes = s.stats.writes
+	s.stats.Unlock()
+	var m dto.Metric
+	if h := s.db.Metrics().LogWriter.FsyncLatency; h != nil && h.Write(&m) == nil && m.Histogram != nil {
+		syncs = int64(m.Histogram.GetSampleCount())
+	}
+	return syncs, writes
 }
 
 // publish makes the database's current state the readers' view. The
@@ -167,47 +184,23 @@ func (s *Store) read(fn func(r pebble.Reader) error) error {
 	return fn(v.snap)
 }
 
-func (s *Store) commit(group []*write) {
-	err := s.commitOnce(group)
-	if err != nil && len(group) > 1 {
-		// One write failed and took the group down with it: retry each
-		// alone, so only the failing one sees its error.
-		for _, w := range group {
-			s.commit([]*write{w})
-		}
-		return
-	}
-	s.stats.Lock()
-	s.stats.commits++
-	s.stats.writes += int64(len(group))
-	s.stats.Unlock()
-	for _, w := range group {
-		w.done <- err
-	}
-}
-
-func (s *Store) commitOnce(group []*write) error {
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
-	t := &txn{b: b}
-	for _, w := range group {
-		if err := w.fn(t); err != nil {
-			return err
-		}
-	}
-	if b.Empty() {
-		return nil
-	}
-	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("pebblestore: commit: %w", err)
-	}
-	s.publish()
-	return nil
-}
+// applied is a group whose batch is applied and whose sync is under way.
+// done closes once it is synced, its state published and its writers told:
+// the next group waits for it before telling its own, so that no answer
+// rests on a write that could still be lost.
+type applied struct{ done chan struct{} }
 
 // update commits fn in a group commit and returns its result: it joins the
-// queue, and either leads (no commit is running: it commits the queue, itself
-// first) or waits for a leader to commit it or to hand it the lead.
+// queue, and either leads (no group is being applied: it applies the queue,
+// itself first) or waits for a leader to commit it or to hand it the lead.
+//
+// A leader evaluates the group's writes against the state its predecessors
+// left, applies the batch to Pebble without waiting for the sync, and hands
+// the lead on at once: the next group is evaluated and its log record
+// written while this one's fdatasync runs (Pebble syncs the log in order,
+// and one sync covers every record written before it). Then it waits for
+// its sync and for the previous group, publishes the synced state to
+// readers, and answers its writers.
 func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 	w := &write{fn: fn, done: make(chan error, 1)}
 	s.mu.Lock()
@@ -230,10 +223,94 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 	}
 	s.mu.Lock()
 	n := min(len(s.queue), maxGroup)
-	group := append([]*write(nil), s.queue[:n]...)
+	group := append([]*write(nil), s.queue[:n]...) // w is group[0]: the queue's head leads
 	s.queue = s.queue[n:]
 	s.mu.Unlock()
-	s.commit(group) // w is group[0]: the queue's head leads
+
+	prev := s.tail // touched by the leader only
+	this := &applied{done: make(chan struct{})}
+	s.tail = this
+	b, snap, err := s.applyGroup(group)
+	if err != nil && len(group) > 1 {
+		// One write failed and took the group down with it: commit each
+		// alone, still leading and after the previous group, so only the
+		// failing one sees its error.
+		if prev != nil {
+			<-prev.done
+		}
+		for _, gw := range group {
+			b1, snap1, err1 := s.applyGroup([]*write{gw})
+			s.finish(b1, snap1, nil)
+			gw.done <- err1
+		}
+		s.handOff()
+		close(this.done)
+		return <-w.done
+	}
+	s.handOff()
+	s.finish(b, snap, prev)
+	close(this.done)
+	for _, gw := range group {
+		gw.done <- err
+	}
+	return <-w.done
+}
+
+// applyGroup evaluates the group's writes into one batch and applies it without
+// waiting for its sync; it returns the batch (nil if the group wrote
+// nothing) and a snapshot of the state it leaves.
+func (s *Store) applyGroup(group []*write) (*pebble.Batch, *pebble.Snapshot, error) {
+	b := s.db.NewIndexedBatch()
+	t := &txn{b: b}
+	for _, w := range group {
+		if err := w.fn(t); err != nil {
+			b.Close()
+			return nil, nil, err
+		}
+	}
+	if b.Empty() {
+		b.Close()
+		return nil, nil, nil
+	}
+	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		b.Close()
+		return nil, nil, fmt.Errorf("pebblestore: commit: %w", err)
+	}
+	s.stats.Lock()
+	s.stats.writes += int64(len(group))
+	s.stats.Unlock()
+	return b, s.db.NewSnapshot(), nil
+}
+
+// finish waits for the batch's sync and for the previous group, then
+// publishes the snapshot the batch left (a group that wrote nothing has
+// nothing to publish, but its answers still wait for its predecessor's).
+func (s *Store) finish(b *pebble.Batch, snap *pebble.Snapshot, prev *applied) {
+	var syncErr error
+	if b != nil {
+		syncErr = b.SyncWait()
+		b.Close()
+	}
+	if prev != nil {
+		<-prev.done
+	}
+	if snap == nil {
+		return
+	}
+	if syncErr != nil {
+		// Pebble does not recover from a failed log sync: the process
+		// must not go on answering as if the write were durable.
+		panic(fmt.Sprintf("pebblestore: sync of the write-ahead log failed: %v", syncErr))
+	}
+	v := &view{snap: snap}
+	v.refs.Store(1)
+	if old := s.view.Swap(v); old != nil {
+		old.release()
+	}
+}
+
+// handOff passes the lead to the next writer waiting, if any.
+func (s *Store) handOff() {
 	s.mu.Lock()
 	if len(s.queue) > 0 {
 		s.queue[0].done <- errLead
@@ -241,7 +318,6 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 		s.leading = false
 	}
 	s.mu.Unlock()
-	return <-w.done
 }
 
 // pebbleLogger sends Pebble's own messages to the JSON log.

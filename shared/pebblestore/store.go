@@ -348,11 +348,7 @@ func (s *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([
 	end := append([]byte{kindOutbox}, u64(before.UnixMilli()+1)...)
 	err := s.read(func(r pebble.Reader) error {
 		return scan(r, []byte{kindOutbox}, end, func(_, v []byte) (bool, error) {
-			raw, err := get(r, v)
-			if err != nil || raw == nil {
-				return err == nil, err // its retention ended first
-			}
-			rec, err := decodeRecord(raw)
+			rec, err := decodeRecord(v)
 			if err != nil {
 				return false, err
 			}

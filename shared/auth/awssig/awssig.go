@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"net"
 	"net/http"
 	"net/url"
@@ -61,7 +62,7 @@ func ParseAuthorization(h string) (Authorization, error) {
 	if !ok {
 		return a, auth.Fail(auth.Malformed, required)
 	}
-	cred, sh, sig := fields["Credential"], fields["SignedHeaders"], fields["Signature"]
+	cred, sh, sig := fields[0], fields[1], fields[2]
 	scope := strings.Split(cred, "/")
 	if len(scope) != 5 || scope[0] == "" || scope[4] != "aws4_request" || len(scope[1]) != 8 {
 		return a, auth.Fail(auth.Malformed, "Credential must have the form <access key>/<yyyymmdd>/<region>/<service>/aws4_request")
@@ -154,9 +155,14 @@ func expected(r *http.Request, body []byte, a Authorization, secret string, sign
 	sts = append(sts, scope...)
 	sts = append(sts, '\n')
 	sts = hex.AppendEncode(sts, crHash[:])
-	mac := hmac.New(sha256.New, signingKey(secret, a.Date, a.Region, a.Service))
+	k := signingKey(secret, a.Date, a.Region, a.Service)
+	mac := k.macs.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write(sts)
-	return hex.EncodeToString(mac.Sum(nil)), nil
+	var sum [sha256.Size]byte
+	sig := hex.EncodeToString(mac.Sum(sum[:0]))
+	k.macs.Put(mac)
+	return sig, nil
 }
 
 // canonicalRequest is the SigV4 canonical request of r over the signed
@@ -300,17 +306,23 @@ func appendQuery(b []byte, q url.Values) []byte {
 
 func escapeQuery(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
 
+// derivedKey is a key derived from a secret for a date, region and
+// service, with HMACs keyed with it, ready to reuse (making one costs more
+// than using it).
+type derivedKey struct{ macs sync.Pool }
+
 // signingKey is the key derived from secret for a date, region and
 // service, kept: it changes once a day.
-func signingKey(secret, date, region, service string) []byte {
+func signingKey(secret, date, region, service string) *derivedKey {
 	id := secret + "\x00" + date + "\x00" + region + "\x00" + service
 	if k, ok := keyCache.Load(id); ok {
-		return k.([]byte)
+		return k.(*derivedKey)
 	}
-	k := hmacSHA256([]byte("AWS4"+secret), date)
+	key := hmacSHA256([]byte("AWS4"+secret), date)
 	for _, part := range []string{region, service, "aws4_request"} {
-		k = hmacSHA256(k, part)
+		key = hmacSHA256(key, part)
 	}
+	k := &derivedKey{macs: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 	if keyCacheSize.Add(1) > maxCachedKeys {
 		keyCache.Clear() // old dates: drop them all, rather than grow
 		keyCacheSize.Store(1)

@@ -45,8 +45,8 @@ func ParseAuthorization(h string) (Authorization, error) {
 	if !ok {
 		return a, auth.Fail(auth.Malformed, "verify aksk signature fail: Authorization must carry Access, SignedHeaders and Signature once each")
 	}
-	a.AccessKey, a.Signature = fields["Access"], fields["Signature"]
-	if a.SignedHeaders, ok = auth.ParseSignedHeaders(fields["SignedHeaders"]); !ok {
+	a.AccessKey, a.Signature = fields[0], fields[2]
+	if a.SignedHeaders, ok = auth.ParseSignedHeaders(fields[1]); !ok {
 		return a, auth.Fail(auth.Malformed, "verify aksk signature fail: SignedHeaders must be sorted, distinct, lowercase header names")
 	}
 	if !auth.IsHexSignature(a.Signature) {

@@ -150,6 +150,11 @@ type keyMetadata struct {
 	CurrentKeyMaterialId  string        `json:"CurrentKeyMaterialId,omitempty"`
 }
 
+// describeResponse is DescribeKey's and CreateKey's answer.
+type describeResponse struct {
+	KeyMetadata keyMetadata `json:"KeyMetadata"`
+}
+
 // algorithms returns what a key of this spec and usage supports, in the
 // order AWS lists them (botocore's DescribeKey and CreateKey examples).
 func algorithms(spec keys.Spec, usage keys.Usage) (encryption, signing []string) {
@@ -331,7 +336,7 @@ func (a *api) describeKey(c *httpapi.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]keyMetadata{"KeyMetadata": metadata(c, k)}, nil
+	return describeResponse{metadata(c, k)}, nil
 }
 
 const (
@@ -467,7 +472,7 @@ func (a *api) createKey(c *httpapi.Call) (any, error) {
 		return nil, err
 	}
 	c.Info.KeyID = k.ID
-	return map[string]keyMetadata{"KeyMetadata": metadata(c, k)}, nil
+	return describeResponse{metadata(c, k)}, nil
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
