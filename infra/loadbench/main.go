@@ -92,9 +92,33 @@ var (
 
 // proc is a server process under measurement.
 type proc struct {
-	name string
-	url  string
-	cmd  *exec.Cmd
+	name     string
+	url      string
+	cmd      *exec.Cmd
+	statsURL string // the store's log syncs (expvar), if it has a store
+}
+
+// syncStats is the store's write-ahead log work so far, as the local server
+// publishes it (pebblestore.SyncStats).
+type syncStats struct {
+	Syncs, Writes int64
+	SyncTime      time.Duration
+}
+
+func (p *proc) syncStats() (syncStats, error) {
+	if p.statsURL == "" {
+		return syncStats{}, nil
+	}
+	resp, err := http.Get(p.statsURL)
+	if err != nil {
+		return syncStats{}, err
+	}
+	defer resp.Body.Close()
+	var vars struct{ Store syncStats }
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		return syncStats{}, fmt.Errorf("%s: %w", p.statsURL, err)
+	}
+	return vars.Store, nil
 }
 
 func freeAddr() (string, error) {
@@ -233,6 +257,7 @@ type result struct {
 	latencies []time.Duration
 	cpu       time.Duration // the server's
 	clientCPU time.Duration // this process's: signing, sending, reading
+	syncs     syncStats     // the store's log syncs during the round
 }
 
 func (r result) rate() float64 { return float64(r.ops) / r.elapsed.Seconds() }
@@ -255,6 +280,10 @@ func runRound(p *proc, c *client, w workload, keyIDs []string, d time.Duration) 
 		first error
 		wg    sync.WaitGroup
 	)
+	sync0, err := p.syncStats()
+	if err != nil {
+		return result{}, err
+	}
 	cpu0, client0 := p.cpu(), selfCPU()
 	start := time.Now()
 	stop := start.Add(d)
@@ -282,7 +311,13 @@ func runRound(p *proc, c *client, w workload, keyIDs []string, d time.Duration) 
 		}()
 	}
 	wg.Wait()
-	return result{ops: int(ops.Load()), elapsed: time.Since(start), latencies: lat, cpu: p.cpu() - cpu0, clientCPU: selfCPU() - client0}, first
+	r := result{ops: int(ops.Load()), elapsed: time.Since(start), latencies: lat, cpu: p.cpu() - cpu0, clientCPU: selfCPU() - client0}
+	sync1, err := p.syncStats()
+	if err != nil {
+		return result{}, err
+	}
+	r.syncs = syncStats{sync1.Syncs - sync0.Syncs, sync1.Writes - sync0.Writes, sync1.SyncTime - sync0.SyncTime}
+	return r, first
 }
 
 // fsyncLatency measures writing 4 KiB and fdatasync in dir, n times.
@@ -347,17 +382,24 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 	}
 	cmd := exec.Command(serverBin)
 	cmd.Env = append(os.Environ(), "ADDR="+srvAddr, "DATA_DIR="+dataDir, "CREDENTIALS_FILE=infra/local/credentials.json", "TABLE_NAME=", "DYNAMODB_ENDPOINT=")
+	debugAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	cmd.Env = append(cmd.Env, "PPROF_ADDR="+debugAddr)
 	server, err := startProc("local server", cmd, srvAddr)
 	if err != nil {
 		return err
 	}
 	defer server.stop()
+	server.statsURL = "http://" + debugAddr + "/debug/vars"
 
 	fmt.Printf("machine: %d CPUs (%s); fdatasync of 4 KiB on the data folder's disk: p50 %v, p99 %v\n",
 		numCPU(), cpuModel(), fsP50.Round(time.Microsecond), fsP99.Round(time.Microsecond))
 	fmt.Printf("rounds: %d per server and workload, %v each, interleaved; every request SigV4-signed by the client\n\n", rounds, roundLen)
 	fmt.Printf("| work | clients | server ops/s | p50 | p99 | server CPU/op | client CPU/op | fixed-answer ops/s | its CPU/op | client CPU/op | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 
+	var logLines []string
 	for _, clients := range clientCounts {
 		c := newClient(clients)
 		keyIDs := make([]string, clients)
@@ -413,10 +455,25 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 				fmt.Printf("|   sync limit at 1 client: 3 × (fdatasync %v + round trip %v) = %v a cycle | | %.0f | | | | | | | | %.2f× of the limit |\n",
 					fsP50.Round(time.Microsecond), rtt.Round(time.Microsecond), limit.Round(time.Microsecond),
 					float64(time.Second)/float64(limit), s.rate()*float64(limit)/float64(time.Second))
+				if st := sumSyncs(srv); st.Syncs > 0 {
+					loaded := st.SyncTime / time.Duration(st.Syncs)
+					limit := 3 * (loaded + rtt)
+					fmt.Printf("|   the same with fdatasync as the store's log took it in these rounds: 3 × (%v + %v) = %v a cycle | | %.0f | | | | | | | | %.2f× of that limit |\n",
+						loaded.Round(time.Microsecond), rtt.Round(time.Microsecond), limit.Round(time.Microsecond),
+						float64(time.Second)/float64(limit), s.rate()*float64(limit)/float64(time.Second))
+				}
+			}
+			if st := sumSyncs(srv); st.Syncs > 0 {
+				logLines = append(logLines, fmt.Sprintf("- %s, %d client(s): %d writes in %d syncs (%.1f writes a sync); fdatasync %v on average (idle probe: p50 %v)",
+					w.name, clients, st.Writes, st.Syncs, float64(st.Writes)/float64(st.Syncs),
+					(st.SyncTime/time.Duration(st.Syncs)).Round(time.Microsecond), fsP50.Round(time.Microsecond)))
 			}
 		}
 	}
 	server.stop()
+	if len(logLines) > 0 {
+		fmt.Printf("\nthe store's write-ahead log in the measured rounds (Pebble's own counts):\n%s\n", strings.Join(logLines, "\n"))
+	}
 	if expireKeys == 0 {
 		return nil
 	}
@@ -427,6 +484,16 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 	}
 	fmt.Printf("\nfinal deletion of %d due keys by the expiry loop: %.0f keys/s\n", expireKeys, rate)
 	return nil
+}
+
+func sumSyncs(rs []result) syncStats {
+	var t syncStats
+	for _, r := range rs {
+		t.Syncs += r.syncs.Syncs
+		t.Writes += r.syncs.Writes
+		t.SyncTime += r.syncs.SyncTime
+	}
+	return t
 }
 
 // median is the round with the median rate.

@@ -23,6 +23,7 @@ package main
 import (
 	"context"
 	"errors"
+	"expvar"
 	"fmt"
 	"log/slog"
 	"net"
@@ -116,6 +117,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 			mux := http.NewServeMux()
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			if st, ok := store.(interface{ SyncStats() pebblestore.SyncStats }); ok {
+				// The log's syncs so far: make bench reads them between rounds.
+				expvar.Publish("store", expvar.Func(func() any { return st.SyncStats() }))
+			}
+			mux.Handle("/debug/vars", expvar.Handler())
 			log.Info("profiler", "addr", addr, "error", fmt.Sprint(http.ListenAndServe(addr, mux)))
 		}()
 	}

@@ -90,6 +90,7 @@ func Open(dataDir string, log *slog.Logger) (*Store, error) {
 	defer cache.Unref() // the database holds its own reference
 	db, err := pebble.Open(dir, &pebble.Options{
 		Logger:             pebbleLogger{log},
+		FS:                 walFS(),
 		FormatMajorVersion: pebble.FormatNewest,
 		// Reads of the trail and the outbox came from disk with Pebble's
 		// default 8 MB cache; larger memtables flush and compact less often.
@@ -132,14 +133,27 @@ func (s *Store) Close() error {
 
 // CommitStats reports how many log syncs carried how many writes.
 func (s *Store) CommitStats() (syncs, writes int64) {
+	st := s.SyncStats()
+	return st.Syncs, st.Writes
+}
+
+// SyncStats are the write-ahead log's syncs so far.
+type SyncStats struct {
+	Syncs, Writes int64
+	SyncTime      time.Duration // spent in fdatasync, all syncs together
+}
+
+// SyncStats reports the log syncs so far (Pebble's own count and timing).
+func (s *Store) SyncStats() SyncStats {
 	s.stats.Lock()
-	writes = s.stats.writes
+	out := SyncStats{Writes: s.stats.writes}
 	s.stats.Unlock()
 	var m dto.Metric
 	if h := s.db.Metrics().LogWriter.FsyncLatency; h != nil && h.Write(&m) == nil && m.Histogram != nil {
-		syncs = int64(m.Histogram.GetSampleCount())
+		out.Syncs = int64(m.Histogram.GetSampleCount())
+		out.SyncTime = time.Duration(m.Histogram.GetSampleSum())
 	}
-	return syncs, writes
+	return out
 }
 
 // publish makes the database's current state the readers' view. The
