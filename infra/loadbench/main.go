@@ -17,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -244,11 +245,13 @@ var workloads = []workload{
 		_, err := c.call(url, "EnableKey", `{"KeyId":"`+key+`"}`)
 		return err
 	}},
-	{"DescribeKey", func(c *client, url, key string) error {
-		_, err := c.call(url, "DescribeKey", `{"KeyId":"`+key+`"}`)
-		return err
-	}},
+	describeKey,
 }
+
+var describeKey = workload{"DescribeKey", func(c *client, url, key string) error {
+	_, err := c.call(url, "DescribeKey", `{"KeyId":"`+key+`"}`)
+	return err
+}}
 
 // result is one round.
 type result struct {
@@ -321,26 +324,66 @@ func runRound(p *proc, c *client, w workload, keyIDs []string, d time.Duration) 
 }
 
 // fsyncLatency measures writing 4 KiB and fdatasync in dir, n times.
-func fsyncLatency(dir string, n int) (p50, p99 time.Duration, err error) {
+func fsyncLatency(dir string, n int) (syncTimes, error) {
 	f, err := os.Create(filepath.Join(dir, "fsync-probe"))
 	if err != nil {
-		return 0, 0, err
+		return syncTimes{}, err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
 	buf := make([]byte, 4096)
 	var ds []time.Duration
+	var sum time.Duration
 	for i := range n {
 		t := time.Now()
 		if _, err := f.WriteAt(buf, int64(i%16)*4096); err != nil {
-			return 0, 0, err
+			return syncTimes{}, err
 		}
 		if err := fdatasync(f); err != nil {
-			return 0, 0, err
+			return syncTimes{}, err
 		}
 		ds = append(ds, time.Since(t))
+		sum += ds[i]
 	}
-	return percentile(ds, 0.5), percentile(ds, 0.99), nil
+	return syncTimes{percentile(ds, 0.5), percentile(ds, 0.99), sum / time.Duration(n)}, nil
+}
+
+// syncTimes is what the fdatasync probe measured.
+type syncTimes struct{ p50, p99, avg time.Duration }
+
+func (s syncTimes) String() string {
+	return fmt.Sprintf("p50 %v, p99 %v, average %v", s.p50.Round(time.Microsecond), s.p99.Round(time.Microsecond), s.avg.Round(time.Microsecond))
+}
+
+// fsyncUnderLoad is the probe again while the fixed-answer server answers
+// 16 clients: the disk's sync with the CPUs as busy as in the measured rounds
+// but no store in the process.
+func fsyncUnderLoad(dir string, fixed *proc) (syncTimes, error) {
+	c := newClient(16)
+	ids := make([]string, 16)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("probe-%d", i)
+	}
+	stop := make(chan struct{})
+	loadDone := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				loadDone <- nil
+				return
+			default:
+			}
+			if _, err := runRound(fixed, c, describeKey, ids, 200*time.Millisecond); err != nil {
+				loadDone <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // the load under way
+	st, err := fsyncLatency(dir, 1000)
+	close(stop)
+	return st, errors.Join(err, <-loadDone)
 }
 
 func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error {
@@ -362,10 +405,11 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 	dataDir := filepath.Join(work, "data")
 	os.MkdirAll(dataDir, 0o700)
 
-	fsP50, fsP99, err := fsyncLatency(dataDir, 300)
+	idleSync, err := fsyncLatency(dataDir, 300)
 	if err != nil {
 		return err
 	}
+	fsP50 := idleSync.p50
 
 	fixedAddr, err := freeAddr()
 	if err != nil {
@@ -393,9 +437,14 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 	}
 	defer server.stop()
 	server.statsURL = "http://" + debugAddr + "/debug/vars"
+	if _, err := server.syncStats(); err != nil {
+		// A server of an earlier version, measured for comparison.
+		fmt.Printf("(this server publishes no store stats: %v)\n", err)
+		server.statsURL = ""
+	}
 
-	fmt.Printf("machine: %d CPUs (%s); fdatasync of 4 KiB on the data folder's disk: p50 %v, p99 %v\n",
-		numCPU(), cpuModel(), fsP50.Round(time.Microsecond), fsP99.Round(time.Microsecond))
+	fmt.Printf("machine: %d CPUs (%s); fdatasync of 4 KiB on the data folder's disk: %v\n",
+		numCPU(), cpuModel(), idleSync)
 	fmt.Printf("rounds: %d per server and workload, %v each, interleaved; every request SigV4-signed by the client\n\n", rounds, roundLen)
 	fmt.Printf("| work | clients | server ops/s | p50 | p99 | server CPU/op | client CPU/op | fixed-answer ops/s | its CPU/op | client CPU/op | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 
@@ -474,6 +523,11 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 	if len(logLines) > 0 {
 		fmt.Printf("\nthe store's write-ahead log in the measured rounds (Pebble's own counts):\n%s\n", strings.Join(logLines, "\n"))
 	}
+	loaded, err := fsyncUnderLoad(dataDir, fixed)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("- the fdatasync probe alone: idle %v; while the fixed-answer server answers 16 clients %v\n", idleSync, loaded)
 	if expireKeys == 0 {
 		return nil
 	}

@@ -1,12 +1,13 @@
 // Package pebblestore is the embedded key store: a Pebble database (an LSM
 // tree with a write-ahead log) in a data folder. Concurrent writers share
 // one commit: the first writer to arrive leads; it evaluates its own and
-// every write waiting behind it against the state as of its predecessors,
-// puts them in one batch, commits it with one write-ahead-log append and one
-// fdatasync (Pebble recycles its log files, so the sync has no file metadata
-// to flush), and hands the lead to the next writer waiting. A lone writer
-// commits in its own goroutine, with no hand-off. Every acknowledged write
-// has been synced, and readers see only synced state.
+// every write waiting behind it against the state its predecessors left,
+// puts them in one batch, appends it to the write-ahead log and hands the
+// lead to the next writer waiting, then waits for the one fdatasync that
+// covers the batch (the log's space is reserved with its size set, so the
+// sync has no inode to flush: walfile_linux.go). A lone writer commits in
+// its own goroutine, with no hand-off. Every acknowledged write has been
+// synced, and readers see only synced state.
 package pebblestore
 
 import (
