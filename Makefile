@@ -1,5 +1,6 @@
-# make run   start the service on the embedded store (ADDR, DATA_DIR, CLOCK_OFFSET: see README)
+# make run   start the service on the embedded store; flags in ARGS (make run ARGS=-h lists them)
 # make test  every test: gofmt, vet, staticcheck, and go test with DynamoDB Local
+# make clean-data  empty the embedded store (DATA_DIR, default ./data)
 # make build the Lambda binaries, as sam build makes them, into bin/<function>/bootstrap
 #
 # sam build (BuildMethod: makefile) calls build-<LogicalId>, e.g. build-ScheduleFunction,
@@ -12,13 +13,18 @@ FUNCTIONS := Schedule Cancel Keys Aws Expire Sweep
 # Lambda runs arm64 (template.yaml); the test harness builds for the host.
 LAMBDA_GOARCH ?= arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
-ARTIFACTS_DIR ?= bin/$*
+# Lowercase, as the functions' own folders are named: bin/schedule/bootstrap.
+function_name = $(shell echo '$*' | tr A-Z a-z)
+ARTIFACTS_DIR ?= bin/$(function_name)
+DATA_DIR ?= data
 
-.PHONY: run test build bench fuzz events clean
+.PHONY: run test build bench fuzz events clean clean-data
 # build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
-	$(GO) run ./infra/localserver
+	@mkdir -p .cache/bin
+	$(GO) build -buildvcs=auto -o .cache/bin/localserver ./infra/localserver
+	exec .cache/bin/localserver $(ARGS)
 
 test:
 	infra/test.sh
@@ -27,7 +33,7 @@ build: $(FUNCTIONS:%=build-%Function)
 
 build-%Function:
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build $(LAMBDA_FLAGS) \
-		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell echo '$*' | tr A-Z a-z)
+		-o $(ARTIFACTS_DIR)/bootstrap ./functions/$(function_name)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/pebblestore/ ./shared/routes/
@@ -41,3 +47,8 @@ events:
 
 clean:
 	rm -rf bin .cache/dynamodb-local/*.log
+
+# clean-data empties the local server's embedded store (DATA_DIR, default
+# ./data): every key, tombstone and audit record. Stop the server first.
+clean-data:
+	rm -rf $(DATA_DIR)

@@ -4,20 +4,10 @@
 // window has ended, publishes the events of the audit trail and sends
 // reminders, standing in for DynamoDB TTL, the stream and the sweep.
 //
-// Environment:
-//
-//	ADDR               listen address (default 127.0.0.1:8080)
-//	DATA_DIR           embedded store folder (default ./data)
-//	TABLE_NAME         use this DynamoDB table instead (created if missing)
-//	DYNAMODB_ENDPOINT  DynamoDB endpoint, e.g. DynamoDB Local
-//	CLOCK_OFFSET       Go duration added to the wall clock, e.g. 73h, to try out windows
-//	EXPIRY_INTERVAL    how often the expiry loop runs (default 1s)
-//	CREDENTIALS_FILE   tenants, their credentials and deletion policies (default infra/local/credentials.json)
-//	EVENTS_WEBHOOK     URL the lifecycle events are posted to (they are logged in any case)
-//	REMINDER_OFFSETS   when reminders go out before a deletion date (default 7d,1d; "none")
-//	AUDIT_RETENTION_DAYS how long audit records are kept (default 365; 0 for good)
-//	LOG_LEVEL          debug, info, warn, error (default info)
-//	PPROF_ADDR         serve Go's profiler on this address (for measuring only)
+// Beside the dialects it serves its own API under /_local/ (package
+// localapi): each tenant's clock, read and moved at runtime, and a health
+// check. Every setting is an environment variable and a flag of the same
+// meaning (localserver -h lists them); a flag wins.
 package main
 
 import (
@@ -37,12 +27,18 @@ import (
 
 	"github.com/google/uuid"
 
+	"slices"
+
 	"github.com/keydeletion/service/shared/config"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/expiry"
+	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/localapi"
 	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
+	"github.com/keydeletion/service/shared/seed"
+	"github.com/keydeletion/service/shared/validation"
 )
 
 // gcPercent is the collector's target when GOGC does not set one. The
@@ -54,6 +50,11 @@ import (
 const gcPercent = 400
 
 func main() {
+	if done, err := parseFlags(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		os.Exit(2)
+	} else if done {
+		return
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
@@ -61,12 +62,19 @@ func main() {
 	// the system's source 256 bytes at a time) instead of one system call
 	// each.
 	uuid.EnableRandPool()
-	log, flush := config.BufferedLogger()
+	level, levelErr := config.LogLevel()
+	log, flush := config.BufferedLogger(level)
 	defer flush()
+	if levelErr != nil {
+		log.Error("localserver", "error", levelErr.Error())
+		flush()
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log); err != nil {
 		log.Error("localserver", "error", err.Error())
+		flush()
 		os.Exit(1)
 	}
 }
@@ -79,34 +87,45 @@ func env(name, def string) string {
 }
 
 func run(ctx context.Context, log *slog.Logger) error {
-	offset, err := time.ParseDuration(env("CLOCK_OFFSET", "0s"))
+	offset, err := validation.Duration("CLOCK_OFFSET", env("CLOCK_OFFSET", "0s"))
 	if err != nil {
-		return fmt.Errorf("CLOCK_OFFSET: %w", err)
+		return err
 	}
 	interval, err := time.ParseDuration(env("EXPIRY_INTERVAL", "1s"))
 	if err != nil || interval <= 0 {
 		return fmt.Errorf("EXPIRY_INTERVAL must be a positive duration")
 	}
-	now := func() time.Time { return time.Now().Add(offset) }
+	clocks := newClocks(offset)
 
 	awsConfig := config.AWS(ctx) // loaded only if the store or the tenants need it
 	tenants, err := config.Tenants(ctx, awsConfig)
 	if err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(ctx, awsConfig, log)
+	store, storeInfo, closeStore, err := openStore(ctx, awsConfig, log)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
 
-	svc := keys.NewService(store, now)
+	svc := keys.NewServiceWithClock(store, clocks.Now)
 	expiryConfig, err := config.Expiry(awsConfig, tenants, log)
 	if err != nil {
 		return err
 	}
-	expiryConfig.Now, expiryConfig.Source = now, "local"
+	expiryConfig.Now, expiryConfig.Clock, expiryConfig.Source = clocks.Latest, clocks.Now, "local"
 	finalizer := expiry.New(store, expiryConfig)
+	clocks.finalizer = finalizer
+
+	var seeded *seed.Result
+	if path := os.Getenv("SEED_FILE"); path != "" {
+		res, err := seed.Apply(ctx, svc, tenants, path, log)
+		if err != nil {
+			return err
+		}
+		seeded = &res
+	}
+
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
 	go func() { defer close(loopDone); finalizer.Run(loopCtx, interval) }()
@@ -130,17 +149,34 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var tenantIDs []string
+	for _, t := range tenants.Tenants() {
+		tenantIDs = append(tenantIDs, t.ID)
+	}
+	build := version()
+	info := map[string]any{"store": storeInfo, "tenants": tenantIDs, "version": build["version"], "commit": build["commit"]}
+	api := httpapi.Handler(log, slices.Concat(routes.All(svc, tenants, log), localapi.Routes(clocks, tenants, log)))
+	mux := http.NewServeMux()
+	mux.Handle("/", api)
+	// Health is unsigned and not logged per request: checks poll it.
+	mux.Handle(localapi.HealthPath, localapi.Health(info))
 	// A slow or stalled client cannot hold a connection past these; bodies
 	// are also bounded (validation.MaxBodyBytes).
 	srv := &http.Server{
-		Handler:           routes.Handler(svc, tenants, log),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "pid", os.Getpid(), "clockOffset", offset.String(), "tenants", len(tenants.Tenants()))
+	attrs := []any{"addr", ln.Addr().String(), "pid", os.Getpid(), "store", storeInfo, "tenants", tenantIDs,
+		"clock", map[string]any{"offset": offset.String(), "now": clocks.Now("").UTC().Format(time.RFC3339), "perTenant": localapi.ClockPath},
+		"health", localapi.HealthPath, "version", versionLine()}
+	if seeded != nil {
+		attrs = append(attrs, "seed", map[string]any{"file": os.Getenv("SEED_FILE"), "created": seeded.Created, "present": seeded.Present})
+	}
+	log.Info("listening", attrs...)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -167,37 +203,35 @@ type store interface {
 	expiry.Store
 }
 
-func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger) (store, func(), error) {
+func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger) (store, map[string]any, func(), error) {
+	retention, err := config.TrailRetention()
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if table := os.Getenv("TABLE_NAME"); table != "" || os.Getenv("DYNAMODB_ENDPOINT") != "" {
 		if table == "" {
 			table = "keys"
 		}
 		db, err := config.DynamoDB(awsConfig)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := dynamostore.EnsureTable(ctx, db, table); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		retention, err := config.TrailRetention()
-		if err != nil {
-			return nil, nil, err
-		}
-		log.Info("store", "kind", "dynamodb", "table", table, "endpoint", os.Getenv("DYNAMODB_ENDPOINT"))
 		st := dynamostore.New(db, table)
 		st.SetRetention(retention)
-		return st, func() {}, nil
+		info := map[string]any{"kind": "dynamodb", "table": table}
+		if ep := os.Getenv("DYNAMODB_ENDPOINT"); ep != "" {
+			info["endpoint"] = ep
+		}
+		return st, info, func() {}, nil
 	}
 	dir := env("DATA_DIR", "data")
-	retention, err := config.TrailRetention()
-	if err != nil {
-		return nil, nil, err
-	}
 	st, err := pebblestore.Open(dir, log)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	st.SetRetention(retention)
-	log.Info("store", "kind", "embedded", "dir", dir)
-	return st, func() { st.Close() }, nil
+	return st, map[string]any{"kind": "embedded", "dir": dir}, func() { st.Close() }, nil
 }

@@ -54,6 +54,18 @@ type server struct {
 	drained chan struct{}    // closed once every line is read (the server has exited)
 }
 
+// line returns the first line the server logged with this message (nil if none).
+func (s *server) line(msg string) map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lines {
+		if l["msg"] == msg {
+			return l
+		}
+	}
+	return nil
+}
+
 // saw reports whether the server has logged a line with this message.
 func (s *server) saw(msg string) bool {
 	s.mu.Lock()
@@ -80,14 +92,26 @@ func startUnder(t *testing.T, wrapper []string, env ...string) *server {
 	if len(wrapper) > 0 {
 		cmd = exec.Command(wrapper[0], append(wrapper[1:], binary)...)
 	}
+	cmd.Env = append(baseEnv(), append([]string{"ADDR=127.0.0.1:0", "CREDENTIALS_FILE=../local/credentials.json"}, env...)...)
+	return startCmd(t, cmd)
+}
+
+// baseEnv is the test process's environment without the store's settings:
+// the store is the test's choice, not the environment's.
+func baseEnv() []string {
 	var base []string
 	for _, kv := range os.Environ() {
-		// The store is the test's choice, not the environment's.
 		if !strings.HasPrefix(kv, "DYNAMODB_ENDPOINT=") && !strings.HasPrefix(kv, "TABLE_NAME=") {
 			base = append(base, kv)
 		}
 	}
-	cmd.Env = append(base, append([]string{"ADDR=127.0.0.1:0", "CREDENTIALS_FILE=../local/credentials.json"}, env...)...)
+	return base
+}
+
+// startCmd starts cmd, a command line that runs the compiled server, and
+// waits for it to listen.
+func startCmd(t *testing.T, cmd *exec.Cmd) *server {
+	t.Helper()
 	// A pipe of our own, not StdoutPipe: Wait closes that one, and lines a
 	// killed server wrote but nobody had read yet would be lost with it.
 	out, w, err := os.Pipe()

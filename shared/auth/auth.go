@@ -88,3 +88,35 @@ func ParseSignedHeaders(s string) ([]string, bool) {
 func IsHexSignature(s string) bool {
 	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
+
+// maxClaimedKey bounds what ClaimedAccessKey returns: it is logged, and the
+// header it comes from is the caller's.
+const maxClaimedKey = 128
+
+// ClaimedAccessKey is the access key id a request names in whichever
+// scheme it uses (AWS SigV4 header or query, Huawei SDK-HMAC-SHA256, NCP),
+// "token" for a Huawei X-Auth-Token (a token is a secret), or "". It is
+// what the caller claims, not who it is: for the log line of a refused
+// request, never for a decision.
+func ClaimedAccessKey(authorization, amzCredential, ncpAccessKey string, hasToken bool) string {
+	var id string
+	switch {
+	case strings.HasPrefix(authorization, "AWS4-HMAC-SHA256 "):
+		_, cred, _ := strings.Cut(authorization, "Credential=")
+		id, _, _ = strings.Cut(cred, "/")
+	case amzCredential != "":
+		id, _, _ = strings.Cut(amzCredential, "/")
+	case strings.HasPrefix(authorization, "SDK-HMAC-SHA256 "):
+		_, access, _ := strings.Cut(authorization, "Access=")
+		id, _, _ = strings.Cut(access, ",")
+	case ncpAccessKey != "":
+		id = ncpAccessKey
+	case hasToken:
+		return "token"
+	}
+	id = strings.TrimSpace(id)
+	if len(id) > maxClaimedKey {
+		id = id[:maxClaimedKey] + "..."
+	}
+	return id
+}

@@ -15,32 +15,52 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/jsonlog"
 )
 
-// Logger returns a JSON logger on stdout at LOG_LEVEL (debug, info, warn,
+// Logger returns the process's logger (also slog's default, which the AWS
+// SDK's messages go to): a JSON logger on stdout at LOG_LEVEL (debug, info, warn,
 // error; default info); every line is written at once (a Lambda function
-// may be frozen right after it answers).
+// may be frozen right after it answers). A LOG_LEVEL outside those values
+// logs at info and says so in its first line.
 func Logger() *slog.Logger {
-	return slog.New(jsonlog.New(os.Stdout, jsonlog.Options{Level: logLevel()}))
-}
-
-// BufferedLogger is Logger for a long-running server: its per-request lines
-// are written at least every 100 ms and before any other line; flush writes
-// what is waiting (at shutdown).
-func BufferedLogger() (log *slog.Logger, flush func()) {
-	h := jsonlog.New(os.Stdout, jsonlog.Options{Level: logLevel(), Buffer: 100 * time.Millisecond})
-	return slog.New(h), h.Flush
-}
-
-func logLevel() slog.Level {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.TrimSpace(os.Getenv("LOG_LEVEL")))); err != nil {
-		level = slog.LevelInfo
+	level, err := LogLevel()
+	log := slog.New(jsonlog.New(os.Stdout, jsonlog.Options{Level: level}))
+	slog.SetDefault(log)
+	if err != nil {
+		log.Warn("logging at info", "error", err.Error())
 	}
-	return level
+	return log
+}
+
+// BufferedLogger is Logger for a long-running server, at level: its
+// per-request lines are written at least every 100 ms and before any other
+// line; flush writes what is waiting (at shutdown).
+func BufferedLogger(level slog.Level) (log *slog.Logger, flush func()) {
+	h := jsonlog.New(os.Stdout, jsonlog.Options{Level: level, Buffer: 100 * time.Millisecond})
+	log = slog.New(h)
+	slog.SetDefault(log)
+	return log, h.Flush
+}
+
+// LogLevel reads LOG_LEVEL: debug, info (the default, also when empty),
+// warn or error, in any case.
+func LogLevel() (slog.Level, error) {
+	switch v := strings.ToLower(strings.TrimSpace(os.Getenv("LOG_LEVEL"))); v {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	default:
+		return slog.LevelInfo, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", v)
+	}
 }
 
 // AWSConfig returns the process's AWS configuration, loading it on the
@@ -55,7 +75,9 @@ func AWS(ctx context.Context) AWSConfig {
 }
 
 func loadAWS(ctx context.Context) (aws.Config, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	// The SDK's own warnings (a response checksum it could not check, say)
+	// go into the JSON log, not to stderr in its plain-text format.
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithLogger(sdkLogger{})}
 	if os.Getenv("DYNAMODB_ENDPOINT") != "" && os.Getenv("AWS_ACCESS_KEY_ID") == "" && os.Getenv("AWS_PROFILE") == "" {
 		// DynamoDB Local accepts any credentials; do not go looking for real ones.
 		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")))
@@ -112,4 +134,15 @@ func MustDynamoStore(awsConfig AWSConfig, log *slog.Logger) *dynamostore.Store {
 		os.Exit(1)
 	}
 	return st
+}
+
+// sdkLogger writes the AWS SDK's messages to slog's default logger.
+type sdkLogger struct{}
+
+func (sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	slog.Default().Log(context.Background(), level, "aws sdk", "message", fmt.Sprintf(format, v...))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/tenant"
+	"github.com/keydeletion/service/shared/validation"
 )
 
 // DefaultTrailRetention is how long audit records are kept unless
@@ -49,15 +50,7 @@ func Reminders() ([]time.Duration, error) {
 	var out []time.Duration
 	for _, part := range strings.Split(v, ",") {
 		part = strings.TrimSpace(part)
-		var d time.Duration
-		var err error
-		if days, ok := strings.CutSuffix(part, "d"); ok {
-			var n int
-			n, err = strconv.Atoi(days)
-			d = time.Duration(n) * 24 * time.Hour
-		} else {
-			d, err = time.ParseDuration(part)
-		}
+		d, err := validation.Duration("REMINDER_OFFSETS", part)
 		if err != nil || d <= 0 {
 			return nil, fmt.Errorf("REMINDER_OFFSETS: %q is not a positive number of days (7d) or a duration (36h)", part)
 		}

@@ -2,7 +2,9 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 
@@ -44,8 +46,15 @@ func Tenants(ctx context.Context, awsConfig AWSConfig) (*tenant.Directory, error
 	path := os.Getenv("CREDENTIALS_FILE")
 	if path == "" {
 		path = DefaultCredentialsFile
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("credentials file %s not found: run from the repository's root, or name the file with -credentials (CREDENTIALS_FILE)", path)
+		}
 	}
-	return tenant.LoadFile(path)
+	d, err := tenant.LoadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	return d, nil
 }
 
 // TenantsFromSecret reads the credentials document from a secret.

@@ -284,4 +284,39 @@ func (st *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Durat
 
 // ExpireRecords implements expiry.Store: DynamoDB's TTL removes records
 // whose retention ended, so there is nothing to do.
-func (st *Store) ExpireRecords(context.Context, time.Time) (int, error) { return 0, nil }
+func (st *Store) ExpireRecords(context.Context, keys.Clock) (int, error) { return 0, nil }
+
+// DueOf implements expiry.Store: one Query of the owner's partition, its
+// keys still in the due index (pending deletion) whose window has ended.
+func (st *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
+	in := &dynamodb.QueryInput{
+		TableName:              &st.table,
+		ConsistentRead:         aws.Bool(true),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :keys)"),
+		FilterExpression:       aws.String("dueAt <= :before"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": s(partition(owner)), ":keys": s(prefixKey), ":before": n(before.UnixMilli()),
+		},
+	}
+	var out []keys.Key
+	for len(out) < limit {
+		page, err := st.db.Query(ctx, in)
+		if err != nil {
+			return nil, wrap("due of "+owner, err)
+		}
+		for _, av := range page.Items {
+			k, err := decodeKey(av)
+			if err != nil {
+				return nil, err
+			}
+			if !k.Live(before) && len(out) < limit {
+				out = append(out, k)
+			}
+		}
+		if page.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	return out, nil
+}

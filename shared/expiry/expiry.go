@@ -58,9 +58,13 @@ type Store interface {
 	// was sent, if k is still pending deletion with the same window
 	// (keys.ErrNotFound otherwise).
 	MarkReminded(ctx context.Context, k keys.Key, offset time.Duration) error
-	// ExpireRecords removes audit records whose retention ended at or
-	// before now, where the store does not do it itself, and says how many.
-	ExpireRecords(ctx context.Context, now time.Time) (int, error)
+	// ExpireRecords removes audit records whose retention ended by their
+	// owner's clock, where the store does not do it itself, and says how
+	// many.
+	ExpireRecords(ctx context.Context, clock keys.Clock) (int, error)
+	// DueOf returns up to limit of owner's keys pending deletion whose
+	// window ends at or before before.
+	DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error)
 }
 
 // DefaultReminders are the offsets before a deletion date at which
@@ -70,8 +74,14 @@ var DefaultReminders = []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}
 // Config says how a Finalizer works; the zero value of each field takes
 // its default.
 type Config struct {
+	// Now is the time the sweep looks for due work by: with a Clock, the
+	// latest time any owner's clock shows.
 	Now func() time.Time
-	Log *slog.Logger
+	// Clock is each owner's time, by which a key is due, a deletion dated
+	// and a reminder timed (nil: Now for every owner). The local server
+	// moves tenants' clocks one by one.
+	Clock keys.Clock
+	Log   *slog.Logger
 	// Publisher delivers events; nil logs them only.
 	Publisher events.Publisher
 	// Events builds them.
@@ -94,12 +104,19 @@ type Finalizer struct {
 	store Store
 	cfg   Config
 	log   *slog.Logger
+	// sweeping lets one sweep or catch-up run at a time, so that none
+	// publishes what another is publishing.
+	sweeping sync.Mutex
 }
 
 // New returns a finalizer on store.
 func New(store Store, cfg Config) *Finalizer {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Clock == nil {
+		now := cfg.Now
+		cfg.Clock = func(string) time.Time { return now() }
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
@@ -133,7 +150,7 @@ func requestID(ctx context.Context) string {
 func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
 	by := keys.System(k.Owner, requestID(ctx))
 	by.Source = f.cfg.Source
-	fin, err := keys.Finalize(k, f.cfg.Now(), by)
+	fin, err := keys.Finalize(k, f.cfg.Clock(k.Owner), by)
 	if err != nil {
 		return fmt.Errorf("finalize %q of %q in state %q: %w: %w", k.ID, k.Owner, k.State, ErrNotPending, err)
 	}
@@ -162,7 +179,7 @@ func (f *Finalizer) report(ctx context.Context, t keys.Tombstone, created bool) 
 	f.log.InfoContext(ctx, "key deleted", "key", t.KeyID, "owner", t.Owner, "alias", t.Alias,
 		"deleteAt", t.DeleteAt, "pendingDays", t.PendingDays, "scheduledAt", t.ScheduledAt,
 		"deletedAt", t.DeletedAt, "recovered", !created)
-	if err := f.store.MarkReported(ctx, t.Owner, t.KeyID, f.cfg.Now()); err != nil {
+	if err := f.store.MarkReported(ctx, t.Owner, t.KeyID, f.cfg.Clock(t.Owner)); err != nil {
 		f.log.WarnContext(ctx, "key deleted, but recording the report failed; it may be reported again",
 			"key", t.KeyID, "owner", t.Owner, "error", err.Error())
 	}
@@ -222,6 +239,12 @@ func each(n int, fn func(i int) error) error {
 // retention. It says whether a part found a full batch (more may wait); an
 // error of one part does not stop the others.
 func (f *Finalizer) Sweep(ctx context.Context) (full bool, err error) {
+	f.sweeping.Lock()
+	defer f.sweeping.Unlock()
+	return f.sweep(ctx)
+}
+
+func (f *Finalizer) sweep(ctx context.Context) (full bool, err error) {
 	now := f.cfg.Now()
 	late := now.Add(-f.cfg.Grace)
 	var errs []error
@@ -233,15 +256,19 @@ func (f *Finalizer) Sweep(ctx context.Context) (full bool, err error) {
 	}))
 
 	due, err := f.store.Due(ctx, late, sweepBatch)
+	found := len(due)
+	// Due by the latest clock; finalized only when due by its owner's.
+	due = slices.DeleteFunc(due, func(k keys.Key) bool { return k.Live(f.cfg.Clock(k.Owner).Add(-f.cfg.Grace)) })
+	full = found == sweepBatch && len(due) > 0 // more may wait, and this round made way
 	errs = append(errs, err, each(len(due), func(i int) error { return f.Finalize(ctx, due[i]) }))
 
 	records, err := f.store.Unpublished(ctx, late, sweepBatch)
 	errs = append(errs, err, f.Publish(ctx, records))
-	full = len(unreported) == sweepBatch || len(due) == sweepBatch || len(records) == sweepBatch
+	full = full || len(unreported) == sweepBatch || len(records) == sweepBatch
 
 	errs = append(errs, f.remind(ctx, now))
 
-	if n, err := f.store.ExpireRecords(ctx, now); err != nil {
+	if n, err := f.store.ExpireRecords(ctx, f.cfg.Clock); err != nil {
 		errs = append(errs, err)
 	} else if n > 0 {
 		f.log.InfoContext(ctx, "audit records past their retention removed", "count", n)
@@ -249,23 +276,24 @@ func (f *Finalizer) Sweep(ctx context.Context) (full bool, err error) {
 	return full, errors.Join(errs...)
 }
 
-// remind sends the reminders due at now: for each key pending deletion,
-// the reminder of the smallest offset whose time has come, unless it (or
-// one of a smaller offset) was sent. Offsets not shorter than the window
-// itself are skipped: they fall before the schedule. A reminder is sent
-// before it is marked sent, so a crash between the two sends it again,
-// with the same id.
-func (f *Finalizer) remind(ctx context.Context, now time.Time) error {
+// remind sends the reminders due at latest (each key's by its owner's
+// clock): for each key pending deletion, the reminder of the smallest
+// offset whose time has come, unless it (or one of a smaller offset) was
+// sent. Offsets not shorter than the window itself are skipped: they fall
+// before the schedule. A reminder is sent before it is marked sent, so a
+// crash between the two sends it again, with the same id.
+func (f *Finalizer) remind(ctx context.Context, latest time.Time) error {
 	if len(f.cfg.Reminders) == 0 {
 		return nil
 	}
-	horizon := now.Add(f.cfg.Reminders[len(f.cfg.Reminders)-1])
+	horizon := latest.Add(f.cfg.Reminders[len(f.cfg.Reminders)-1])
 	pending, err := f.store.Due(ctx, horizon, 1000)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, k := range pending {
+		now := f.cfg.Clock(k.Owner)
 		if !k.Live(now) {
 			continue // the final deletion's, not a reminder's
 		}
@@ -301,6 +329,36 @@ func (f *Finalizer) reminderDue(k keys.Key, now time.Time) (time.Duration, bool)
 		return offset, true
 	}
 	return 0, false
+}
+
+// CatchUp carries out everything due for owner by its clock, however much:
+// every final deletion (tombstone, name released, trail, report), then a
+// sweep's worth of the rest (events, reminders) until none is left. It
+// returns how many keys it finalized. The local server's clock API calls it
+// after moving a tenant's clock, so the caller's next request sees it done.
+func (f *Finalizer) CatchUp(ctx context.Context, owner string) (int, error) {
+	f.sweeping.Lock()
+	defer f.sweeping.Unlock()
+	finalized := 0
+	for {
+		due, err := f.store.DueOf(ctx, owner, f.cfg.Clock(owner), sweepBatch)
+		if err != nil {
+			return finalized, err
+		}
+		if err := each(len(due), func(i int) error { return f.Finalize(ctx, due[i]) }); err != nil {
+			return finalized, err
+		}
+		finalized += len(due)
+		if len(due) < sweepBatch {
+			break
+		}
+	}
+	for {
+		full, err := f.sweep(ctx)
+		if err != nil || !full || ctx.Err() != nil {
+			return finalized, err
+		}
+	}
 }
 
 // SweepUntilDone sweeps while a round finds a full batch and ctx allows

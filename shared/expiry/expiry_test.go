@@ -46,7 +46,7 @@ func (l *logs) lines(level, msg string) []map[string]any {
 }
 
 func eachStore(t *testing.T, fn func(t *testing.T, st storetest.Store)) {
-	t.Run("bolt", func(t *testing.T) {
+	t.Run("pebble", func(t *testing.T) {
 		st, err := pebblestore.Open(t.TempDir(), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/uuid"
 
+	"github.com/keydeletion/service/shared/jsonlog"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
 	"github.com/keydeletion/service/shared/validation"
@@ -44,6 +45,8 @@ const (
 	Dispatch Action = "dispatch"
 	// Trail reads the audit trail.
 	Trail Action = "trail"
+	// Local is the local server's own API (its clocks): never a function's.
+	Local Action = "local"
 	// Fallback routes answer unknown paths with the dialect's own error.
 	Fallback Action = "fallback"
 )
@@ -156,12 +159,12 @@ func InfoFrom(ctx context.Context) *Info {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	info := &Info{RequestID: requestID(r.Context())}
-	ctx := context.WithValue(r.Context(), infoKey{}, info)
+	ctx := jsonlog.WithRequestID(context.WithValue(r.Context(), infoKey{}, info), info.RequestID)
 	rec := &statusRecorder{ResponseWriter: w}
 	func() {
 		defer func() {
 			if p := recover(); p != nil {
-				s.log.ErrorContext(ctx, "panic", "requestId", info.RequestID, "panic", fmt.Sprint(p))
+				s.log.ErrorContext(ctx, "panic", "panic", fmt.Sprint(p))
 				if rec.status == 0 {
 					WriteJSON(rec, http.StatusInternalServerError, "application/json", map[string]string{"message": "internal error"})
 				}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keydeletion/service/shared/auth"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
 )
@@ -19,6 +20,10 @@ type Wire struct {
 	Dialect string
 	// RequestIDHeader carries the request id on every answer.
 	RequestIDHeader string
+	// OperationOf names the operation a request asks for, for the log line
+	// of one refused before its operation runs (AWS's X-Amz-Target); nil
+	// where the route names it.
+	OperationOf func(*http.Request) string
 	// Verify authenticates r, whose body (already read, bounded) is body.
 	Verify func(r *http.Request, body []byte, now time.Time) (tenant.Caller, error)
 	// WriteResult writes an operation's result.
@@ -65,6 +70,13 @@ func (wire *Wire) Handler(op string, serve Operation) http.Handler {
 		}
 		caller, err := wire.Verify(r, body, time.Now())
 		if err != nil {
+			// The refused request's log lines say whose key it named and,
+			// for AWS, which operation it asked for.
+			info.AccessKey = auth.ClaimedAccessKey(r.Header.Get("Authorization"), r.URL.Query().Get("X-Amz-Credential"),
+				r.Header.Get("x-ncp-iam-access-key"), r.Header.Get("X-Auth-Token") != "")
+			if info.Operation == "" && wire.OperationOf != nil {
+				info.Operation = wire.OperationOf(r)
+			}
 			wire.WriteError(ctx, w, err)
 			return
 		}
@@ -156,4 +168,13 @@ func (wire *Wire) logRefusal(c *Call, err error) {
 			"Metrics":    []map[string]string{{"Name": "RefusedDeletionCalls", "Unit": "Count"}},
 		}})),
 	)
+}
+
+// LogAuthFailure logs a request refused by its signature or credentials,
+// with the operation it asked for and the access key id it named (never a
+// secret): the line an operator looks for when a client is misconfigured.
+func LogAuthFailure(ctx context.Context, log *slog.Logger, dialect, reason string) {
+	info := InfoFrom(ctx)
+	log.InfoContext(ctx, "authentication failed", "dialect", dialect, "operation", info.Operation,
+		"accessKey", info.AccessKey, "reason", reason)
 }

@@ -23,6 +23,24 @@ import (
 	"unicode/utf8"
 )
 
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying a request's id: every line logged with
+// it (InfoContext and the like) carries the id as "requestId", unless the
+// line names its request id itself.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+func hasRequestID(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == "requestId" || a.Key == "requestID"
+		return !found
+	})
+	return found
+}
+
 // Options configure a handler.
 type Options struct {
 	Level slog.Leveler
@@ -101,7 +119,7 @@ func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.
 var pool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // Handle implements slog.Handler.
-func (h *Handler) Handle(_ context.Context, r slog.Record) error {
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	bp := pool.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
@@ -110,6 +128,10 @@ func (h *Handler) Handle(_ context.Context, r slog.Record) error {
 	b = append(b, r.Level.String()...)
 	b = append(b, `","msg":`...)
 	b = appendString(b, r.Message)
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok && !hasRequestID(r) {
+		b = append(b, `,"requestId":`...)
+		b = appendString(b, id)
+	}
 	b = append(b, h.attrs...)
 	r.Attrs(func(a slog.Attr) bool {
 		b = appendAttr(b, a)

@@ -14,20 +14,31 @@ import (
 // Service carries out key operations for every dialect.
 type Service struct {
 	store Store
-	now   func() time.Time
+	clock Clock
 }
 
-// NewService returns a service on store; now is the clock (time.Now in production).
+// Clock tells a tenant's time: the time its keys' windows are measured in.
+// In AWS every tenant's is the wall clock; the local server can move each
+// tenant's on its own (its clock API), so that tests running side by side
+// do not disturb each other.
+type Clock func(tenant string) time.Time
+
+// NewService returns a service on store whose tenants share the clock now
+// (time.Now in production).
 func NewService(store Store, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, now: now}
+	return NewServiceWithClock(store, func(string) time.Time { return now() })
 }
 
-// Now is the service's clock: the time its answers are about (CLOCK_OFFSET
-// moves it on a laptop).
-func (s *Service) Now() time.Time { return s.now() }
+// NewServiceWithClock returns a service on store with a clock per tenant.
+func NewServiceWithClock(store Store, clock Clock) *Service {
+	return &Service{store: store, clock: clock}
+}
+
+// Now is tenant's time: what the service's answers to it are about.
+func (s *Service) Now(tenant string) time.Time { return s.clock(tenant) }
 
 // CreateRequest describes a new key. Zero values take the defaults: AES_256,
 // the spec's default usage, origin KMS.
@@ -51,7 +62,28 @@ const numberDraws = 8
 
 // Create makes a key of the caller's tenant with a fresh id and number.
 func (s *Service) Create(ctx context.Context, p Principal, r CreateRequest) (Key, error) {
-	now := s.now().UTC().Truncate(time.Millisecond)
+	k, err := s.newKey(p, r)
+	if err != nil {
+		return Key{}, err
+	}
+	for draw := 1; ; draw++ {
+		k.ID = uuid.NewString()
+		k.Number = NumberOf(k.ID)
+		err := s.store.Create(ctx, k)
+		switch {
+		case err == nil:
+			return k, nil
+		case errors.Is(err, ErrNumberTaken) && draw < numberDraws:
+			continue
+		default:
+			return Key{}, fmt.Errorf("create key: %w", err)
+		}
+	}
+}
+
+// newKey is the key r describes, created by p now, without its id.
+func (s *Service) newKey(p Principal, r CreateRequest) (Key, error) {
+	now := s.clock(p.Tenant).UTC().Truncate(time.Millisecond)
 	k := Key{
 		Owner: p.Tenant, Alias: r.Alias, Description: r.Description,
 		Spec: r.Spec, Usage: r.Usage, Origin: r.Origin, State: Enabled,
@@ -84,19 +116,7 @@ func (s *Service) Create(ctx context.Context, p Principal, r CreateRequest) (Key
 	if k.Origin == OriginExternal {
 		k.State = PendingImport
 	}
-	for draw := 1; ; draw++ {
-		k.ID = uuid.NewString()
-		k.Number = NumberOf(k.ID)
-		err := s.store.Create(ctx, k)
-		switch {
-		case err == nil:
-			return k, nil
-		case errors.Is(err, ErrNumberTaken) && draw < numberDraws:
-			continue
-		default:
-			return Key{}, fmt.Errorf("create key: %w", err)
-		}
-	}
+	return k, nil
 }
 
 // Get returns a live key of the caller's tenant.
@@ -105,7 +125,7 @@ func (s *Service) Get(ctx context.Context, p Principal, id string) (Key, error) 
 	if err != nil {
 		return Key{}, err
 	}
-	if !k.Live(s.now()) {
+	if !k.Live(s.clock(p.Tenant)) {
 		return Key{}, ErrNotFound
 	}
 	return k, nil
@@ -129,7 +149,7 @@ type Page struct {
 
 // List returns up to limit live keys of the caller's tenant after the marker `after`.
 func (s *Service) List(ctx context.Context, p Principal, after string, limit int) (Page, error) {
-	ks, more, err := s.store.List(ctx, p.Tenant, after, limit, s.now())
+	ks, more, err := s.store.List(ctx, p.Tenant, after, limit, s.clock(p.Tenant))
 	if err != nil {
 		return Page{}, fmt.Errorf("list keys: %w", err)
 	}
@@ -169,7 +189,7 @@ func (s *Service) Trail(ctx context.Context, p Principal, q TrailQuery) (TrailPa
 	if q.Limit < 1 || q.Limit > MaxTrailPage {
 		return TrailPage{}, fmt.Errorf("trail: limit %d outside 1 to %d", q.Limit, MaxTrailPage)
 	}
-	page, err := s.store.Records(ctx, p.Tenant, q, s.now())
+	page, err := s.store.Records(ctx, p.Tenant, q, s.clock(p.Tenant))
 	if err != nil {
 		return TrailPage{}, fmt.Errorf("trail: %w", err)
 	}
@@ -186,24 +206,24 @@ func SucceedIfAlready(c *Change) { c.SucceedIfAlready = true }
 
 // Enable makes a disabled key usable again.
 func (s *Service) Enable(ctx context.Context, p Principal, id string, opts ...Option) (Key, error) {
-	return s.apply(ctx, newChange(OpEnable, p, id, s.now()), opts...)
+	return s.apply(ctx, newChange(OpEnable, p, id, s.clock(p.Tenant)), opts...)
 }
 
 // Disable makes an enabled key unusable.
 func (s *Service) Disable(ctx context.Context, p Principal, id string, opts ...Option) (Key, error) {
-	return s.apply(ctx, newChange(OpDisable, p, id, s.now()), opts...)
+	return s.apply(ctx, newChange(OpDisable, p, id, s.clock(p.Tenant)), opts...)
 }
 
 // Tag adds tags to a key, or changes their values.
 func (s *Service) Tag(ctx context.Context, p Principal, id string, tags map[string]string) (Key, error) {
-	c := newChange(OpTag, p, id, s.now())
+	c := newChange(OpTag, p, id, s.clock(p.Tenant))
 	c.SetTags = tags
 	return s.apply(ctx, c)
 }
 
 // Untag removes tags from a key; a tag the key does not have is no error.
 func (s *Service) Untag(ctx context.Context, p Principal, id string, tagKeys []string) (Key, error) {
-	c := newChange(OpUntag, p, id, s.now())
+	c := newChange(OpUntag, p, id, s.clock(p.Tenant))
 	c.RemoveTags = tagKeys
 	return s.apply(ctx, c)
 }
@@ -215,7 +235,7 @@ func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Transi
 	if err := p.Policy.allows(OpDeleteNow, 0); err != nil {
 		return Transition{}, err
 	}
-	now := s.now().UTC()
+	now := s.clock(p.Tenant).UTC()
 	c := newChange(OpDeleteNow, p, id, now)
 	c.DeleteAt = now.Truncate(time.Second) // whole seconds, as TTL counts; not after now
 	return s.record(ctx, c)
@@ -232,7 +252,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, p Principal, id string, 
 	if err := p.Policy.allows(OpSchedule, days); err != nil {
 		return Transition{}, err
 	}
-	now := s.now()
+	now := s.clock(p.Tenant)
 	c := newChange(OpSchedule, p, id, now)
 	c.DeleteAt = ceilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
 	c.PendingDays = days
@@ -245,7 +265,7 @@ func (s *Service) CancelDeletion(ctx context.Context, p Principal, id string) (T
 	if err := p.Policy.allows(OpCancel, 0); err != nil {
 		return Transition{}, err
 	}
-	return s.record(ctx, newChange(OpCancel, p, id, s.now()))
+	return s.record(ctx, newChange(OpCancel, p, id, s.clock(p.Tenant)))
 }
 
 func (s *Service) apply(ctx context.Context, c Change, opts ...Option) (Key, error) {

@@ -99,7 +99,7 @@ func Open(dataDir string, log *slog.Logger) (*Store, error) {
 		MemTableSize: memTableSize,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("pebblestore: open %s: %w", dir, err)
+		return nil, openError(dir, err)
 	}
 	if n, err := migrateLegacy(dataDir, db); err != nil {
 		db.Close()
@@ -108,6 +108,13 @@ func Open(dataDir string, log *slog.Logger) (*Store, error) {
 		log.Info("migrated the earlier version's store", "from", filepath.Join(dataDir, LegacyFile), "to", dir, "items", n)
 	}
 	s := &Store{db: db}
+	started := time.Now()
+	items, err := s.verify(dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	log.Debug("store verified", "dir", dir, "items", items, "ms", time.Since(started).Milliseconds())
 	s.publish()
 	return s, nil
 }

@@ -190,6 +190,30 @@ func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Ke
 	return out, err
 }
 
+// DueOf implements expiry.Store: the due index up to before, owner's
+// entries only (the owner is in the index key: others are not decoded).
+func (s *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
+	var out []keys.Key
+	end := u64(before.Unix() + 1)
+	err := s.read(func(r pebble.Reader) error {
+		return scan(r, []byte{kindDue}, append([]byte{kindDue}, end...), func(k, _ []byte) (bool, error) {
+			o, id, _ := bytes.Cut(k[9:], []byte{0})
+			if string(o) != owner {
+				return true, nil
+			}
+			key, err := getKey(r, owner, string(id))
+			if err != nil {
+				return false, err
+			}
+			if key != nil && !key.Live(before) {
+				out = append(out, *key)
+			}
+			return len(out) < limit, nil
+		})
+	})
+	return out, err
+}
+
 // Finalize implements expiry.Store: the tombstone, its place among the
 // unreported, the record and its place in the outbox are written in the
 // same commit as the key's removal.
@@ -398,7 +422,7 @@ func (s *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Durati
 // and one retention applies to all, so each owner's expired records come
 // first (a retention changed later only delays removal; reads skip expired
 // records anyway).
-func (s *Store) ExpireRecords(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) ExpireRecords(ctx context.Context, clock keys.Clock) (int, error) {
 	var expired []storedRecord
 	err := s.read(func(r pebble.Reader) error {
 		it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{kindTrail}, UpperBound: []byte{kindTrail + 1}})
@@ -411,7 +435,7 @@ func (s *Store) ExpireRecords(ctx context.Context, now time.Time) (int, error) {
 				it.Close()
 				return err
 			}
-			if rec.expiresAt != 0 && rec.expiresAt <= now.Unix() {
+			if rec.expiresAt != 0 && rec.expiresAt <= clock(rec.Owner).Unix() {
 				expired = append(expired, rec)
 				valid = it.Next()
 				continue

@@ -357,3 +357,43 @@ func testStamp(f *fixture) {
 		t.Fatalf("stamp %+v, want %+v", got.LastChange, want)
 	}
 }
+
+// testDueOf: one owner's keys whose window has ended, and no other owner's
+// (the local server's clock API finalizes a tenant's keys by them).
+func testDueOf(f *fixture) {
+	t := f.t
+	other := keys.Principal{Tenant: "tenant-b", Dialect: "test"}
+	var mine []string
+	for _, days := range []int{8, 7, 30} {
+		k := f.create("", keys.OriginKMS)
+		if _, err := f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, days); err != nil {
+			t.Fatal(err)
+		}
+		mine = append(mine, k.ID)
+	}
+	theirs, err := f.svc.Create(f.ctx, other, keys.CreateRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.ScheduleDeletion(f.ctx, other, theirs.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	at := f.clock.Now().Add(9 * 24 * time.Hour)
+	due, err := f.store.DueOf(f.ctx, f.owner, at, 10)
+	if err != nil || len(due) != 2 || !slices.ContainsFunc(due, func(k keys.Key) bool { return k.ID == mine[0] }) ||
+		!slices.ContainsFunc(due, func(k keys.Key) bool { return k.ID == mine[1] }) {
+		t.Fatalf("due of %s by %v: %v %v", f.owner, at, due, err)
+	}
+	if one, _ := f.store.DueOf(f.ctx, f.owner, at, 1); len(one) != 1 {
+		t.Fatalf("limit 1: %v", one)
+	}
+	if due, _ := f.store.DueOf(f.ctx, "tenant-b", at, 10); len(due) != 1 || due[0].ID != theirs.ID {
+		t.Fatalf("due of tenant-b: %v", due)
+	}
+	if due, _ := f.store.DueOf(f.ctx, f.owner, f.clock.Now().Add(6*24*time.Hour), 10); len(due) != 0 {
+		t.Fatalf("due before any window ends: %v", due)
+	}
+	if due, _ := f.store.DueOf(f.ctx, "tenant-c", at, 10); len(due) != 0 {
+		t.Fatalf("due of an owner without keys: %v", due)
+	}
+}

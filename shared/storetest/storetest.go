@@ -86,6 +86,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Trail", func(t *testing.T) { testTrail(setup(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(setup(t)) })
 	t.Run("DueIndex", func(t *testing.T) { testDueIndex(setup(t)) })
+	t.Run("DueOf", func(t *testing.T) { testDueOf(setup(t)) })
 	t.Run("Reminded", func(t *testing.T) { testReminded(setup(t)) })
 	t.Run("Stamp", func(t *testing.T) { testStamp(setup(t)) })
 }

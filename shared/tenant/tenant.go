@@ -8,13 +8,19 @@ package tenant
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/keydeletion/service/shared/validation"
 )
@@ -110,10 +116,8 @@ var (
 // tenants and key ids, never secrets or tokens.
 func Parse(raw []byte) (*Directory, error) {
 	var doc document
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("credentials document: %v", redact(err))
+	if err := jsonv2.Unmarshal(raw, &doc, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return nil, fmt.Errorf("credentials document: %v", describe(raw, err))
 	}
 	d := &Directory{aws: map[string]secretRef{}, huawei: map[string]secretRef{}, ncp: map[string]secretRef{},
 		tokens: map[[32]byte]tokenRef{}, byID: map[string]int{}}
@@ -201,17 +205,85 @@ func Parse(raw []byte) (*Directory, error) {
 	return d, nil
 }
 
-// redact keeps JSON decoding errors from quoting document content.
-func redact(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+// describe says where the document is wrong and how, naming the field by
+// its path (tenants[0].aws.accessKeys[1].secret) or the line and column of
+// malformed JSON, and never a value: values are secrets.
+func describe(raw []byte, err error) error {
+	var syn *jsontext.SyntacticError
+	var sem *jsonv2.SemanticError
 	switch {
 	case errors.As(err, &syn):
-		return fmt.Errorf("malformed JSON at byte %d", syn.Offset)
-	case errors.As(err, &typ):
-		return fmt.Errorf("field %s must be %s", typ.Field, typ.Type)
+		line, col := position(raw, syn.ByteOffset)
+		if errors.Is(syn.Err, jsontext.ErrDuplicateName) {
+			return fmt.Errorf("field %s is given twice (line %d, column %d)", path(syn.JSONPointer), line, col)
+		}
+		if errors.Is(syn.Err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("the JSON ends early (line %d, column %d)", line, col)
+		}
+		return fmt.Errorf("malformed JSON at line %d, column %d%s", line, col, within(syn.JSONPointer))
+	case errors.As(err, &sem) && errors.Is(sem.Err, jsonv2.ErrUnknownName):
+		return fmt.Errorf("unknown field %s", path(sem.JSONPointer))
+	case errors.As(err, &sem) && sem.GoType != nil:
+		return fmt.Errorf("%s must be %s", path(sem.JSONPointer), kindOf(sem.GoType))
+	case errors.As(err, &sem):
+		return fmt.Errorf("%s is not valid", path(sem.JSONPointer))
 	}
 	return errors.New("not a credentials document")
+}
+
+// position is the 1-based line and column of byte offset in raw.
+func position(raw []byte, offset int64) (line, col int) {
+	offset = min(max(offset, 0), int64(len(raw)))
+	before := raw[:offset]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	return line, 1 + len(before) - (bytes.LastIndexByte(before, '\n') + 1)
+}
+
+func within(p jsontext.Pointer) string {
+	if p == "" {
+		return ""
+	}
+	return " (in " + path(p) + ")"
+}
+
+// path writes a JSON pointer as a field path: /tenants/0/id -> tenants[0].id.
+func path(p jsontext.Pointer) string {
+	if p == "" {
+		return "the document"
+	}
+	var b strings.Builder
+	for _, tok := range strings.Split(strings.TrimPrefix(string(p), "/"), "/") {
+		tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
+		if _, err := strconv.Atoi(tok); err == nil {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
+// kindOf names what a Go type takes in JSON.
+func kindOf(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == reflect.TypeFor[time.Time]():
+		return "an RFC 3339 time, such as 2027-01-01T00:00:00Z"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64:
+		return "a number"
+	case t.Kind() == reflect.Slice || t.Kind() == reflect.Array:
+		return "a list"
+	}
+	return "an object"
 }
 
 // LoadFile reads the credentials document at path.

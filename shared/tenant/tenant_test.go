@@ -85,3 +85,23 @@ func TestShippedDevelopmentTenants(t *testing.T) {
 		}
 	}
 }
+
+// A damaged document is refused with where it is wrong: the field's path,
+// or the line and column of malformed JSON; never a value.
+func TestParseSaysWhere(t *testing.T) {
+	for doc, want := range map[string]string{
+		`{"tenants":[{"id":"a",}]}`: "malformed JSON at line 1, column 22",
+		"{\n \"tenants\": [\n  {\"id\": \"a\",\n   \"aws\": {\"accountId\": 111122223333}}]}":              "tenants[0].aws.accountId must be a string",
+		`{"tenants":[{"id":"a","ncp":{"accessKeys":[{"id":"K","secret":"s"},{"id":"L","secret":true}]}}]}`: "tenants[0].ncp.accessKeys[1].secret must be a string",
+		`{"tenants":[{"id":"a"},{"id":"b","awz":{}}]}`:                                                     "unknown field tenants[1].awz",
+		`{"tenants":[{"id":"a"}]} {"tenants":[]}`:                                                          "malformed JSON at line 1, column 26",
+		`{"tenants":[{"id":"a","huawei":{"tokens":[{"token":"t","expiresAt":"soon"}]}}]}`:                  "tenants[0].huawei.tokens[0].expiresAt must be an RFC 3339 time",
+		`{"tenants":[{"id":"a"`:             "the JSON ends early",
+		`{"tenants":[{"id":"a","id":"b"}]}`: "field tenants[0].id is given twice",
+	} {
+		_, err := Parse([]byte(doc))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s:\n got %v\nwant %q", doc, err, want)
+		}
+	}
+}

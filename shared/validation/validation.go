@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Problem says which rule an input broke, so a dialect can pick its error code.
@@ -393,4 +394,33 @@ func OneOf(field, s string, allowed ...string) error {
 	}
 	return &Error{Field: field, Value: s, Problem: Unsupported,
 		Detail: "must be one of " + strings.Join(allowed, ", ")}
+}
+
+// Duration reads a length of time as the local server's settings and clock
+// API take it: whole days ("7d"), days and a Go duration ("7d12h"), or a
+// Go duration ("36h", "90m", "-1h"). A leading minus applies to the whole.
+func Duration(field, s string) (time.Duration, error) {
+	bad := badFormat(field, s, `must be days ("7d"), days and a duration ("7d12h") or a Go duration ("36h", "90m")`)
+	v, negative := strings.CutPrefix(strings.TrimSpace(s), "-")
+	var d time.Duration
+	if days, rest, ok := strings.Cut(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 || n > 100_000 || strings.HasPrefix(days, "+") {
+			return 0, bad
+		}
+		d = time.Duration(n) * 24 * time.Hour
+		v = rest
+		if v == "" {
+			v = "0s"
+		}
+	}
+	more, err := time.ParseDuration(v)
+	if err != nil || strings.HasPrefix(v, "-") || strings.HasPrefix(v, "+") {
+		return 0, bad
+	}
+	d += more
+	if negative {
+		d = -d
+	}
+	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -233,4 +234,27 @@ func deref(p *int) any {
 		return nil
 	}
 	return *p
+}
+
+func TestDuration(t *testing.T) {
+	day := 24 * time.Hour
+	for _, c := range []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"7d", 7 * day, true}, {"7d12h", 7*day + 12*time.Hour, true}, {"36h", 36 * time.Hour, true},
+		{"90m", 90 * time.Minute, true}, {"0s", 0, true}, {"0d", 0, true}, {"-1h", -time.Hour, true},
+		{"-2d", -2 * day, true}, {" 1d ", day, true}, {"1d1d", 0, false}, {"d", 0, false}, {"", 0, false},
+		{"7", 0, false}, {"3 days", 0, false}, {"1d-1h", 0, false}, {"+1d", 0, false}, {"--1h", 0, false},
+		{"100001d", 0, false}, {"1.5d", 0, false},
+	} {
+		got, err := Duration("advance", c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("Duration(%q) = %v, %v", c.in, got, err)
+		}
+		if err != nil && problem(err) != Format {
+			t.Errorf("Duration(%q): problem %v, want Format", c.in, problem(err))
+		}
+	}
 }

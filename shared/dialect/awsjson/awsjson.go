@@ -46,6 +46,13 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 	}
 	wire := &httpapi.Wire{
 		Dialect: Dialect, RequestIDHeader: "X-Amzn-RequestId",
+		OperationOf: func(r *http.Request) string {
+			// Named for the log only; an operation this service lacks is "unknown".
+			if op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), targetPrefix); a.ops[op] != nil {
+				return op
+			}
+			return "unknown"
+		},
 		Verify: func(r *http.Request, body []byte, now time.Time) (tenant.Caller, error) {
 			return awssig.Verify(r, body, dir, now)
 		},
@@ -477,7 +484,7 @@ func (a *api) createKey(c *httpapi.Call) (any, error) {
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
 	if ae, ok := auth.As(err); ok {
-		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
+		httpapi.LogAuthFailure(ctx, a.log, Dialect, ae.Detail)
 	}
 	e := a.translate(ctx, err)
 	httpapi.InfoFrom(ctx).ErrorCode = e.typ

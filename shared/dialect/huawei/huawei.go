@@ -399,7 +399,7 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		usageErr *keys.UsageError
 	)
 	if ae, ok := auth.As(err); ok {
-		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", ae.Detail)
+		httpapi.LogAuthFailure(ctx, a.log, Dialect, ae.Detail)
 		if ae.Reason == auth.WrongProject {
 			// Authenticated, but not for this project: KMS's own refusal.
 			writeError(ctx, w, http.StatusForbidden, "KMS.0305", ae.Detail)

@@ -230,7 +230,7 @@ func (a *api) getKey(c *httpapi.Call, id string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return view(c, k, a.svc.Now()), nil
+	return view(c, k, a.svc.Now(c.Principal.Tenant)), nil
 }
 
 const (
@@ -259,7 +259,7 @@ func (a *api) listKeys(c *httpapi.Call) (any, error) {
 	start := min((pageNo-1)*pageSize, len(all))
 	end := min(start+pageSize, len(all))
 	list := make([]keyView, 0, end-start)
-	now := a.svc.Now()
+	now := a.svc.Now(c.Principal.Tenant)
 	for _, k := range all[start:end] {
 		list = append(list, view(c, k, now))
 	}
@@ -347,7 +347,7 @@ func (a *api) createKey(c *httpapi.Call) (any, error) {
 		return nil, err
 	}
 	c.Info.KeyID = k.ID
-	return view(c, k, a.svc.Now()), nil
+	return view(c, k, a.svc.Now(c.Principal.Tenant)), nil
 }
 
 func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
@@ -362,7 +362,7 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 	authErr, isAuth := auth.As(err)
 	switch {
 	case isAuth:
-		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", authErr.Detail)
+		httpapi.LogAuthFailure(ctx, a.log, Dialect, authErr.Detail)
 		ge = &gatewayError{http.StatusUnauthorized, "200", "Authentication Failed", authErr.Detail}
 	case errors.As(err, &ge):
 	case errors.As(err, &denied):

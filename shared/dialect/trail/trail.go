@@ -13,7 +13,6 @@
 package trail
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -22,12 +21,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keydeletion/service/shared/auth"
-	"github.com/keydeletion/service/shared/auth/awssig"
-	"github.com/keydeletion/service/shared/auth/huaweisig"
-	"github.com/keydeletion/service/shared/auth/ncpsig"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/serviceapi"
 	"github.com/keydeletion/service/shared/tenant"
 	"github.com/keydeletion/service/shared/validation"
 )
@@ -38,64 +34,20 @@ const Dialect = "trail"
 // Path is where the records are.
 const Path = "/audit/v1/records"
 
-const (
-	contentType  = "application/json"
-	defaultLimit = 100
-)
+const defaultLimit = 100
 
 // Routes returns the trail's route, served by svc, authenticated against dir.
 func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
-	a := &api{svc: svc, log: log}
-	wire := &httpapi.Wire{
-		Dialect: Dialect, RequestIDHeader: "X-Request-Id",
-		Verify: func(r *http.Request, body []byte, now time.Time) (tenant.Caller, error) {
-			return verify(r, body, dir, now)
-		},
-		WriteResult: func(w http.ResponseWriter, result any) { httpapi.WriteJSON(w, http.StatusOK, contentType, result) },
-		WriteError:  a.writeError, Log: log,
-	}
+	a := &api{svc: svc}
+	wire := serviceapi.Wire(Dialect, dir, log)
 	return []httpapi.Route{
 		{Action: httpapi.Trail, Method: http.MethodGet, Path: Path, Handler: wire.Handler("ListRecords", a.records)},
-		wire.Fallback("/audit/", func(r *http.Request) error {
-			return &apiError{http.StatusNotFound, "NotFound", "No API at " + r.Method + " " + r.URL.Path}
-		}),
+		serviceapi.NotFound(wire, "/audit/"),
 	}
-}
-
-// verify authenticates with the scheme the request uses.
-func verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) (tenant.Caller, error) {
-	authz := r.Header.Get("Authorization")
-	switch {
-	case strings.HasPrefix(authz, "AWS4-HMAC-SHA256 "):
-		return awssig.Verify(r, body, dir, now)
-	case strings.HasPrefix(authz, "SDK-HMAC-SHA256 ") || r.Header.Get("X-Auth-Token") != "":
-		project := r.Header.Get("X-Project-Id")
-		if err := validation.ProjectID(project); err != nil {
-			return tenant.Caller{}, auth.Fail(auth.Malformed, "Huawei credentials need X-Project-Id: one of the tenant's projects")
-		}
-		return huaweisig.Verify(r, body, project, dir, now)
-	case r.Header.Get("x-ncp-apigw-signature-v2") != "" || r.Header.Get("x-ncp-iam-access-key") != "":
-		return ncpsig.Verify(r, dir, now)
-	}
-	return tenant.Caller{}, auth.Fail(auth.Missing, "sign the request as for AWS KMS (SigV4), Huawei Cloud KMS (SDK-HMAC-SHA256 or X-Auth-Token) or NCP KMS (API gateway signature v2)")
 }
 
 type api struct {
 	svc *keys.Service
-	log *slog.Logger
-}
-
-// apiError is this API's error: {"error":{"code","message"}}.
-type apiError struct {
-	status  int
-	code    string
-	message string
-}
-
-func (e *apiError) Error() string { return e.code + ": " + e.message }
-
-func invalid(message string) *apiError {
-	return &apiError{http.StatusBadRequest, "InvalidParameter", message}
 }
 
 // record is one audit record on the wire.
@@ -124,15 +76,15 @@ func (a *api) records(c *httpapi.Call) (any, error) {
 		switch name {
 		case "keyId", "from", "to", "limit", "nextToken":
 		default:
-			return nil, invalid("unknown parameter " + name)
+			return nil, serviceapi.Invalid("unknown parameter " + name)
 		}
 		if len(q[name]) > 1 {
-			return nil, invalid(name + " is given more than once")
+			return nil, serviceapi.Invalid(name + " is given more than once")
 		}
 	}
 	if v := q.Get("keyId"); v != "" {
 		if validation.KeyID("keyId", v) != nil {
-			return nil, invalid("keyId must be a key id (a UUID)")
+			return nil, serviceapi.Invalid("keyId must be a key id (a UUID)")
 		}
 		tq.KeyID = v
 		c.Info.KeyID = v
@@ -141,21 +93,21 @@ func (a *api) records(c *httpapi.Call) (any, error) {
 	for name, dst := range map[string]*time.Time{"from": &tq.From, "to": &tq.To} {
 		if v := q.Get(name); v != "" {
 			if *dst, err = time.Parse(time.RFC3339Nano, v); err != nil {
-				return nil, invalid(name + " must be an RFC 3339 time, such as 2026-11-23T00:00:00Z")
+				return nil, serviceapi.Invalid(name + " must be an RFC 3339 time, such as 2026-11-23T00:00:00Z")
 			}
 		}
 	}
 	if !tq.To.IsZero() && !tq.From.Before(tq.To) {
-		return nil, invalid("from must be before to")
+		return nil, serviceapi.Invalid("from must be before to")
 	}
 	if v := q.Get("limit"); v != "" {
 		if tq.Limit, err = strconv.Atoi(v); err != nil || tq.Limit < 1 || tq.Limit > keys.MaxTrailPage {
-			return nil, invalid("limit must be a number from 1 to " + strconv.Itoa(keys.MaxTrailPage))
+			return nil, serviceapi.Invalid("limit must be a number from 1 to " + strconv.Itoa(keys.MaxTrailPage))
 		}
 	}
 	if v := q.Get("nextToken"); v != "" {
 		if tq.AfterAt, tq.After, err = decodeToken(v); err != nil {
-			return nil, invalid("nextToken is not one this API issued")
+			return nil, serviceapi.Invalid("nextToken is not one this API issued")
 		}
 	}
 	page, err := a.svc.Trail(c.Ctx, c.Principal, tq)
@@ -199,33 +151,4 @@ func decodeToken(s string) (time.Time, string, error) {
 		return time.Time{}, "", errors.New("malformed token")
 	}
 	return time.UnixMilli(n).UTC(), id, nil
-}
-
-func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) {
-	var (
-		ae   *apiError
-		verr *validation.Error
-	)
-	authErr, isAuth := auth.As(err)
-	switch {
-	case isAuth && authErr.Reason == auth.WrongProject:
-		ae = &apiError{http.StatusForbidden, "AccessDenied", authErr.Detail}
-	case isAuth:
-		a.log.InfoContext(ctx, "authentication failed", "dialect", Dialect, "reason", authErr.Detail)
-		ae = &apiError{http.StatusUnauthorized, "AuthenticationFailed", authErr.Detail}
-	case errors.As(err, &ae):
-	case errors.Is(err, httpapi.ErrRequestTimeout):
-		ae = &apiError{http.StatusRequestTimeout, "RequestTimeout", "The request did not arrive in time."}
-	case errors.As(err, &verr) && verr.Field == "body":
-		ae = &apiError{http.StatusRequestEntityTooLarge, "RequestTooLarge", verr.Detail}
-	case errors.As(err, &verr):
-		ae = invalid(verr.Error())
-	case errors.Is(err, keys.ErrBusy):
-		ae = &apiError{http.StatusTooManyRequests, "Throttled", "The service is busy; retry."}
-	default:
-		a.log.ErrorContext(ctx, "internal error", "dialect", Dialect, "error", err.Error())
-		ae = &apiError{http.StatusInternalServerError, "InternalError", "An internal error occurred."}
-	}
-	httpapi.InfoFrom(ctx).ErrorCode = ae.code
-	httpapi.WriteJSON(w, ae.status, contentType, map[string]map[string]string{"error": {"code": ae.code, "message": ae.message}})
 }

@@ -1,0 +1,102 @@
+package expiry_test
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keydeletion/service/shared/events"
+	"github.com/keydeletion/service/shared/expiry"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/storetest"
+)
+
+// tenantClocks is a clock per tenant, as the local server keeps them.
+type tenantClocks struct {
+	mu      sync.Mutex
+	base    *storetest.Clock
+	offsets map[string]time.Duration
+}
+
+func (c *tenantClocks) now(tenant string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.base.Now().Add(c.offsets[tenant])
+}
+
+func (c *tenantClocks) latest() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var most time.Duration
+	for _, o := range c.offsets {
+		most = max(most, o)
+	}
+	return c.base.Now().Add(most)
+}
+
+func (c *tenantClocks) move(tenant string, by time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offsets[tenant] += by
+}
+
+// Each tenant's keys are due by its own clock: moving one tenant's clock
+// past a window ends its keys' windows and no other tenant's, in the sweep
+// and in CatchUp, which carries out everything due (final deletions and
+// their events) before it returns.
+func TestTenantsClocksAreTheirOwn(t *testing.T) {
+	eachStore(t, func(t *testing.T, st storetest.Store) {
+		clocks := &tenantClocks{base: storetest.NewClock(storetest.RealNow()), offsets: map[string]time.Duration{}}
+		pub := &publisher{}
+		quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		svc := keys.NewServiceWithClock(st, clocks.now)
+		fin := expiry.New(st, expiry.Config{Now: clocks.latest, Clock: clocks.now, Log: quiet, Publisher: pub, Reminders: []time.Duration{}})
+		f := &sweepFixture{t: t, ctx: t.Context(), st: st, svc: svc, pub: pub}
+		schedule := func(tenant string) keys.Key {
+			f.p = keys.Principal{Tenant: tenant, Dialect: "aws"}
+			return f.schedule(7)
+		}
+		a1, a2, b := schedule("tenant-a"), schedule("tenant-a"), schedule("tenant-b")
+
+		clocks.move("tenant-b", 8*24*time.Hour)
+		if _, err := fin.Sweep(f.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if k, err := st.Get(f.ctx, "tenant-a", a1.ID); err != nil || k.State != keys.PendingDeletion {
+			t.Fatalf("tenant-a's key after tenant-b's clock moved: %+v %v", k, err)
+		}
+		if _, err := st.Tombstone(f.ctx, "tenant-b", b.ID); err != nil {
+			t.Fatalf("tenant-b's key, its window ended by its clock: no tombstone after a sweep (%v)", err)
+		}
+		pub.take()
+
+		clocks.move("tenant-a", 8*24*time.Hour)
+		n, err := fin.CatchUp(f.ctx, "tenant-a")
+		if err != nil || n != 2 {
+			t.Fatalf("CatchUp: %d finalized, %v; want 2", n, err)
+		}
+		for _, k := range []keys.Key{a1, a2} {
+			tomb, err := st.Tombstone(f.ctx, "tenant-a", k.ID)
+			if err != nil {
+				t.Fatalf("%s: no tombstone when CatchUp returned: %v", k.ID, err)
+			}
+			if want := clocks.now("tenant-a"); tomb.DeletedAt.Before(k.DeleteAt) || tomb.DeletedAt.After(want) {
+				t.Fatalf("deleted at %v: not by tenant-a's clock (window end %v, clock %v)", tomb.DeletedAt, k.DeleteAt, want)
+			}
+		}
+		deleted := 0
+		for _, e := range pub.take() {
+			if e.DetailType == events.KeyDeleted {
+				deleted++
+			}
+		}
+		if deleted != 2 {
+			t.Fatalf("%d final-deletion events published by CatchUp, want 2", deleted)
+		}
+		if n, err := fin.CatchUp(f.ctx, "tenant-a"); err != nil || n != 0 {
+			t.Fatalf("CatchUp again: %d finalized, %v; want 0", n, err)
+		}
+	})
+}
