@@ -13,7 +13,7 @@ venv=.cache/venv
 stamp="$venv/.installed-sam-$SAM_CLI_VERSION-cfn-lint-$CFN_LINT_VERSION"
 
 if [ ! -f "$stamp" ]; then
-  echo "installing aws-sam-cli $SAM_CLI_VERSION and cfn-lint $CFN_LINT_VERSION into $venv..."
+  echo "installing aws-sam-cli $SAM_CLI_VERSION and cfn-lint $CFN_LINT_VERSION into $venv (first run, about 2 min)..."
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \

@@ -15,7 +15,7 @@ if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
   if ! command -v mvn >/dev/null 2>&1; then
     # Maven is needed once, to fetch the artifact; install Debian's if we can.
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-      echo "installing Maven (apt-get) to fetch DynamoDB Local..." >&2
+      echo "installing Maven with apt-get to fetch DynamoDB Local (first run, about 1 min)..." >&2
       apt-get update -qq >&2
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >&2
     else
@@ -23,8 +23,10 @@ if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
       exit 1
     fi
   fi
-  echo "fetching DynamoDB Local $version from Maven Central..." >&2
-  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" >&2
+  echo "fetching DynamoDB Local $version from Maven Central (first run, about 30 s)..." >&2
+  # Maven's own repository under .cache too, not ~/.m2; no colour codes.
+  mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$root/.cache/m2" \
+    -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" >&2
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 log="$cache/dynamodb-local-$port.log"

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,12 +46,25 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binDir = dir
+	// The builds run side by side: they share most packages, which the Go
+	// build cache compiles once.
+	failed := make(chan string, len(allFunctions))
+	var wg sync.WaitGroup
 	for _, id := range allFunctions {
-		cmd := exec.Command("make", "-s", "-C", root, "build-"+id, "ARTIFACTS_DIR="+filepath.Join(dir, id), "LAMBDA_GOARCH="+runtime.GOARCH)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "make build-%s: %v\n%s", id, err, out)
-			os.Exit(1)
+		wg.Go(func() {
+			cmd := exec.Command("make", "-s", "-C", root, "build-"+id, "ARTIFACTS_DIR="+filepath.Join(dir, id), "LAMBDA_GOARCH="+runtime.GOARCH)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				failed <- fmt.Sprintf("make build-%s: %v\n%s", id, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	close(failed)
+	if len(failed) > 0 {
+		for msg := range failed {
+			fmt.Fprint(os.Stderr, msg)
 		}
+		os.Exit(1)
 	}
 	bus = eventbridgelocal.Start()
 	code := m.Run()

@@ -96,6 +96,13 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return fmt.Errorf("EXPIRY_INTERVAL must be a positive duration")
 	}
 	clocks := newClocks(offset)
+	var timeouts [2]time.Duration
+	for i, name := range []string{"READ_HEADER_TIMEOUT", "READ_TIMEOUT"} {
+		def := []string{"5s", "10s"}[i]
+		if timeouts[i], err = time.ParseDuration(env(name, def)); err != nil || timeouts[i] <= 0 {
+			return fmt.Errorf("%s must be a positive duration such as %s", name, def)
+		}
+	}
 
 	awsConfig := config.AWS(ctx) // loaded only if the store or the tenants need it
 	tenants, err := config.Tenants(ctx, awsConfig)
@@ -164,8 +171,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// are also bounded (validation.MaxBodyBytes).
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
+		ReadHeaderTimeout: timeouts[0],
+		ReadTimeout:       timeouts[1],
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

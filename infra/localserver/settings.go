@@ -28,6 +28,8 @@ var settings = []setting{
 	{"events-webhook", "EVENTS_WEBHOOK", "", "URL the lifecycle events are posted to (they are logged in any case)"},
 	{"reminder-offsets", "REMINDER_OFFSETS", "7d,1d", `when reminders go out before a deletion date ("none": never)`},
 	{"audit-retention-days", "AUDIT_RETENTION_DAYS", "365", "how long audit records are kept (0: for good)"},
+	{"read-header-timeout", "READ_HEADER_TIMEOUT", "5s", "how long a client may take to send a request's headers"},
+	{"read-timeout", "READ_TIMEOUT", "10s", "how long a client may take to send a whole request"},
 	{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"pprof-addr", "PPROF_ADDR", "", "serve Go's profiler and store counters here (for measuring only)"},
 }
