@@ -50,7 +50,9 @@ import (
 const gcPercent = 400
 
 func main() {
-	if done, err := parseFlags(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	if done, err := parseFlags(os.Args[1:], os.Stdout, os.Stderr); errors.Is(err, errUnhealthy) {
+		os.Exit(1)
+	} else if err != nil {
 		os.Exit(2)
 	} else if done {
 		return

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // A setting is one environment variable and the flag that sets it.
@@ -35,7 +39,32 @@ var settings = []setting{
 }
 
 // errUsage is a command line that could not be read; the message is out.
-var errUsage = fmt.Errorf("usage")
+var errUsage = errors.New("usage")
+
+// errUnhealthy is a -healthcheck that found no healthy server.
+var errUnhealthy = errors.New("unhealthy")
+
+// checkHealth asks the server at ADDR for /_local/health, as a container's
+// HEALTHCHECK does (an image FROM scratch has no curl).
+func checkHealth() error {
+	host, port, err := net.SplitHostPort(env("ADDR", "127.0.0.1:8080"))
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1" // listening on every interface: ask over loopback
+	}
+	client := http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get("http://" + net.JoinHostPort(host, port) + "/_local/health")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return nil
+}
 
 // parseFlags reads the command line: each flag given sets its environment
 // variable, so the rest of the server reads one source. It returns true if
@@ -48,6 +77,7 @@ func parseFlags(args []string, out, errOut io.Writer) (done bool, err error) {
 		values[i] = fs.String(s.flag, "", s.usage)
 	}
 	version := fs.Bool("version", false, "print the version and exit")
+	healthcheck := fs.Bool("healthcheck", false, "ask the server at ADDR for its health and exit 0 if it serves (the container's HEALTHCHECK)")
 	fs.Usage = func() {} // -h prints the whole usage to out; a mistake, one line to errOut
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -72,6 +102,13 @@ func parseFlags(args []string, out, errOut io.Writer) (done bool, err error) {
 			os.Setenv(s.env, *values[i])
 		}
 	}
+	if *healthcheck {
+		if err := checkHealth(); err != nil {
+			fmt.Fprintln(errOut, "unhealthy:", err)
+			return true, errUnhealthy
+		}
+		return true, nil
+	}
 	return false, nil
 }
 
@@ -93,6 +130,7 @@ environment; unset, the default applies):
 		fmt.Fprintf(tw, "  -%s\t%s\t%s\t%s\n", s.flag, s.env, def, s.usage)
 	}
 	fmt.Fprintf(tw, "  -version\t\t\tprint the version and exit\n")
+	fmt.Fprintf(tw, "  -healthcheck\t\t\task the server at ADDR whether it serves; exit 0 if it does\n")
 	tw.Flush()
 	fmt.Fprintf(out, `
 Its own API (never served by the Lambda functions):

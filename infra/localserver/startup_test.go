@@ -129,3 +129,18 @@ func TestSeedFile(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// -healthcheck (the image's HEALTHCHECK) exits 0 while a server serves at
+// ADDR and 1 when none does.
+func TestHealthcheckFlag(t *testing.T) {
+	s := start(t, "DATA_DIR="+t.TempDir())
+	addr := strings.TrimPrefix(s.url, "http://")
+	if code, out := exits(t, nil, "-healthcheck", "-addr", addr); code != 0 {
+		t.Errorf("serving: exit %d: %s", code, out)
+	}
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
+	if code, out := exits(t, nil, "-healthcheck", "-addr", addr); code != 1 || !strings.Contains(out, "unhealthy") {
+		t.Errorf("stopped: exit %d: %s", code, out)
+	}
+}

@@ -2,7 +2,8 @@
 // functions never serve. It lives under /_local/, a path no dialect uses:
 //
 //	GET  /_local/v1/clock   the caller's tenant's clock
-//	POST /_local/v1/clock   move it: {"advance":"7d"}, {"offset":"36h"},
+//	POST /_local/v1/clock   move it: {"advance":"7d"} (forward, onto a whole
+//	                        second), {"offset":"36h"},
 //	                        {"time":"2027-01-01T00:00:00Z"} or {"reset":true}
 //	GET  /_local/health     200 while the server serves (unsigned)
 //
@@ -117,7 +118,11 @@ func (a *api) move(c *httpapi.Call) (any, error) {
 		if d <= 0 {
 			return nil, serviceapi.Invalid(`advance moves a clock forward: give a positive length ("7d"); "offset", "time" or "reset" set it anywhere`)
 		}
-		offset = current + d
+		// Onto the next whole second: windows end on whole seconds (as
+		// DynamoDB TTL counts them), so a key scheduled for 7 days is gone
+		// after advancing 7 days, however soon after the schedule.
+		wall := time.Now()
+		offset = wall.Add(current + d).Truncate(time.Second).Add(time.Second).Sub(wall)
 	case m.Offset != "":
 		d, err := validation.Duration("offset", m.Offset)
 		if err != nil {
