@@ -7,6 +7,7 @@
 # with ARTIFACTS_DIR set; the function's code is functions/<lowercase LogicalId without "Function">.
 # make image       the local server as an OCI image FROM scratch (IMAGE, default keydeletion-localserver:dev)
 # make image-test  build it, run it under Docker and drive a signed lifecycle through it
+# make dynamodb-local  DynamoDB Local on 127.0.0.1:8000 with -sharedDb, for sam local invoke
 # make bench the benchmarks whose figures the README reports
 # make fuzz  open-ended fuzzing of every Fuzz target (FUZZTIME each, default 1m)
 
@@ -20,7 +21,7 @@ function_name = $(shell echo '$*' | tr A-Z a-z)
 ARTIFACTS_DIR ?= bin/$(function_name)
 DATA_DIR ?= data
 
-.PHONY: run test build bench fuzz events clean clean-data image image-test
+.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local
 # build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
@@ -55,6 +56,12 @@ image:
 
 image-test:
 	infra/container/test.sh
+
+# DynamoDB Local in the foreground for sam local invoke (README): a fixed
+# port, one database for every access key (-sharedDb), in memory.
+DYNAMODB_LOCAL_PORT ?= 8000
+dynamodb-local:
+	DYNAMODB_LOCAL_PORT=$(DYNAMODB_LOCAL_PORT) DYNAMODB_LOCAL_FOREGROUND=1 exec infra/dynamodblocal/start.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/pebblestore/ ./shared/routes/

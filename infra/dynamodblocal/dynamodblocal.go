@@ -4,6 +4,8 @@ package dynamodblocal
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -19,12 +21,31 @@ import (
 
 // Client returns a client for the DynamoDB at endpoint. DynamoDB Local
 // accepts any credentials.
-func Client(endpoint string) *dynamodb.Client {
+func Client(endpoint string) *dynamodb.Client { return ClientAs(endpoint, "local") }
+
+// ClientAs is Client with another access key id (DynamoDB Local takes
+// letters and digits only): DynamoDB Local keeps one
+// database per access key id and region unless it runs with -sharedDb.
+func ClientAs(endpoint, accessKeyID string) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, "local", ""),
 	})
+}
+
+// CheckShared reports an error unless the DynamoDB Local at endpoint shows
+// table to every access key id (-sharedDb): sam local invoke gives the
+// function its own AWS_ACCESS_KEY_ID (yours, or "defaultkey"), which would
+// otherwise see an empty database.
+func CheckShared(ctx context.Context, endpoint, table string) error {
+	_, err := ClientAs(endpoint, "sharedDbProbe").DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	var missing *types.ResourceNotFoundException
+	if errors.As(err, &missing) {
+		return fmt.Errorf("DynamoDB Local at %s keeps a database per access key (it was started without -sharedDb), so the function, "+
+			"which sam local gives its own credentials, would not see table %s: start it with `make dynamodb-local`", endpoint, table)
+	}
+	return err
 }
 
 // Endpoint returns DYNAMODB_ENDPOINT. Without it the test is skipped, unless

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Starts DynamoDB Local (com.amazonaws:DynamoDBLocal from Maven Central, run
-# with this machine's Java) in memory on a free loopback port, fetching it on
-# first use into .cache/dynamodb-local. Prints shell assignments for eval:
+# with this machine's Java) in memory on a free loopback port (or
+# DYNAMODB_LOCAL_PORT), fetching it on first use into .cache/dynamodb-local.
+# With DYNAMODB_LOCAL_FOREGROUND set it runs in the foreground until stopped
+# (make dynamodb-local). Otherwise it prints shell assignments for eval:
 #   DYNAMODB_ENDPOINT=http://127.0.0.1:<port>  DYNAMODB_LOCAL_PID=<pid>
 # Stop it with: kill "$DYNAMODB_LOCAL_PID"
 set -euo pipefail
@@ -28,13 +30,21 @@ if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
   mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$root/.cache/m2" \
     -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" >&2
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=${DYNAMODB_LOCAL_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 log="$cache/dynamodb-local-$port.log"
 # Telemetry off, and its working directory in the cache: DynamoDB Local
 # writes dynamodb-local-metadata.json into the directory it runs in.
+# -sharedDb: one database whatever the access key id and region, as
+# sam local invoke needs (it gives each function its own credentials).
 mkdir -p "$cache/work"
-(cd "$cache/work" && exec java -Xmx1g -Djava.library.path="$cache/lib" -cp "$cache/lib/*" \
-  com.amazonaws.services.dynamodbv2.local.main.ServerRunner -inMemory -disableTelemetry -port "$port") >"$log" 2>&1 &
+cd "$cache/work"
+run=(java -Xmx1g -Djava.library.path="$cache/lib" -cp "$cache/lib/*"
+  com.amazonaws.services.dynamodbv2.local.main.ServerRunner -inMemory -sharedDb -disableTelemetry -port "$port")
+if [ -n "${DYNAMODB_LOCAL_FOREGROUND:-}" ]; then
+  echo "DynamoDB Local on http://127.0.0.1:$port (in memory, -sharedDb); Ctrl-C stops it" >&2
+  exec "${run[@]}"
+fi
+"${run[@]}" >"$log" 2>&1 &
 pid=$!
 for _ in $(seq 1 120); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

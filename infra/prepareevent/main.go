@@ -93,6 +93,9 @@ func run(endpoint, table, dir, event, credsPath, out string) error {
 	if err := dynamostore.EnsureTable(ctx, db, table); err != nil {
 		return err
 	}
+	if err := dynamodblocal.CheckShared(ctx, endpoint, table); err != nil {
+		return err
+	}
 	// Remove only what a previous preparation left: the events' key, its
 	// alias, its tombstone. Nothing else in the table is touched.
 	for _, sk := range []string{"K#" + m.KeyID, "A#" + eventgen.StreamAlias, "D#" + m.KeyID} {
