@@ -26,9 +26,14 @@ if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
     fi
   fi
   echo "fetching DynamoDB Local $version from Maven Central (first run, about 30 s)..." >&2
-  # Maven's own repository under .cache too, not ~/.m2; no colour codes.
-  mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$root/.cache/m2" \
-    -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" >&2
+  # Maven's own repository under .cache too, not ~/.m2. Its output goes to
+  # a log, shown (without colour codes) only if it fails: Debian's Maven
+  # writes colour resets even in quiet, colourless mode.
+  if ! mvn -q -B -Dstyle.color=never -Dmaven.repo.local="$root/.cache/m2" \
+    -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$cache/lib" >"$cache/maven.log" 2>&1; then
+    sed 's/\x1b\[[0-9;]*m//g' "$cache/maven.log" >&2
+    exit 1
+  fi
 fi
 port=${DYNAMODB_LOCAL_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 log="$cache/dynamodb-local-$port.log"

@@ -151,3 +151,32 @@ func TestInvalidSeedNamesTheEntry(t *testing.T) {
 		t.Errorf("the refused key exists: %v", err)
 	}
 }
+
+// A seed interrupted after creating a key, before moving it to its state,
+// finishes the move the next time; a key anyone changed since is left.
+func TestInterruptedSeedFinishes(t *testing.T) {
+	ctx := context.Background()
+	st, err := pebblestore.Open(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc := keys.NewService(st, nil)
+	p := keys.Principal{Tenant: "dev-a", Dialect: keys.SeedDialect}
+	const id = "0b6f7c4e-3a1d-4c2b-9e8f-1a2b3c4d5e6f"
+	// What the first attempt left: the key created, still Enabled.
+	if _, created, err := svc.Seed(ctx, p, keys.SeedRequest{ID: id}); err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	k, created, err := svc.Seed(ctx, p, keys.SeedRequest{ID: id, State: keys.PendingDeletion, PendingDays: 3})
+	if err != nil || created || k.State != keys.PendingDeletion || k.PendingDays != 3 {
+		t.Fatalf("resumed: %+v %v %v", k, created, err)
+	}
+	// Cancelled by a test: the seed leaves it.
+	if _, err := svc.CancelDeletion(ctx, keys.Principal{Tenant: "dev-a"}, id); err != nil {
+		t.Fatal(err)
+	}
+	if k, _, err := svc.Seed(ctx, p, keys.SeedRequest{ID: id, State: keys.PendingDeletion, PendingDays: 3}); err != nil || k.State != keys.Disabled {
+		t.Fatalf("after the cancel: %+v %v", k.State, err)
+	}
+}
