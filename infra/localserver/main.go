@@ -178,6 +178,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
+		// net/http's own complaints (a broken connection, a bad TLS hello)
+		// as JSON lines like every other.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	attrs := []any{"addr", ln.Addr().String(), "pid", os.Getpid(), "store", storeInfo, "tenants", tenantIDs,
 		"clock", map[string]any{"offset": offset.String(), "now": clocks.Now("").UTC().Format(time.RFC3339), "perTenant": localapi.ClockPath},

@@ -172,36 +172,27 @@ func (s *Store) apply(ctx context.Context, c keys.Change, r *keys.Record) (keys.
 
 // Due implements expiry.Store with the due index: keys in deleteAt order.
 func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
-	var out []keys.Key
-	end := u64(before.Unix() + 1) // due when deleteAt <= before, in whole seconds
-	err := s.read(func(r pebble.Reader) error {
-		return scan(r, []byte{kindDue}, append([]byte{kindDue}, end...), func(k, _ []byte) (bool, error) {
-			owner, id, _ := bytes.Cut(k[9:], []byte{0})
-			key, err := getKey(r, string(owner), string(id))
-			if err != nil {
-				return false, err
-			}
-			if key != nil && !key.Live(before) {
-				out = append(out, *key)
-			}
-			return len(out) < limit, nil
-		})
-	})
-	return out, err
+	return s.due("", before, limit)
 }
 
 // DueOf implements expiry.Store: the due index up to before, owner's
 // entries only (the owner is in the index key: others are not decoded).
 func (s *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
+	return s.due(owner, before, limit)
+}
+
+// due reads the due index up to before: every owner's entries, or only
+// owner's when it is not "".
+func (s *Store) due(owner string, before time.Time, limit int) ([]keys.Key, error) {
 	var out []keys.Key
-	end := u64(before.Unix() + 1)
+	end := u64(before.Unix() + 1) // due when deleteAt <= before, in whole seconds
 	err := s.read(func(r pebble.Reader) error {
 		return scan(r, []byte{kindDue}, append([]byte{kindDue}, end...), func(k, _ []byte) (bool, error) {
 			o, id, _ := bytes.Cut(k[9:], []byte{0})
-			if string(o) != owner {
+			if owner != "" && string(o) != owner {
 				return true, nil
 			}
-			key, err := getKey(r, owner, string(id))
+			key, err := getKey(r, string(o), string(id))
 			if err != nil {
 				return false, err
 			}
