@@ -199,6 +199,7 @@ func TestClockAPIRefusals(t *testing.T) {
 		{"two at once", `{"advance":"1d","reset":true}`, "aws"},
 		{"none", `{}`, "aws"},
 		{"unknown field", `{"advnace":"1d"}`, "aws"},
+		{"unknown field beside a good one", `{"advance":"1d","note":"x"}`, "aws"},
 		{"not a length", `{"advance":"soon"}`, "aws"},
 		{"not a time", `{"time":"tomorrow"}`, "aws"},
 		{"not JSON", `{"advance":`, "aws"},

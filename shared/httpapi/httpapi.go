@@ -286,11 +286,20 @@ func (e *TypeError) Error() string { return fmt.Sprintf("field %s must be %s", e
 // The decoder is github.com/go-json-experiment/json, the proposal that Go
 // ships as encoding/json/v2 under GOEXPERIMENT=jsonv2: exact names and
 // refused duplicates are its defaults.
-func DecodeJSON(body []byte, v any) error {
+func DecodeJSON(body []byte, v any) error { return decodeJSON(body, v) }
+
+// DecodeJSONStrict is DecodeJSON that refuses members v does not have: for
+// the service's own APIs, where a misspelt field is a mistake to report
+// (the dialects ignore unknown members, as their vendors do).
+func DecodeJSONStrict(body []byte, v any) error {
+	return decodeJSON(body, v, jsonv2.RejectUnknownMembers(true))
+}
+
+func decodeJSON(body []byte, v any, opts ...jsonv2.Options) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = []byte("{}")
 	}
-	err := jsonv2.Unmarshal(body, v)
+	err := jsonv2.Unmarshal(body, v, opts...)
 	if err == nil {
 		return nil
 	}
@@ -299,6 +308,8 @@ func DecodeJSON(body []byte, v any) error {
 		syntactic *jsontext.SyntacticError
 	)
 	switch {
+	case errors.Is(err, jsonv2.ErrUnknownName) && errors.As(err, &semantic):
+		return &SyntaxError{Err: fmt.Errorf("unknown member %s", memberPath(semantic.JSONPointer))}
 	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syntactic):
 		return &SyntaxError{Err: fmt.Errorf("duplicate member %s", memberPath(syntactic.JSONPointer))}
 	case errors.As(err, &syntactic):

@@ -95,7 +95,7 @@ func (a *api) get(c *httpapi.Call) (any, error) {
 
 func (a *api) move(c *httpapi.Call) (any, error) {
 	var m Move
-	if err := c.Decode(&m); err != nil {
+	if err := httpapi.DecodeJSONStrict(c.Body, &m); err != nil {
 		return nil, err
 	}
 	given := 0
