@@ -28,6 +28,17 @@ func directory(t *testing.T) *tenant.Directory {
 	return d
 }
 
+// service is a key service on a fresh embedded store, on the real clock.
+func service(t *testing.T) *keys.Service {
+	t.Helper()
+	st, err := pebblestore.Open(t.TempDir(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return keys.NewService(st, nil)
+}
+
 // The repository's example seeds every state it documents, and applying it
 // again (a restart) changes nothing: not the keys tests changed since, not
 // the ones deleted since.
@@ -136,12 +147,7 @@ func TestInvalidSeedNamesTheEntry(t *testing.T) {
 	// The usage a spec lacks is found when the key is made, and nothing of
 	// the file is applied.
 	ctx := context.Background()
-	st, err := pebblestore.Open(t.TempDir(), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	svc := keys.NewService(st, nil)
+	svc := service(t)
 	path := filepath.Join(t.TempDir(), "seed.json")
 	os.WriteFile(path, []byte(`{"tenants":{"dev-a":{"keys":[{"id":"`+id+`","spec":"EC_P256","usage":"ENCRYPT_DECRYPT"}]}}}`), 0o600)
 	if _, err := seed.Apply(ctx, svc, directory(t), path, quiet); err == nil || !strings.Contains(err.Error(), "tenants.dev-a.keys[0]") || !strings.Contains(err.Error(), path) {
@@ -156,12 +162,7 @@ func TestInvalidSeedNamesTheEntry(t *testing.T) {
 // finishes the move the next time; a key anyone changed since is left.
 func TestInterruptedSeedFinishes(t *testing.T) {
 	ctx := context.Background()
-	st, err := pebblestore.Open(t.TempDir(), quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	svc := keys.NewService(st, nil)
+	svc := service(t)
 	p := keys.Principal{Tenant: "dev-a", Dialect: keys.SeedDialect}
 	const id = "0b6f7c4e-3a1d-4c2b-9e8f-1a2b3c4d5e6f"
 	// What the first attempt left: the key created, still Enabled.
