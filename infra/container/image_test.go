@@ -7,6 +7,7 @@
 package container_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
@@ -56,14 +56,28 @@ func run(t *testing.T, image, volume string, env ...string) (name, url string) {
 	for _, e := range env {
 		args = append(args, "-e", e)
 	}
+	// Docker's own health events, subscribed to before the container
+	// starts, say when it is healthy: nothing is polled.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure's deadline
+	defer cancel()
+	events := exec.CommandContext(ctx, "docker", "events", "--filter", "container="+name,
+		"--filter", "event=health_status", "--format", "{{.Status}}")
+	out, err := events.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := events.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); events.Wait() }()
 	docker(t, append(args, image)...)
 	t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
-	deadline := time.Now().Add(30 * time.Second)
-	for docker(t, "inspect", "-f", "{{.State.Health.Status}}", name) != "healthy" {
-		if time.Now().After(deadline) {
-			t.Fatalf("not healthy after 30 s; logs:\n%s", docker(t, "logs", name))
-		}
-		time.Sleep(200 * time.Millisecond)
+	healthy := false
+	for sc := bufio.NewScanner(out); !healthy && sc.Scan(); {
+		healthy = sc.Text() == "health_status: healthy"
+	}
+	if !healthy {
+		t.Fatalf("not healthy (%v); logs:\n%s", ctx.Err(), docker(t, "logs", name))
 	}
 	return name, "http://127.0.0.1:" + strconv.Itoa(port)
 }
@@ -100,8 +114,7 @@ func TestImage(t *testing.T) {
 	name, url := run(t, image, volume, "SEED_FILE=/etc/keydeletion/seed.example.yaml")
 
 	ctx := context.Background()
-	client := kms.New(kms.Options{Region: a.AWSRegion, BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider(a.AWSKey, a.AWSSecret, "")})
+	client := devclient.AWSKMS(url, a)
 	if out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/payments")}); err != nil || *out.KeyMetadata.KeyId != "11111111-1111-4111-8111-111111111111" {
 		t.Fatalf("seeded key: %v %v", out, err)
 	}
@@ -149,8 +162,7 @@ func TestImage(t *testing.T) {
 
 	// A new container on the same volume has the key, and the deletion stands.
 	_, url = run(t, image, volume)
-	client = kms.New(kms.Options{Region: a.AWSRegion, BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider(a.AWSKey, a.AWSSecret, "")})
+	client = devclient.AWSKMS(url, a)
 	if out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &kept}); err != nil || *out.KeyMetadata.Description != "in a container" {
 		t.Errorf("the key in the volume: %v %v", out, err)
 	}

@@ -1,4 +1,5 @@
 // Package devclient signs requests as the development tenants' clients do,
+// and makes the official AWS and Huawei KMS clients with their credentials,
 // for tests and for preparing events: SigV4 with the AWS SDK's own signer,
 // Huawei's X-Auth-Token, and NCP's signature v2 written here from NCP's
 // description (not from this service's verifier). Credentials come from the
@@ -21,6 +22,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
+	hwkms "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2"
 )
 
 // Creds are one tenant's credentials in every dialect.
@@ -170,4 +175,25 @@ func SignEvent(event []byte, c Creds, at time.Time) ([]byte, error) {
 	}
 	ev["headers"] = headers
 	return json.Marshal(ev)
+}
+
+// AWSKMS is the official AWS SDK's KMS client, unchanged but for its
+// endpoint, with c's AWS credentials and region.
+func AWSKMS(url string, c Creds) *kms.Client {
+	return kms.New(kms.Options{Region: c.AWSRegion, BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider(c.AWSKey, c.AWSSecret, "")})
+}
+
+// HuaweiKMS is the official Huawei Cloud SDK's KMS client (kms/v2),
+// unchanged but for its endpoint, signing with c's AK/SK for c's project.
+func HuaweiKMS(url string, c Creds) (*hwkms.KmsClient, error) {
+	cred, err := basic.NewCredentialsBuilder().WithAk(c.HuaweiAK).WithSk(c.HuaweiSK).WithProjectId(c.HuaweiProjID).SafeBuild()
+	if err != nil {
+		return nil, err
+	}
+	hc, err := hwkms.KmsClientBuilder().WithEndpoint(url).WithCredential(cred).SafeBuild()
+	if err != nil {
+		return nil, err
+	}
+	return hwkms.NewKmsClient(hc), nil
 }

@@ -1,7 +1,6 @@
 package lambdaharness_test
 
 import (
-	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,33 +61,41 @@ func TestSAMLocalInvokeProcedure(t *testing.T) {
 	for k, v := range envFile.Parameters {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &strings.Builder{}
+	logs := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+	// The emulator says nothing when it listens: wait until it accepts a
+	// connection, or has exited.
+	testtool.WaitFor(t, time.Minute, func() bool {
+		select {
+		case <-exited:
+			return true
+		default:
+		}
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+		}
+		return err == nil
+	}, "the emulator to listen on "+addr)
+	select {
+	case <-exited:
+		t.Fatalf("the emulator exited:\n%s", logs)
+	default:
+	}
 
 	event, err := os.ReadFile(filepath.Join(dir, "event.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + addr + "/2015-03-31/functions/function/invocations"
-	var resp *http.Response
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(string(event)))
-		resp, err = http.DefaultClient.Do(req)
-		if err == nil {
-			defer cancel()
-			break
-		}
-		cancel()
-		if time.Now().After(deadline) {
-			t.Fatalf("the emulator did not answer: %v\n%s", err, logs)
-		}
-		time.Sleep(100 * time.Millisecond)
+	resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", strings.NewReader(string(event)))
+	if err != nil {
+		t.Fatalf("invoke: %v\n%s", err, logs)
 	}
 	defer resp.Body.Close()
 	var answer struct {
@@ -106,4 +114,22 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// syncBuffer is the emulator's output, read while it may still write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

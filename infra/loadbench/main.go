@@ -366,21 +366,26 @@ func fsyncUnderLoad(dir string, fixed *proc) (syncTimes, error) {
 	}
 	stop := make(chan struct{})
 	loadDone := make(chan error, 1)
+	underWay := make(chan struct{})
 	go func() {
-		for {
+		for first := true; ; first = false {
 			select {
 			case <-stop:
 				loadDone <- nil
 				return
 			default:
 			}
-			if _, err := runRound(fixed, c, describeKey, ids, 200*time.Millisecond); err != nil {
+			_, err := runRound(fixed, c, describeKey, ids, 200*time.Millisecond)
+			if first {
+				close(underWay) // a whole round done: the load is under way
+			}
+			if err != nil {
 				loadDone <- err
 				return
 			}
 		}
 	}()
-	time.Sleep(100 * time.Millisecond) // the load under way
+	<-underWay
 	st, err := fsyncLatency(dir, 1000)
 	close(stop)
 	return st, errors.Join(err, <-loadDone)

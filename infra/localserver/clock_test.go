@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	"github.com/google/uuid"
-	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/basic"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 	hwkms "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2"
 	hwmodel "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2/model"
@@ -34,22 +32,15 @@ var tenants = func() map[string]devclient.Creds {
 	return c
 }()
 
-func awsClient(url string, c devclient.Creds) *kms.Client {
-	return kms.New(kms.Options{Region: c.AWSRegion, BaseEndpoint: aws.String(url),
-		Credentials: credentials.NewStaticCredentialsProvider(c.AWSKey, c.AWSSecret, "")})
-}
+func awsClient(url string, c devclient.Creds) *kms.Client { return devclient.AWSKMS(url, c) }
 
 func huaweiClient(t *testing.T, url string, c devclient.Creds) *hwkms.KmsClient {
 	t.Helper()
-	cred, err := basic.NewCredentialsBuilder().WithAk(c.HuaweiAK).WithSk(c.HuaweiSK).WithProjectId(c.HuaweiProjID).SafeBuild()
+	client, err := devclient.HuaweiKMS(url, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc, err := hwkms.KmsClientBuilder().WithEndpoint(url).WithCredential(cred).SafeBuild()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hwkms.NewKmsClient(hc)
+	return client
 }
 
 type clockState struct {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/infra/devclient"
+	"github.com/keydeletion/service/infra/testtool"
 )
 
 // A refused request's lines can be followed: the authentication failure and
@@ -34,7 +35,7 @@ func TestRefusedRequestsAreLoggedWithTheirRequestID(t *testing.T) {
 		t.Fatalf("forged request: %d, request id %q", resp.StatusCode, id)
 	}
 	var authLine, requestLine map[string]any
-	waitFor(t, 5*time.Second, func() bool {
+	testtool.WaitFor(t, 5*time.Second, func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for _, l := range s.lines {

@@ -81,29 +81,23 @@ func main() {
 	}
 }
 
-func env(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
 func run(ctx context.Context, log *slog.Logger) error {
-	offset, err := validation.Duration("CLOCK_OFFSET", env("CLOCK_OFFSET", "0s"))
+	offset, err := validation.Duration("CLOCK_OFFSET", setting("CLOCK_OFFSET"))
 	if err != nil {
 		return err
 	}
-	interval, err := time.ParseDuration(env("EXPIRY_INTERVAL", "1s"))
-	if err != nil || interval <= 0 {
-		return fmt.Errorf("EXPIRY_INTERVAL must be a positive duration")
-	}
 	clocks := newClocks(offset)
-	var timeouts [2]time.Duration
-	for i, name := range []string{"READ_HEADER_TIMEOUT", "READ_TIMEOUT"} {
-		def := []string{"5s", "10s"}[i]
-		if timeouts[i], err = time.ParseDuration(env(name, def)); err != nil || timeouts[i] <= 0 {
-			return fmt.Errorf("%s must be a positive duration such as %s", name, def)
-		}
+	interval, err := positiveDuration("EXPIRY_INTERVAL")
+	if err != nil {
+		return err
+	}
+	readHeaderTimeout, err := positiveDuration("READ_HEADER_TIMEOUT")
+	if err != nil {
+		return err
+	}
+	readTimeout, err := positiveDuration("READ_TIMEOUT")
+	if err != nil {
+		return err
 	}
 
 	awsConfig := config.AWS(ctx) // loaded only if the store or the tenants need it
@@ -154,14 +148,11 @@ func run(ctx context.Context, log *slog.Logger) error {
 			log.Info("profiler", "addr", addr, "error", fmt.Sprint(http.ListenAndServe(addr, mux)))
 		}()
 	}
-	ln, err := net.Listen("tcp", env("ADDR", "127.0.0.1:8080"))
+	ln, err := net.Listen("tcp", setting("ADDR"))
 	if err != nil {
 		return err
 	}
-	var tenantIDs []string
-	for _, t := range tenants.Tenants() {
-		tenantIDs = append(tenantIDs, t.ID)
-	}
+	tenantIDs := tenants.IDs()
 	build := version()
 	info := map[string]any{"store": storeInfo, "tenants": tenantIDs, "version": build["version"], "commit": build["commit"]}
 	api := httpapi.Handler(log, slices.Concat(routes.All(svc, tenants, log), localapi.Routes(clocks, tenants, log)))
@@ -173,8 +164,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 	// are also bounded (validation.MaxBodyBytes).
 	srv := &http.Server{
 		Handler:           mux,
-		ReadHeaderTimeout: timeouts[0],
-		ReadTimeout:       timeouts[1],
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
@@ -239,7 +230,7 @@ func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger
 		}
 		return st, info, func() {}, nil
 	}
-	dir := env("DATA_DIR", "data")
+	dir := setting("DATA_DIR")
 	st, err := pebblestore.Open(dir, log)
 	if err != nil {
 		return nil, nil, nil, err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/testtool"
 	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/validation"
 )
@@ -176,18 +177,6 @@ func requestDeletion(t *testing.T, s *server, tag string) bool {
 	return true
 }
 
-// waitFor polls cond until it holds, failing the test after limit.
-func waitFor(t *testing.T, limit time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // dev is the development tenant the requests act for; the server reads the
 // same file by default.
 var dev = func() devclient.Creds {
@@ -269,7 +258,7 @@ func TestAcknowledgedWritesSurviveKill(t *testing.T) {
 	// Kill once enough writes were acknowledged to make the check mean
 	// something, however slow the machine: a condition, not a fixed sleep.
 	const enough = 1000
-	waitFor(t, 60*time.Second, func() bool {
+	testtool.WaitFor(t, 60*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(acked) >= enough
@@ -453,7 +442,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 		t.Fatalf("100 Continue not followed by an empty line: %q", line)
 	}
 	s.cmd.Process.Signal(syscall.SIGTERM)
-	waitFor(t, 10*time.Second, func() bool { return s.saw("shutting down") }, "the server to begin shutting down")
+	testtool.WaitFor(t, 10*time.Second, func() bool { return s.saw("shutting down") }, "the server to begin shutting down")
 	if _, err := conn.Write([]byte(body)); err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +513,7 @@ func TestKilledExpiryReportsEveryDeletion(t *testing.T) {
 	killed := start(t, after...)
 	// Killed at its first report: the loop finalizes many keys at once, so
 	// the kill lands among writes and reports in flight.
-	waitFor(t, 60*time.Second, func() bool { return len(reported(killed)) >= 1 }, "the first deletion")
+	testtool.WaitFor(t, 60*time.Second, func() bool { return len(reported(killed)) >= 1 }, "the first deletion")
 	killed.cmd.Process.Signal(syscall.SIGKILL)
 	killed.cmd.Wait()
 	<-killed.drained // every line it wrote before it died
@@ -544,7 +533,7 @@ func TestKilledExpiryReportsEveryDeletion(t *testing.T) {
 			}
 		}
 	})
-	waitFor(t, 60*time.Second, func() bool {
+	testtool.WaitFor(t, 60*time.Second, func() bool {
 		for id := range reported(killed) {
 			all[id] = true
 		}

@@ -12,20 +12,22 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/keydeletion/service/shared/config"
 )
 
-// A setting is one environment variable and the flag that sets it.
-type setting struct {
+// An option is one setting: an environment variable and the flag that sets it.
+type option struct {
 	flag, env, def, usage string
 }
 
 // settings lists every setting the local server reads, in -h's order.
-var settings = []setting{
+var settings = []option{
 	{"addr", "ADDR", "127.0.0.1:8080", "listen address (0.0.0.0:8080 in the container image)"},
 	{"data-dir", "DATA_DIR", "data", "embedded store folder"},
 	{"table", "TABLE_NAME", "", "use this DynamoDB table instead of the embedded store (created if missing)"},
 	{"dynamodb-endpoint", "DYNAMODB_ENDPOINT", "", "DynamoDB endpoint, e.g. DynamoDB Local's http://127.0.0.1:8000"},
-	{"credentials", "CREDENTIALS_FILE", "infra/local/credentials.json", "tenants, their credentials and deletion policies"},
+	{"credentials", "CREDENTIALS_FILE", config.DefaultCredentialsFile, "tenants, their credentials and deletion policies"},
 	{"seed", "SEED_FILE", "", "keys to create at start, per tenant (YAML or JSON; see infra/local/seed.yaml)"},
 	{"clock-offset", "CLOCK_OFFSET", "0s", "where every tenant's clock starts, from the wall clock: 73h, 7d, -1h"},
 	{"expiry-interval", "EXPIRY_INTERVAL", "1s", "how often the expiry loop runs"},
@@ -38,6 +40,33 @@ var settings = []setting{
 	{"pprof-addr", "PPROF_ADDR", "", "serve Go's profiler and store counters here (for measuring only)"},
 }
 
+// setting is the value of the setting read from the environment variable
+// env, or its default: every default is in settings, and only there.
+func setting(env string) string {
+	if v := os.Getenv(env); v != "" {
+		return v
+	}
+	return defaultOf(env)
+}
+
+func defaultOf(env string) string {
+	for _, s := range settings {
+		if s.env == env {
+			return s.def
+		}
+	}
+	panic("localserver: no setting " + env)
+}
+
+// positiveDuration reads a setting that is a positive Go duration.
+func positiveDuration(env string) (time.Duration, error) {
+	d, err := time.ParseDuration(setting(env))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s must be a positive duration such as %s", env, defaultOf(env))
+	}
+	return d, nil
+}
+
 // errUsage is a command line that could not be read; the message is out.
 var errUsage = errors.New("usage")
 
@@ -47,7 +76,7 @@ var errUnhealthy = errors.New("unhealthy")
 // checkHealth asks the server at ADDR for /_local/health, as a container's
 // HEALTHCHECK does (an image FROM scratch has no curl).
 func checkHealth() error {
-	host, port, err := net.SplitHostPort(env("ADDR", "127.0.0.1:8080"))
+	host, port, err := net.SplitHostPort(setting("ADDR"))
 	if err != nil {
 		return err
 	}

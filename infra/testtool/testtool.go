@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Find returns the first of paths that exists (a pinned install, such as
@@ -31,4 +32,17 @@ func Find(t testing.TB, name string, paths ...string) string {
 	}
 	t.Skipf("%s is not installed; make test installs it", name)
 	return ""
+}
+
+// WaitFor polls cond until it holds, failing the test after limit: the
+// limit is a failure's deadline, never a wait a passing test sits out.
+func WaitFor(t testing.TB, limit time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -6,6 +6,7 @@ package auth
 import (
 	"crypto/subtle"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 )
@@ -98,9 +99,10 @@ const maxClaimedKey = 128
 // "token" for a Huawei X-Auth-Token (a token is a secret), or "". It is
 // what the caller claims, not who it is: for the log line of a refused
 // request, never for a decision.
-func ClaimedAccessKey(authorization, amzCredential, ncpAccessKey string, hasToken bool) string {
+func ClaimedAccessKey(r *http.Request) string {
+	authorization := r.Header.Get("Authorization")
 	var id string
-	switch {
+	switch amzCredential, ncpAccessKey := r.URL.Query().Get("X-Amz-Credential"), r.Header.Get("x-ncp-iam-access-key"); {
 	case strings.HasPrefix(authorization, "AWS4-HMAC-SHA256 "):
 		_, cred, _ := strings.Cut(authorization, "Credential=")
 		id, _, _ = strings.Cut(cred, "/")
@@ -111,7 +113,7 @@ func ClaimedAccessKey(authorization, amzCredential, ncpAccessKey string, hasToke
 		id, _, _ = strings.Cut(access, ",")
 	case ncpAccessKey != "":
 		id = ncpAccessKey
-	case hasToken:
+	case r.Header.Get("X-Auth-Token") != "":
 		return "token"
 	}
 	id = strings.TrimSpace(id)

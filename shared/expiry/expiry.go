@@ -353,20 +353,21 @@ func (f *Finalizer) CatchUp(ctx context.Context, owner string) (int, error) {
 			break
 		}
 	}
-	for {
-		full, err := f.sweep(ctx)
-		if err != nil || !full || ctx.Err() != nil {
-			return finalized, err
-		}
-	}
+	return finalized, f.sweepUntilDone(ctx)
 }
 
 // SweepUntilDone sweeps while a round finds a full batch and ctx allows
 // (the sweep function's handler: a failure is the invocation's error, for
 // its alarm).
 func (f *Finalizer) SweepUntilDone(ctx context.Context) error {
+	f.sweeping.Lock()
+	defer f.sweeping.Unlock()
+	return f.sweepUntilDone(ctx)
+}
+
+func (f *Finalizer) sweepUntilDone(ctx context.Context) error {
 	for {
-		full, err := f.Sweep(ctx)
+		full, err := f.sweep(ctx)
 		if err != nil || !full || ctx.Err() != nil {
 			return err
 		}

@@ -72,8 +72,7 @@ func (wire *Wire) Handler(op string, serve Operation) http.Handler {
 		if err != nil {
 			// The refused request's log lines say whose key it named and,
 			// for AWS, which operation it asked for.
-			info.AccessKey = auth.ClaimedAccessKey(r.Header.Get("Authorization"), r.URL.Query().Get("X-Amz-Credential"),
-				r.Header.Get("x-ncp-iam-access-key"), r.Header.Get("X-Auth-Token") != "")
+			info.AccessKey = auth.ClaimedAccessKey(r)
 			if info.Operation == "" && wire.OperationOf != nil {
 				info.Operation = wire.OperationOf(r)
 			}

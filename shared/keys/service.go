@@ -254,7 +254,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, p Principal, id string, 
 	}
 	now := s.clock(p.Tenant)
 	c := newChange(OpSchedule, p, id, now)
-	c.DeleteAt = ceilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
+	c.DeleteAt = CeilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
 	c.PendingDays = days
 	return s.record(ctx, c)
 }
@@ -325,7 +325,9 @@ func refusal(c Change, cur *Key) error {
 	return &StateError{Op: c.Op, State: cur.State}
 }
 
-func ceilSecond(t time.Time) time.Time {
+// CeilSecond is t rounded up to a whole second (UTC): where a deletion
+// window ends, since the stored TTL counts whole seconds.
+func CeilSecond(t time.Time) time.Time {
 	t = t.UTC()
 	if r := t.Truncate(time.Second); !r.Equal(t) {
 		return r.Add(time.Second)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/shared/httpapi"
+	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/serviceapi"
 	"github.com/keydeletion/service/shared/tenant"
 	"github.com/keydeletion/service/shared/validation"
@@ -81,7 +82,7 @@ func Routes(clocks Clocks, dir *tenant.Directory, log *slog.Logger) []httpapi.Ro
 
 type api struct{ clocks Clocks }
 
-func (a *api) state(tenantID string, offset time.Duration) Clock {
+func state(tenantID string, offset time.Duration) Clock {
 	return Clock{Tenant: tenantID, Now: time.Now().Add(offset).UTC().Format("2006-01-02T15:04:05.000Z"),
 		Offset: offset.String(), OffsetSeconds: int64(offset / time.Second)}
 }
@@ -90,7 +91,7 @@ func (a *api) get(c *httpapi.Call) (any, error) {
 	if len(c.Request.URL.RawQuery) > 0 {
 		return nil, serviceapi.Invalid("GET " + ClockPath + " takes no parameters")
 	}
-	return a.state(c.Tenant.ID, a.clocks.Offset(c.Tenant.ID)), nil
+	return state(c.Tenant.ID, a.clocks.Offset(c.Tenant.ID)), nil
 }
 
 func (a *api) move(c *httpapi.Call) (any, error) {
@@ -118,11 +119,11 @@ func (a *api) move(c *httpapi.Call) (any, error) {
 		if d <= 0 {
 			return nil, serviceapi.Invalid(`advance moves a clock forward: give a positive length ("7d"); "offset", "time" or "reset" set it anywhere`)
 		}
-		// Onto the next whole second: windows end on whole seconds (as
-		// DynamoDB TTL counts them), so a key scheduled for 7 days is gone
-		// after advancing 7 days, however soon after the schedule.
+		// Onto a whole second, as windows end (keys.CeilSecond), so a key
+		// scheduled for 7 days is gone after advancing 7 days, however soon
+		// after the schedule.
 		wall := time.Now()
-		offset = wall.Add(current + d).Truncate(time.Second).Add(time.Second).Sub(wall)
+		offset = keys.CeilSecond(wall.Add(current + d)).Sub(wall)
 	case m.Offset != "":
 		d, err := validation.Duration("offset", m.Offset)
 		if err != nil {
@@ -142,7 +143,7 @@ func (a *api) move(c *httpapi.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := a.state(c.Tenant.ID, offset)
+	st := state(c.Tenant.ID, offset)
 	st.Finalized = &finalized
 	return st, nil
 }

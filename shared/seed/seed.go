@@ -12,7 +12,7 @@
 //	        usage: ENCRYPT_DECRYPT   # default: the spec's first (ENCRYPT_DECRYPT for AES)
 //	        tags: {team: payments}
 //	        state: PendingDeletion   # Enabled (default), Disabled, PendingDeletion, PendingImport
-//	        pendingDays: 7           # PendingDeletion only: 1 to 1096
+//	        pendingDays: 7           # PendingDeletion only: 1 to 1096 (Huawei's longest)
 //
 // A seed applies once per key: a key whose id exists (or was deleted) is
 // left as it is, so restarting a server on the same data changes nothing.
@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -81,7 +82,17 @@ func (k *Key) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-var keyFields = []string{"id", "alias", "description", "spec", "usage", "tags", "state", "pendingDays"}
+// keyFields are Key's field names in the file, from its tags.
+var keyFields = func() []string {
+	t := reflect.TypeFor[Key]()
+	var names []string
+	for i := range t.NumField() {
+		if tag := t.Field(i).Tag.Get("yaml"); tag != "" {
+			names = append(names, tag)
+		}
+	}
+	return names
+}()
 
 // maxDescription is the longest description any dialect takes (AWS's).
 const maxDescription = 8192
@@ -97,14 +108,9 @@ func Parse(data []byte, dir *tenant.Directory) (map[string][]keys.SeedRequest, e
 	}
 	out := map[string][]keys.SeedRequest{}
 	ids := map[string]string{} // id -> where it was declared first
-	tenants := make([]string, 0, len(f.Tenants))
-	for id := range f.Tenants {
-		tenants = append(tenants, id)
-	}
-	slices.Sort(tenants)
-	for _, tid := range tenants {
+	for _, tid := range slices.Sorted(maps.Keys(f.Tenants)) {
 		if _, ok := dir.ByID(tid); !ok {
-			return nil, fmt.Errorf("tenants.%s: no tenant %q in the credentials (tenants: %s)", tid, tid, strings.Join(tenantIDs(dir), ", "))
+			return nil, fmt.Errorf("tenants.%s: no tenant %q in the credentials (tenants: %s)", tid, tid, strings.Join(dir.IDs(), ", "))
 		}
 		aliases := map[string]string{}
 		for i, k := range f.Tenants[tid].Keys {
@@ -132,14 +138,6 @@ func Parse(data []byte, dir *tenant.Directory) (map[string][]keys.SeedRequest, e
 	return out, nil
 }
 
-func tenantIDs(dir *tenant.Directory) []string {
-	var ids []string
-	for _, t := range dir.Tenants() {
-		ids = append(ids, t.ID)
-	}
-	return ids
-}
-
 // request is k in the domain's words, with what only the file format knows
 // checked; keys.SeedRequest.Check checks the rest.
 func (k Key) request() (keys.SeedRequest, error) {
@@ -148,6 +146,14 @@ func (k Key) request() (keys.SeedRequest, error) {
 			Spec: keys.Spec(k.Spec), Usage: keys.Usage(k.Usage), Tags: k.Tags}}
 	if k.ID == "" {
 		return r, errors.New("id is required")
+	}
+	if validation.NewKeyID("id", k.ID) != nil {
+		return r, fmt.Errorf("id %q is not a lowercase UUID such as 0b6f7c4e-3a1d-4c2b-9e8f-1a2b3c4d5e6f", k.ID)
+	}
+	if r.State == keys.PendingDeletion && validation.IntRange("pendingDays", k.PendingDays, 1, validation.HuaweiMaxWindowDays) != nil {
+		// From a day, shorter than any dialect allows, so that a test can
+		// start near a deletion date; to Huawei's 1096, the longest.
+		return r, fmt.Errorf("a PendingDeletion key needs pendingDays from 1 to %d", validation.HuaweiMaxWindowDays)
 	}
 	if r.Alias != "" {
 		if err := validation.HuaweiAlias(r.Alias); err != nil {

@@ -122,6 +122,7 @@ func TestInvalidSeedNamesTheEntry(t *testing.T) {
 		"unknown tenant":   {"tenants:\n  dev-z:\n    keys: []\n", `no tenant "dev-z"`},
 		"unknown field":    {entry("        stat: Disabled\n"), "line 6: field stat is not one of id, alias"},
 		"bad id":           {"tenants:\n  dev-a:\n    keys:\n      - id: 0B6F\n", `tenants.dev-a.keys[0] (line 4, id "0B6F"): id "0B6F" is not a lowercase UUID`},
+		"not hex":          {"tenants:\n  dev-a:\n    keys:\n      - id: zzzzzzzz-1111-4111-8111-111111111111\n", "is not a lowercase UUID"},
 		"no id":            {"tenants:\n  dev-a:\n    keys:\n      - alias: x\n", "tenants.dev-a.keys[0] (line 4"},
 		"bad state":        {entry("        state: Gone\n"), `tenants.dev-a.keys[1] (line 5, id "` + id + `"): state "Gone" is not one of`},
 		"no window":        {entry("        state: PendingDeletion\n"), "needs pendingDays from 1 to 1096"},

@@ -302,6 +302,15 @@ func LoadFile(path string) (*Directory, error) {
 // Tenants returns every tenant.
 func (d *Directory) Tenants() []Tenant { return slices.Clone(d.tenants) }
 
+// IDs returns every tenant's id, in the document's order.
+func (d *Directory) IDs() []string {
+	ids := make([]string, len(d.tenants))
+	for i, t := range d.tenants {
+		ids[i] = t.ID
+	}
+	return ids
+}
+
 // ByID returns a tenant by id.
 func (d *Directory) ByID(id string) (Tenant, bool) {
 	i, ok := d.byID[id]

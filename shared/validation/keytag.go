@@ -55,6 +55,19 @@ func KeyTag(tag string) (string, error) {
 	return id, nil
 }
 
+// NewKeyID checks an id a key is to be created with (a seed file's): a key
+// id (KeyID) that is a UUID, as every id this service issues is, so that
+// its keyTag derives from it.
+func NewKeyID(field, id string) error {
+	if err := KeyID(field, id); err != nil {
+		return err
+	}
+	if _, err := hex.DecodeString(stripDashes(id)); err != nil {
+		return badFormat(field, id, "must be a lowercase UUID")
+	}
+	return nil
+}
+
 func stripDashes(id string) string {
 	out := make([]byte, 0, len(id))
 	for i := 0; i < len(id); i++ {
