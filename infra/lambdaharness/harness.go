@@ -53,7 +53,7 @@ type Process struct {
 	exited   chan struct{}
 	waitErr  error
 	initErr  []byte
-	out      *lockedWriter // the binary's stdout and stderr
+	out      *SyncBuffer // the binary's stdout and stderr
 }
 
 // Logs returns what the binary has written to stdout and stderr.
@@ -68,7 +68,7 @@ func Start(ctx context.Context, binary string, env []string) (*Process, error) {
 	}
 	p := &Process{
 		pending: make(chan *invocation), inflight: map[string]*invocation{},
-		first: make(chan struct{}), exited: make(chan struct{}), out: &lockedWriter{buf: &bytes.Buffer{}},
+		first: make(chan struct{}), exited: make(chan struct{}), out: &SyncBuffer{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+base+"invocation/next", p.next)
@@ -181,18 +181,20 @@ func (p *Process) Stop() {
 	p.srv.Close()
 }
 
-type lockedWriter struct {
+// SyncBuffer collects a process's output, which may be read while the
+// process still writes.
+type SyncBuffer struct {
 	mu  sync.Mutex
-	buf *bytes.Buffer
+	buf bytes.Buffer
 }
 
-func (w *lockedWriter) Write(b []byte) (int, error) {
+func (w *SyncBuffer) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.Write(b)
 }
 
-func (w *lockedWriter) String() string {
+func (w *SyncBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
