@@ -21,17 +21,19 @@ import (
 
 // Client returns a client for the DynamoDB at endpoint. DynamoDB Local
 // accepts any credentials.
-func Client(endpoint string) *dynamodb.Client { return ClientAs(endpoint, "local") }
+func Client(endpoint string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
+	return ClientAs(endpoint, "local", opts...)
+}
 
 // ClientAs is Client with another access key id (DynamoDB Local takes
 // letters and digits only): DynamoDB Local keeps one
 // database per access key id and region unless it runs with -sharedDb.
-func ClientAs(endpoint, accessKeyID string) *dynamodb.Client {
+func ClientAs(endpoint, accessKeyID string, opts ...func(*dynamodb.Options)) *dynamodb.Client {
 	return dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKeyID, "local", ""),
-	})
+	}, append([]func(*dynamodb.Options){dynamostore.ClientOptions}, opts...)...)
 }
 
 // CheckShared reports an error unless the DynamoDB Local at endpoint shows

@@ -78,6 +78,11 @@ func (st *Store) ApplyRecorded(ctx context.Context, c keys.Change, r keys.Record
 		return err
 	})
 	var cancelled *types.TransactionCanceledException
+	if failed := cancelledConditions(err); failed != nil && failed[1] {
+		// The record exists: this very transaction committed, and this is a
+		// retry of it (past the token's ten minutes, or any store).
+		return nil
+	}
 	if failed := cancelledConditions(err); failed != nil && failed[0] && errors.As(err, &cancelled) {
 		item := cancelled.CancellationReasons[0].Item
 		if item == nil {
@@ -120,14 +125,7 @@ func (st *Store) update(ctx context.Context, c keys.Change, seen map[string]type
 // keys.Change.Permits, its effect keys.Change.Apply.
 func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue) *dynamodb.UpdateItemInput {
 	e := newExpr()
-	e.names["#owner"], e.names["#state"] = "owner", "state"
-	e.values[":owner"], e.values[":now"] = s(c.Owner), n(c.Now.Unix())
-	from := make([]string, len(c.From))
-	for i, st := range c.From {
-		from[i] = e.value(s(string(st)))
-	}
-	conds := []string{"attribute_exists(sk)", "#owner = :owner", "#state IN (" + strings.Join(from, ", ") + ")", "(" + liveFilter + ")"}
-	conds = append(conds, e.protection(c.Protected)...)
+	conds := e.permits(c)
 	stamp, err := attributevalue.Marshal(keyrecord.FromStamp(keys.Stamp{Op: c.Op, By: c.By, At: c.Now}))
 	if err != nil {
 		panic(fmt.Sprintf("dynamostore: marshal stamp: %v", err)) // strings and numbers only: cannot fail
@@ -164,6 +162,20 @@ func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue
 		ReturnValues:                        types.ReturnValueAllNew,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
+}
+
+// permits is keys.Change.Permits in DynamoDB's words, but for the tag
+// count (see tags): the item exists, has the change's owner, is in a state
+// the change allows, is live and is not protected from the change.
+func (e *expr) permits(c keys.Change) []string {
+	e.names["#owner"], e.names["#state"] = "owner", "state"
+	e.values[":owner"], e.values[":now"] = s(c.Owner), n(c.Now.Unix())
+	from := make([]string, len(c.From))
+	for i, st := range c.From {
+		from[i] = e.value(s(string(st)))
+	}
+	conds := []string{"attribute_exists(sk)", "#owner = :owner", "#state IN (" + strings.Join(from, ", ") + ")", "(" + liveFilter + ")"}
+	return append(conds, e.protection(c.Protected)...)
 }
 
 // protection is keys.Protected.Protects in DynamoDB's words: the item is
@@ -275,3 +287,65 @@ func (e *expr) name(name string) string {
 }
 
 func str(s string) *string { return &s }
+
+// DeleteNow implements keys.Store as one TransactWriteItems: delete the key
+// item on c's condition and on its being the pending deletion f.Key was
+// read as (the same window, the same last change of state), write the
+// tombstone, release the alias if it still names the key, and put both
+// audit records. The immediate deletion's record id is the token, and its
+// record the witness of a commit, as for ApplyRecorded.
+func (st *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f keys.Finalization) error {
+	e := newExpr()
+	conds := e.permits(c)
+	conds = append(conds, attrDeleteAt+" = "+e.value(n(f.Key.DeleteAt.Unix())),
+		"stateChangedAt = "+e.value(n(f.Key.StateChangedAt.UnixMilli())))
+	tomb, err := attributevalue.MarshalMap(toTombstoneItem(f.Tombstone))
+	if err != nil {
+		return fmt.Errorf("dynamostore: marshal: %w", err)
+	}
+	deleteRecord, err := st.recordItem(r)
+	if err != nil {
+		return err
+	}
+	finalRecord, err := st.recordItem(f.Record)
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{
+		{Delete: &types.Delete{TableName: &st.table, Key: itemKey(c.Owner, prefixKey+c.ID),
+			ConditionExpression: str(strings.Join(conds, " AND ")), ExpressionAttributeNames: e.names, ExpressionAttributeValues: e.values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
+		{Put: deleteRecord},
+		{Put: finalRecord},
+		{Put: &types.Put{TableName: &st.table, Item: tomb, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+	}
+	if a := f.Key.Alias; a != "" {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+			TableName: &st.table, Key: itemKey(c.Owner, prefixAlias+a),
+			ConditionExpression:       aws.String("attribute_not_exists(pk) OR keyId = :id"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(c.ID)},
+		}})
+	}
+	err = retryConflicts(ctx, st.backoff, func() error {
+		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String(r.ID), TransactItems: items})
+		return err
+	})
+	var cancelled *types.TransactionCanceledException
+	failed := cancelledConditions(err)
+	switch {
+	case failed != nil && failed[1]:
+		return nil // this very transaction committed: a retry of it
+	case failed != nil && failed[0] && errors.As(err, &cancelled):
+		if item := cancelled.CancellationReasons[0].Item; item != nil {
+			cur, err := decodeKey(item)
+			if err != nil {
+				return err
+			}
+			return &keys.ConditionFailed{Current: &cur}
+		}
+		return &keys.ConditionFailed{}
+	case failed != nil:
+		return fmt.Errorf("dynamostore: delete %s now: a tombstone or its alias stands in the way: %w", c.ID, err)
+	}
+	return wrap(string(c.Op), err)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/keydeletion/service/shared/keys"
 )
@@ -64,7 +65,8 @@ func (st *Store) Create(ctx context.Context, k keys.Key) error {
 		attrPK: s(partition(k.Owner)), attrSK: s(prefixNumber + strconv.FormatInt(k.Number, 10)), "keyId": s(k.ID),
 	}
 	items := []types.TransactWriteItem{
-		{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: notExists}},
+		{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: notExists,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
 		{ConditionCheck: &types.ConditionCheck{TableName: &st.table, Key: itemKey(k.Owner, prefixTombstone+k.ID), ConditionExpression: notExists}},
 		{Put: &types.Put{TableName: &st.table, Item: number, ConditionExpression: notExists}},
 	}
@@ -75,10 +77,25 @@ func (st *Store) Create(ctx context.Context, k keys.Key) error {
 		}
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &st.table, Item: alias, ConditionExpression: notExists}})
 	}
+	// A token of this create's own: DynamoDB answers a retry of a committed
+	// transaction with success for ten minutes, and the key's stamp tells
+	// after that (below). (Not the key's id: a token names one request in
+	// the whole account, and the local server's seeds give fixed ids.)
+	token := uuid.NewString()
 	err = retryConflicts(ctx, st.backoff, func() error {
-		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: &token, TransactItems: items})
 		return err
 	})
+	var cancelled *types.TransactionCanceledException
+	if failed := cancelledConditions(err); failed != nil && failed[0] && errors.As(err, &cancelled) {
+		// The id is fresh: only this very create, retried after it was
+		// applied, can hold it (the item it returns carries its stamp).
+		if item := cancelled.CancellationReasons[0].Item; item != nil {
+			if stored, err := decodeKey(item); err == nil && stored.LastChange.Same(k.LastChange) {
+				return nil
+			}
+		}
+	}
 	if failed := cancelledConditions(err); failed != nil {
 		switch {
 		case failed[0] || failed[1]:
@@ -111,11 +128,13 @@ func cancelledConditions(err error) []bool {
 	return failed
 }
 
+// wrap names the operation that failed and marks the failures a caller may
+// retry (see classify).
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("dynamostore: %s: %w", op, err)
+	return fmt.Errorf("dynamostore: %s: %w", op, classify(err))
 }
 
 // Get implements keys.Store with a strongly consistent read.
@@ -239,11 +258,17 @@ func (st *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombst
 	}
 	items = append(items, types.TransactWriteItem{Put: rec})
 	err = retryConflicts(ctx, st.backoff, func() error {
-		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			ClientRequestToken: aws.String(f.Record.ID), TransactItems: items})
 		return err
 	})
 	var cancelled *types.TransactionCanceledException
 	if failed := cancelledConditions(err); failed != nil && errors.As(err, &cancelled) {
+		if failed[len(failed)-1] {
+			// The record exists: this very finalization committed, and
+			// this is the SDK's retry of it.
+			return f.Tombstone, true, nil
+		}
 		if failed[0] {
 			// Already finalized: a redelivery. The condition's failure
 			// carries the tombstone as it was written.

@@ -167,18 +167,19 @@ func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
 		f.log.DebugContext(ctx, "key already deleted and reported: nothing left to do", "key", k.ID, "owner", k.Owner)
 		return nil
 	}
-	f.report(ctx, stored, created)
+	f.report(ctx, stored, !created)
 	return nil
 }
 
 // report logs a final deletion, then records that it was reported. A crash
 // between the two reports it again (at least once, each line naming the
-// tombstone's key); a failure to record it is only a warning, as the line
-// is out.
-func (f *Finalizer) report(ctx context.Context, t keys.Tombstone, created bool) {
+// tombstone's key), as recovered; a failure to record it is only a
+// warning, as the line is out. An immediate deletion (NCP's DELETE, carried
+// out by the API) is reported here by the sweep, not recovered.
+func (f *Finalizer) report(ctx context.Context, t keys.Tombstone, recovered bool) {
 	f.log.InfoContext(ctx, "key deleted", "key", t.KeyID, "owner", t.Owner, "alias", t.Alias,
 		"deleteAt", t.DeleteAt, "pendingDays", t.PendingDays, "scheduledAt", t.ScheduledAt,
-		"deletedAt", t.DeletedAt, "recovered", !created)
+		"deletedAt", t.DeletedAt, "immediate", t.Immediate(), "recovered", recovered)
 	if err := f.store.MarkReported(ctx, t.Owner, t.KeyID, f.cfg.Clock(t.Owner)); err != nil {
 		f.log.WarnContext(ctx, "key deleted, but recording the report failed; it may be reported again",
 			"key", t.KeyID, "owner", t.Owner, "error", err.Error())
@@ -251,7 +252,7 @@ func (f *Finalizer) sweep(ctx context.Context) (full bool, err error) {
 
 	unreported, err := f.store.Unreported(ctx, late, sweepBatch)
 	errs = append(errs, err, each(len(unreported), func(i int) error {
-		f.report(ctx, unreported[i], false)
+		f.report(ctx, unreported[i], !unreported[i].Immediate())
 		return nil
 	}))
 

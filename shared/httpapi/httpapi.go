@@ -57,7 +57,19 @@ type Route struct {
 	Method  string // "" for a Fallback route: any method
 	Path    string
 	Handler http.Handler
+	// Budget is how long the route's work may take (its context's
+	// deadline); 0 is the server's budget (DefaultBudget).
+	Budget time.Duration
 }
+
+// DefaultBudget bounds a request's work: a store that does not answer
+// within it gets the dialect's retryable timeout answer rather than none.
+// It fits a Lambda function's 10 s timeout; inside Lambda a request's
+// deadline also ends deadlineMargin before the invocation's, so that the
+// answer is written before Lambda stops the function.
+const DefaultBudget = 8 * time.Second
+
+const deadlineMargin = time.Second
 
 // Pattern is the route's net/http ServeMux pattern.
 func (r Route) Pattern() string {
@@ -84,15 +96,39 @@ func Select(routes []Route, actions ...Action) []Route {
 // a recovered panic, and one log line.
 func Handler(log *slog.Logger, routes []Route) *Server {
 	mux := http.NewServeMux()
+	s := &Server{mux: mux, log: log, routes: routes, budget: DefaultBudget}
 	for _, r := range routes {
-		mux.Handle(r.Pattern(), r.Handler)
+		h := s.within(r.Budget, r.Handler)
+		mux.Handle(r.Pattern(), h)
 		if r.Action == Fallback && r.Path != "/" && strings.HasSuffix(r.Path, "/") {
 			// ServeMux would redirect "/kms" to "/kms/"; the dialect answers
 			// it instead.
-			mux.Handle(strings.TrimSuffix(r.Path, "/"), r.Handler)
+			mux.Handle(strings.TrimSuffix(r.Path, "/"), h)
 		}
 	}
-	return &Server{mux: mux, log: log, routes: routes}
+	return s
+}
+
+// SetBudget sets the budget of the routes that have none of their own
+// (DefaultBudget until then).
+func (s *Server) SetBudget(d time.Duration) { s.budget = d }
+
+// within runs h with a deadline: budget from now (the server's when 0),
+// and never later than deadlineMargin before the request's own deadline.
+func (s *Server) within(budget time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := budget
+		if d == 0 {
+			d = s.budget
+		}
+		deadline := time.Now().Add(d)
+		if parent, ok := r.Context().Deadline(); ok && parent.Add(-deadlineMargin).Before(deadline) {
+			deadline = parent.Add(-deadlineMargin)
+		}
+		ctx, cancel := context.WithDeadline(r.Context(), deadline)
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // fallback is the handler of the Fallback route that owns path: the one
@@ -130,6 +166,7 @@ type Server struct {
 	mux    *http.ServeMux
 	log    *slog.Logger
 	routes []Route
+	budget time.Duration
 }
 
 // Routes returns the routes the server serves.
@@ -174,7 +211,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !isCanonicalPath(r.URL.EscapedPath()) {
 			// Never a redirect: the dialect that owns the path answers with
 			// its own error.
-			s.fallback(r.URL.EscapedPath()).ServeHTTP(rec, r)
+			s.within(0, s.fallback(r.URL.EscapedPath())).ServeHTTP(rec, r)
 			return
 		}
 		s.mux.ServeHTTP(rec, r)

@@ -12,9 +12,18 @@ var (
 	ErrAliasExists = errors.New("alias already exists")
 	// ErrKeyExists: the id is taken, by a key or by the tombstone of one.
 	ErrKeyExists = errors.New("key id already exists")
-	// ErrBusy: the store kept losing the write to concurrent changes of the
-	// same key; the caller may retry.
-	ErrBusy = errors.New("the key is busy with concurrent changes")
+	// ErrBusy: the store is busy, and the caller may retry: it throttled
+	// the request past its client's retries, or the write kept losing to
+	// concurrent changes of the same key. Nothing was changed.
+	ErrBusy = errors.New("the key store is busy")
+	// ErrUnavailable: the store failed (a server error, a broken
+	// connection) past its client's retries; the caller may retry. Whether
+	// a write was applied is not known, so every write is safe to repeat
+	// (see Change.AppliedTo).
+	ErrUnavailable = errors.New("the key store is unavailable")
+	// ErrStoreTimeout: the store did not answer within the request's
+	// time; the caller may retry, as for ErrUnavailable.
+	ErrStoreTimeout = errors.New("the key store did not answer in time")
 	// ErrNumberTaken: the owner already has a key with this number.
 	ErrNumberTaken = errors.New("key number already in use")
 	// ErrTooManyTags: the change would leave the key with more than MaxTags tags.

@@ -151,3 +151,12 @@ type Tombstone struct {
 	// crash between the two leaves it unreported, to be reported again.
 	ReportedAt time.Time
 }
+
+// Immediate reports whether the key was deleted before its window's end
+// (NCP's DELETE) rather than when the window ended.
+func (t Tombstone) Immediate() bool {
+	if t.ScheduledAt.IsZero() || t.PendingDays <= 0 {
+		return false
+	}
+	return t.DeleteAt.Before(CeilSecond(t.ScheduledAt.Add(time.Duration(t.PendingDays) * 24 * time.Hour)))
+}

@@ -118,6 +118,16 @@ func (c Change) Already(k *Key) bool {
 	return c.SucceedIfAlready && k != nil && k.Owner == c.Owner && k.Live(c.Now) && c.To != "" && k.State == c.To
 }
 
+// AppliedTo reports whether k already carries this very change: its last
+// change is c's own (same operation, same request, same instant). A store
+// client retries a write whose answer was lost; when the first attempt was
+// applied, the retry's condition fails on the key it changed, and that
+// refusal is the first attempt's success. A change of the service itself
+// (no request id) is never taken for another.
+func (c Change) AppliedTo(k *Key) bool {
+	return k != nil && k.Owner == c.Owner && k.ID == c.ID && k.LastChange.Same(Stamp{Op: c.Op, By: c.By, At: c.Now})
+}
+
 // Apply returns k after the change.
 func (c Change) Apply(k Key) Key {
 	k.LastChange = Stamp{Op: c.Op, By: c.By, At: c.Now}

@@ -36,6 +36,14 @@ type Stamp struct {
 	At time.Time
 }
 
+// Same reports whether s and o are one change: the same operation of the
+// same request at the same instant. A stamp without a request id (the
+// service's own work, a key written before stamps named requests) is never
+// the same as another.
+func (s Stamp) Same(o Stamp) bool {
+	return s.By.RequestID != "" && s.Op == o.Op && s.By.RequestID == o.By.RequestID && s.At.Equal(o.At)
+}
+
 // Recorded are the operations that write an audit record.
 func Recorded(op Op) bool {
 	return op == OpSchedule || op == OpCancel || op == OpDeleteNow || op == OpFinalize

@@ -70,6 +70,12 @@ func (s *Service) Create(ctx context.Context, p Principal, r CreateRequest) (Key
 		k.ID = uuid.NewString()
 		k.Number = NumberOf(k.ID)
 		err := s.store.Create(ctx, k)
+		if unknownOutcome(err) {
+			// The create may have been applied: the key's stamp says.
+			if stored, gerr := s.store.Get(ctx, k.Owner, k.ID); gerr == nil && stored.LastChange.Same(k.LastChange) {
+				err = nil
+			}
+		}
 		switch {
 		case err == nil:
 			return k, nil
@@ -228,17 +234,54 @@ func (s *Service) Untag(ctx context.Context, p Principal, id string, tagKeys []s
 	return s.apply(ctx, c)
 }
 
-// DeleteNow ends the window of a key pending deletion at once: from this
-// instant the key is gone for every caller, and its final deletion
-// (tombstone, name released, report) follows as for any ended window.
+// DeleteNow deletes a key pending deletion at once (NCP's DELETE): its
+// window ends now and its final deletion -- the key removed, its name
+// released, the tombstone and both audit records written -- is carried out
+// in the same atomic write, on the caller's behalf. Only its report (the
+// "key deleted" log line) is left to the sweep, as for a crash between a
+// final deletion and its report.
 func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Transition, error) {
 	if err := p.Policy.allows(OpDeleteNow, 0); err != nil {
 		return Transition{}, err
 	}
-	now := s.clock(p.Tenant).UTC()
+	now := s.clock(p.Tenant).UTC().Truncate(time.Millisecond)
 	c := newChange(OpDeleteNow, p, id, now)
 	c.DeleteAt = now.Truncate(time.Second) // whole seconds, as TTL counts; not after now
-	return s.record(ctx, c)
+	// The tombstone is made of the key as it is: read it, and write only if
+	// it is still so. A key that changed in between (cancelled and
+	// scheduled again) is read again.
+	k, err := s.store.Get(ctx, p.Tenant, id)
+	for attempt := 1; ; attempt++ {
+		if errors.Is(err, ErrNotFound) {
+			return Transition{}, refusal(c, nil)
+		}
+		if err != nil {
+			return Transition{}, fmt.Errorf("%s: %w", c.Op, err)
+		}
+		if !c.Permits(&k) {
+			return Transition{}, refusal(c, &k)
+		}
+		r := c.record() // before the final deletion's: records of one instant keep their order
+		r.Alias = k.Alias
+		fin, err := Finalize(c.Apply(k), now, p) // the tombstone of the window ended now
+		if err != nil {
+			return Transition{}, err
+		}
+		fin.Key = k // the key as read, which the write holds the stored item to
+		err = s.store.DeleteNow(ctx, c, *r, fin)
+		var failed *ConditionFailed
+		switch {
+		case err == nil:
+			return Transition{KeyID: id, State: PendingDeletion, DeleteAt: c.DeleteAt, Record: *r}, nil
+		case !errors.As(err, &failed):
+			return Transition{}, fmt.Errorf("%s: %w", c.Op, err)
+		case failed.Current == nil || !c.Permits(failed.Current):
+			return Transition{}, refusal(c, failed.Current)
+		case attempt == 3:
+			return Transition{}, fmt.Errorf("%s: the key kept changing: %w", c.Op, ErrBusy)
+		}
+		k = *failed.Current
+	}
 }
 
 // ScheduleDeletion puts a key into PendingDeletion for days days; the window
@@ -274,12 +317,15 @@ func (s *Service) apply(ctx context.Context, c Change, opts ...Option) (Key, err
 		o(&c)
 	}
 	k, err := s.store.Apply(ctx, c)
+	if stored, ok := s.settle(ctx, c, err); ok {
+		k, err = stored, nil
+	}
 	var failed *ConditionFailed
 	switch {
 	case err == nil:
 		return k, nil
 	case errors.As(err, &failed):
-		if c.Already(failed.Current) {
+		if c.AppliedTo(failed.Current) || c.Already(failed.Current) {
 			return *failed.Current, nil
 		}
 		return Key{}, refusal(c, failed.Current)
@@ -295,6 +341,12 @@ func (s *Service) record(ctx context.Context, c Change) (Transition, error) {
 	r := c.record()
 	err := s.store.ApplyRecorded(ctx, c, *r)
 	var failed *ConditionFailed
+	if errors.As(err, &failed) && c.AppliedTo(failed.Current) {
+		err = nil // a retry of this very write, after it was applied
+	}
+	if _, ok := s.settle(ctx, c, err); ok {
+		err = nil
+	}
 	switch {
 	case err == nil:
 		k := c.Apply(Key{ID: c.ID, Owner: c.Owner})
@@ -308,6 +360,30 @@ func (s *Service) record(ctx context.Context, c Change) (Transition, error) {
 	default:
 		return Transition{}, fmt.Errorf("%s: %w", c.Op, err)
 	}
+}
+
+// unknownOutcome reports whether err leaves unknown whether a write was
+// applied: the store failed or timed out after the request may have
+// reached it.
+func unknownOutcome(err error) bool {
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrStoreTimeout)
+}
+
+// settle learns the outcome of a write that ended in unknownOutcome: one
+// read of the key, which carries c if c was applied (Change.AppliedTo).
+// The store's client retries a write whose answer was lost, but its last
+// attempt can be lost too; the read spares the caller a retry that would
+// be refused by its own change. ok is false when the read fails or finds
+// the change not applied: the error stands.
+func (s *Service) settle(ctx context.Context, c Change, err error) (Key, bool) {
+	if !unknownOutcome(err) {
+		return Key{}, false
+	}
+	k, gerr := s.store.Get(ctx, c.Owner, c.ID)
+	if gerr != nil || !c.AppliedTo(&k) {
+		return Key{}, false
+	}
+	return k, true
 }
 
 // refusal says why the stored key cur (nil: none) refused c.

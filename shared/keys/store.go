@@ -31,6 +31,13 @@ type Store interface {
 	// returns, without the key: *ConditionFailed with the item as stored
 	// when c.Permits does not hold, and nothing written.
 	ApplyRecorded(ctx context.Context, c Change, r Record) error
+	// DeleteNow performs c, an immediate deletion, and the key's final
+	// deletion f in one atomic write: the key f.Key was read as (it must
+	// still be that pending deletion) is removed with its alias, and f's
+	// tombstone, r and f.Record are written. *ConditionFailed with the item
+	// as stored (nil if none) when c.Permits does not hold or the key
+	// changed since it was read, and nothing written.
+	DeleteNow(ctx context.Context, c Change, r Record, f Finalization) error
 	// Records returns a page of owner's audit trail as q selects it, with
 	// every record's alias (the key's, if the record was written without
 	// it); records whose retention ended by now are left out.

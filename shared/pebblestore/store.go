@@ -229,37 +229,68 @@ func (s *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombsto
 		if !f.Permits(cur) {
 			return nil, fmt.Errorf("pebblestore: finalize %s: key is %s, not the pending deletion to finalize", k.ID, cur.State)
 		}
-		if cur != nil {
-			if err := t.del(named(kindKey, k.Owner, k.ID)); err != nil {
-				return err, nil
-			}
-			if err := t.del(dueKey(cur.DeleteAt.Unix(), k.Owner, k.ID)); err != nil {
-				return err, nil
-			}
-		}
-		if k.Alias != "" {
-			alias := named(kindAlias, k.Owner, k.Alias)
-			if id, err := get(t.b, alias); err != nil {
-				return err, nil
-			} else if string(id) == k.ID {
-				if err := t.del(alias); err != nil {
-					return err, nil
-				}
-			}
-		}
-		if err := t.putTombstone(tomb); err != nil {
-			return err, nil
-		}
-		if err := t.putTrail(f.Record, s.retention); err != nil {
-			return err, nil
-		}
 		stored, created = tomb, true
-		return t.set(named(kindUnrep, k.Owner, k.ID), nil), nil
+		return s.finalize(t, f, cur), nil
 	})
 	if err != nil {
 		return keys.Tombstone{}, false, err
 	}
 	return stored, created, nil
+}
+
+// finalize writes f into t: the key item cur (nil: none left) and its due
+// entry removed, the alias released if it still names the key, the
+// tombstone among the unreported, the record in the trail and outbox.
+func (s *Store) finalize(t *txn, f keys.Finalization, cur *keys.Key) error {
+	k := f.Key
+	if cur != nil {
+		if err := t.del(named(kindKey, k.Owner, k.ID)); err != nil {
+			return err
+		}
+		if err := t.del(dueKey(cur.DeleteAt.Unix(), k.Owner, k.ID)); err != nil {
+			return err
+		}
+	}
+	if k.Alias != "" {
+		alias := named(kindAlias, k.Owner, k.Alias)
+		if id, err := get(t.b, alias); err != nil {
+			return err
+		} else if string(id) == k.ID {
+			if err := t.del(alias); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.putTombstone(f.Tombstone); err != nil {
+		return err
+	}
+	if err := t.putTrail(f.Record, s.retention); err != nil {
+		return err
+	}
+	return t.set(named(kindUnrep, k.Owner, k.ID), nil)
+}
+
+// DeleteNow implements keys.Store: c's record, the key's removal and its
+// final deletion commit together.
+func (s *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f keys.Finalization) error {
+	return s.refusable(ctx, func(t *txn) (error, error) {
+		cur, err := getKey(t.b, c.Owner, c.ID)
+		if err != nil {
+			return err, nil
+		}
+		if !c.Permits(cur) || !cur.DeleteAt.Equal(f.Key.DeleteAt) || !cur.StateChangedAt.Equal(f.Key.StateChangedAt) {
+			return nil, &keys.ConditionFailed{Current: cur}
+		}
+		if raw, err := get(t.b, named(kindTombstone, c.Owner, c.ID)); err != nil || raw != nil {
+			return err, fmt.Errorf("pebblestore: delete %s now: a tombstone stands in the way", c.ID)
+		}
+		rec := r
+		rec.Alias = cur.Alias
+		if err := t.putTrail(rec, s.retention); err != nil {
+			return err, nil
+		}
+		return s.finalize(t, f, cur), nil
+	})
 }
 
 // MarkReported implements expiry.Store.

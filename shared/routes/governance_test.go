@@ -295,7 +295,7 @@ func TestTrailThroughEveryScheme(t *testing.T) {
 				t.Fatalf("record %v", m)
 			}
 		}
-		if want := []string{"ScheduleDeletion/aws", "CancelDeletion/huawei", "ScheduleDeletion/ncp", "DeleteNow/ncp"}; !slices.Equal(got, want) {
+		if want := []string{"ScheduleDeletion/aws", "CancelDeletion/huawei", "ScheduleDeletion/ncp", "DeleteNow/ncp", "FinalDeletion/ncp"}; !slices.Equal(got, want) {
 			t.Fatalf("trail %v, want %v", got, want)
 		}
 		if acc := first[0].(map[string]any)["accessKeyId"]; acc != a.AWSKey {
@@ -305,21 +305,21 @@ func TestTrailThroughEveryScheme(t *testing.T) {
 			t.Fatalf("the cancel's access key: %v", acc)
 		}
 
-		// Paged by two, by time.
+		// Paged by three, by time.
 		sign := schemes["aws"]
-		page := trailGet(t, e.url, "keyId="+id+"&limit=2", sign)
+		page := trailGet(t, e.url, "keyId="+id+"&limit=3", sign)
 		token := page.str("nextToken")
-		if len(page.path("records").([]any)) != 2 || token == "" {
+		if len(page.path("records").([]any)) != 3 || token == "" {
 			t.Fatalf("first page: %s", page.raw)
 		}
-		rest := trailGet(t, e.url, "keyId="+id+"&limit=2&nextToken="+url.QueryEscape(token), sign)
+		rest := trailGet(t, e.url, "keyId="+id+"&limit=3&nextToken="+url.QueryEscape(token), sign)
 		if recs := rest.path("records").([]any); len(recs) != 2 || rest.str("nextToken") != "" ||
-			recs[0].(map[string]any)["eventId"] != first[2].(map[string]any)["eventId"] {
+			recs[0].(map[string]any)["eventId"] != first[3].(map[string]any)["eventId"] {
 			t.Fatalf("second page: %s", rest.raw)
 		}
 		from := first[1].(map[string]any)["eventTime"].(string)
 		ranged := trailGet(t, e.url, "from="+url.QueryEscape(from), sign)
-		if recs := ranged.path("records").([]any); len(recs) != 3 {
+		if recs := ranged.path("records").([]any); len(recs) != 4 {
 			t.Fatalf("from %s: %s", from, ranged.raw)
 		}
 

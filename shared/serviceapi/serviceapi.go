@@ -108,7 +108,14 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect s
 	case errors.As(err, &typeErr):
 		ae = &Error{http.StatusBadRequest, "MalformedRequest", typeErr.Error()}
 	case errors.Is(err, keys.ErrBusy):
+		log.WarnContext(ctx, "store busy", "dialect", dialect, "error", err.Error())
 		ae = &Error{http.StatusTooManyRequests, "Throttled", "The service is busy; retry."}
+	case errors.Is(err, keys.ErrStoreTimeout):
+		log.WarnContext(ctx, "store timed out", "dialect", dialect, "error", err.Error())
+		ae = &Error{http.StatusGatewayTimeout, "StoreTimeout", "The key store did not answer in time; retry."}
+	case errors.Is(err, keys.ErrUnavailable):
+		log.WarnContext(ctx, "store unavailable", "dialect", dialect, "error", err.Error())
+		ae = &Error{http.StatusServiceUnavailable, "StoreUnavailable", "The key store is unavailable; retry."}
 	default:
 		log.ErrorContext(ctx, "internal error", "dialect", dialect, "error", err.Error())
 		ae = &Error{http.StatusInternalServerError, "InternalError", "An internal error occurred."}

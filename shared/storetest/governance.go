@@ -160,13 +160,8 @@ func testTrail(f *fixture) {
 		t.Fatal(err)
 	}
 	step()
-	if _, err := f.svc.DeleteNow(f.ctx, alice, k.ID); err != nil {
-		t.Fatal(err)
-	}
-	stored, _ := f.store.Get(f.ctx, f.owner, k.ID)
-	step()
-	fin := f.finalization(stored, f.clock.Now())
-	if _, _, err := f.store.Finalize(f.ctx, fin); err != nil {
+	now, err := f.svc.DeleteNow(f.ctx, alice, k.ID) // and its final deletion, in one write
+	if err != nil {
 		t.Fatal(err)
 	}
 	// Enable, disable and tags are stamped on the key, not recorded.
@@ -201,8 +196,8 @@ func testTrail(f *fixture) {
 		t.Fatalf("second schedule %+v, transition %+v", mine[2], sched)
 	}
 	last := mine[4]
-	if last.Op != keys.OpFinalize || last.By.Dialect != "system" || last.ID != fin.Record.ID || !last.At.Equal(fin.Now) {
-		t.Fatalf("final deletion record %+v", last)
+	if mine[3].ID != now.Record.ID || last.Op != keys.OpFinalize || last.By.RequestID != "req-1" || !last.At.Equal(now.Record.At) {
+		t.Fatalf("immediate deletion %+v and final deletion record %+v", mine[3], last)
 	}
 	// The tombstone is the proof the key is gone; the trail says how.
 	if tomb, err := f.store.Tombstone(f.ctx, f.owner, k.ID); err != nil || !tomb.DeletedAt.Equal(last.At) {

@@ -193,53 +193,56 @@ func testSucceedIfAlready(f *fixture) {
 	}
 }
 
-// testDeleteNow: ending the window at once is allowed only while a key is
-// pending deletion; the key is gone from that instant, due at once, keeps
-// the window it was scheduled with, and is finalized as any ended window.
+// testDeleteNow: an immediate deletion is allowed only while a key is
+// pending deletion, and it is the final deletion, in one write: the key is
+// gone, its name free, its tombstone (the window as scheduled, ended now)
+// and both records written; nothing is left due.
 func testDeleteNow(f *fixture) {
 	t := f.t
-	// The service's clock a day ahead of the wall clock, which DynamoDB's
-	// TTL reads: a window ended "now" is not yet TTL's to remove (DynamoDB
-	// Local's TTL pass removed the key before the test read it, on a busy
-	// machine), so what is checked is the store's due index.
-	f.clock.Advance(24 * time.Hour)
 	live := f.create("", keys.OriginKMS)
-	if _, err := f.deleteNowKey(f.p, live.ID); !errors.Is(err, keys.ErrInvalidState) {
+	if _, err := f.svc.DeleteNow(f.ctx, f.p, live.ID); !errors.Is(err, keys.ErrInvalidState) {
 		t.Fatalf("delete now an enabled key: %v", err)
 	}
 	k, err := f.scheduleKey(f.p, f.create("deleted-now", keys.OriginKMS).ID, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ended, err := f.deleteNowKey(f.p, k.ID)
-	if err != nil || ended.State != keys.PendingDeletion || ended.DeleteAt.After(f.clock.Now()) || ended.PendingDays != 7 ||
-		!ended.StateChangedAt.Equal(k.StateChangedAt) {
+	f.clock.Advance(time.Hour)
+	ended, err := f.svc.DeleteNow(f.ctx, f.p, k.ID)
+	if err != nil || ended.KeyID != k.ID || ended.DeleteAt.After(f.clock.Now()) || ended.Record.Op != keys.OpDeleteNow {
 		t.Fatalf("delete now: %+v %v", ended, err)
 	}
-	if _, err := f.svc.Get(f.ctx, f.p, k.ID); !errors.Is(err, keys.ErrNotFound) {
-		t.Fatalf("after delete now: %v", err)
+	if _, err := f.store.Get(f.ctx, f.owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("the key item after delete now: %v", err)
+	}
+	tomb, err := f.store.Tombstone(f.ctx, f.owner, k.ID)
+	if err != nil || tomb.Alias != "deleted-now" || tomb.PendingDays != 7 || !tomb.ScheduledAt.Equal(k.ScheduledAt) ||
+		!tomb.DeleteAt.Equal(ended.DeleteAt) || !tomb.DeletedAt.Equal(f.clock.Now().Truncate(time.Millisecond)) || !tomb.Immediate() {
+		t.Fatalf("tombstone %+v %v (key %+v)", tomb, err, k)
+	}
+	if got := ops(f.trail(keys.TrailQuery{KeyID: k.ID})); !slices.Equal(got, []keys.Op{keys.OpSchedule, keys.OpDeleteNow, keys.OpFinalize}) {
+		t.Fatalf("trail %v", got)
 	}
 	for name, op := range map[string]func() error{
-		"again":  func() error { _, err := f.deleteNowKey(f.p, k.ID); return err },
+		"again":  func() error { _, err := f.svc.DeleteNow(f.ctx, f.p, k.ID); return err },
 		"cancel": func() error { _, err := f.cancelKey(f.p, k.ID); return err },
 	} {
 		if err := op(); !errors.Is(err, keys.ErrNotFound) {
 			t.Fatalf("%s after delete now: %v", name, err)
 		}
 	}
-	due, err := f.store.Due(f.ctx, f.clock.Now(), 10)
-	if err != nil || len(due) != 1 || due[0].ID != k.ID {
+	if due, err := f.store.Due(f.ctx, f.clock.Now().Add(30*24*time.Hour), 10); err != nil || len(due) != 0 {
 		t.Fatalf("due after delete now: %+v %v", due, err)
 	}
-	if _, created, err := f.store.Finalize(f.ctx, f.finalization(due[0], f.clock.Now())); err != nil || !created {
-		t.Fatalf("finalize after delete now: %v %v", created, err)
+	if un, err := f.store.Unreported(f.ctx, f.clock.Now(), 10); err != nil || len(un) != 1 || un[0].KeyID != k.ID {
+		t.Fatalf("unreported after delete now: %+v %v (the sweep reports it)", un, err)
 	}
 	if _, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{Alias: "deleted-now"}); err != nil {
-		t.Fatalf("the name after the final deletion: %v", err)
+		t.Fatalf("the name after delete now: %v", err)
 	}
 }
 
-// scheduleKey, cancelKey and deleteNowKey make the change through the
+// scheduleKey and cancelKey make the change through the
 // service and return the key as stored after it (the service answers a
 // recorded change with its transition only).
 func (f *fixture) scheduleKey(p keys.Principal, id string, days int) (keys.Key, error) {
@@ -249,11 +252,6 @@ func (f *fixture) scheduleKey(p keys.Principal, id string, days int) (keys.Key, 
 
 func (f *fixture) cancelKey(p keys.Principal, id string) (keys.Key, error) {
 	t, err := f.svc.CancelDeletion(f.ctx, p, id)
-	return f.stored(p, t, err)
-}
-
-func (f *fixture) deleteNowKey(p keys.Principal, id string) (keys.Key, error) {
-	t, err := f.svc.DeleteNow(f.ctx, p, id)
 	return f.stored(p, t, err)
 }
 

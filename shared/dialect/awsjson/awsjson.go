@@ -515,9 +515,20 @@ func (a *api) translate(ctx context.Context, err error) *apiError {
 	case errors.Is(err, keys.ErrTooManyTags):
 		return badRequest("LimitExceededException", "The request was rejected because a key can have at most %d tags.", keys.MaxTags)
 	case errors.Is(err, keys.ErrBusy):
-		// Contention that outlasted the store's retries: KMS's throttling
-		// answer, which the SDKs retry with backoff.
+		// Throttling or contention that outlasted the store's retries:
+		// KMS's throttling answer, which the SDKs retry with backoff.
+		a.log.WarnContext(ctx, "store busy", "dialect", Dialect, "error", err.Error())
 		return badRequest("ThrottlingException", "Rate exceeded")
+	case errors.Is(err, keys.ErrStoreTimeout):
+		// KMS's own answers for a dependency that failed, in its words
+		// (botocore's model): faults, which the SDKs retry.
+		a.log.WarnContext(ctx, "store timed out", "dialect", Dialect, "error", err.Error())
+		return &apiError{status: http.StatusInternalServerError, typ: "DependencyTimeoutException",
+			msg: "The system timed out while trying to fulfill the request. You can retry the request."}
+	case errors.Is(err, keys.ErrUnavailable):
+		a.log.WarnContext(ctx, "store unavailable", "dialect", Dialect, "error", err.Error())
+		return &apiError{status: http.StatusInternalServerError, typ: "KMSInternalException",
+			msg: "The request was rejected because an internal exception occurred. The request can be retried."}
 	case errors.Is(err, httpapi.ErrRequestTimeout):
 		// A code the SDKs' retryers know as transient.
 		return &apiError{status: http.StatusRequestTimeout, typ: "RequestTimeoutException", msg: "Request timed out: the request body did not arrive in time."}

@@ -421,9 +421,18 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 			writeError(ctx, w, http.StatusForbidden, "KMS.0306", "No permission on the key: "+denied.Reason()+".")
 		}
 	case errors.Is(err, keys.ErrBusy):
-		// Contention that outlasted the store's retries: the gateway's
-		// throttling answer, which clients retry.
+		// Throttling or contention that outlasted the store's retries: the
+		// gateway's throttling answer, which clients retry.
+		a.log.WarnContext(ctx, "store busy", "dialect", Dialect, "error", err.Error())
 		writeGatewayError(ctx, w, http.StatusTooManyRequests, "APIG.0308", "The throttling threshold has been reached.")
+	case errors.Is(err, keys.ErrStoreTimeout):
+		// The API gateway's answers for a backend that timed out or failed
+		// (its error table), never KMS's internal error.
+		a.log.WarnContext(ctx, "store timed out", "dialect", Dialect, "error", err.Error())
+		writeGatewayError(ctx, w, http.StatusGatewayTimeout, "APIG.0201", "Backend timeout.")
+	case errors.Is(err, keys.ErrUnavailable):
+		a.log.WarnContext(ctx, "store unavailable", "dialect", Dialect, "error", err.Error())
+		writeGatewayError(ctx, w, http.StatusBadGateway, "APIG.0201", "Backend unavailable.")
 	case errors.Is(err, httpapi.ErrRequestTimeout):
 		// Huawei's API gateway answers a request that never arrived in full,
 		// in its own error shape, before KMS sees it.

@@ -373,7 +373,13 @@ func (a *api) writeError(ctx context.Context, w http.ResponseWriter, err error) 
 		}
 		ge = &gatewayError{http.StatusUnauthorized, "210", "Permission Denied", details}
 	case errors.Is(err, keys.ErrBusy):
-		ge = &gatewayError{http.StatusTooManyRequests, "410", "Throttle Limited", "The key is busy with concurrent changes; retry."}
+		a.log.WarnContext(ctx, "store busy", "dialect", Dialect, "error", err.Error())
+		ge = &gatewayError{http.StatusTooManyRequests, "410", "Throttle Limited", "The service is busy; retry."}
+	case errors.Is(err, keys.ErrStoreTimeout), errors.Is(err, keys.ErrUnavailable):
+		// The API gateway's answer for a backend that failed (its error
+		// table: 503, code 500), which clients retry.
+		a.log.WarnContext(ctx, "store unavailable", "dialect", Dialect, "error", err.Error())
+		ge = &gatewayError{http.StatusServiceUnavailable, "500", "Endpoint Error", "The service is unavailable; retry."}
 	case errors.Is(err, httpapi.ErrRequestTimeout):
 		ge = &gatewayError{http.StatusRequestTimeout, "100", "Request Timeout", "The request body did not arrive in time."}
 	case errors.Is(err, keys.ErrNotFound), errors.Is(err, validation.ErrUnknownKeyTag):
