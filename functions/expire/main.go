@@ -9,7 +9,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/keydeletion/service/shared/config"
-	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/expiry"
 )
 
@@ -21,5 +20,5 @@ func main() {
 	tenants := config.MustTenants(ctx, awsConfig, log) // for the events' account, region and key ARN
 	cfg := config.MustExpiry(awsConfig, tenants, log)
 	cfg.Source = "stream"
-	lambda.Start(expiry.New(store, cfg).StreamHandler(dynamostore.Stream{}))
+	lambda.Start(expiry.New(store, cfg).StreamHandler(store.Stream()))
 }

@@ -99,8 +99,11 @@ def test_boto3_tags(kms):
 
 
 @pytest.mark.parametrize("call, code, message", [
+    # KMS's own check inside the model's 1-365 (a real response: Skyscanner/kms-issuer#8).
     (lambda kms, k: kms.schedule_key_deletion(KeyId=k, PendingWindowInDays=6), "ValidationException",
-     "1 validation error detected: Value '6' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 7"),
+     "PendingWindowInDays must be between 7 and 30"),
+    (lambda kms, k: kms.schedule_key_deletion(KeyId=k, PendingWindowInDays=366), "ValidationException",
+     "1 validation error detected: Value '366' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value less than or equal to 365"),
     (lambda kms, k: kms.describe_key(KeyId="0d0466b0-e727-4d9c-b35d-f84bb474a37f"), "NotFoundException",
      f"Key '{arn('0d0466b0-e727-4d9c-b35d-f84bb474a37f')}' does not exist"),
     (lambda kms, k: kms.describe_key(KeyId="not-a-key"), "NotFoundException", "Invalid keyId 'not-a-key'"),

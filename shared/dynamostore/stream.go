@@ -1,6 +1,7 @@
 package dynamostore
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -17,7 +18,13 @@ const (
 )
 
 // Stream reads the keys table's stream for expiry.StreamHandler.
-type Stream struct{}
+type Stream struct{ store *Store }
+
+// Stream returns the reader of the table's stream. The audit records it
+// reads get their key's alias from the table, as every reader of the trail
+// does (the schedule and cancel transactions write records without it), so
+// that an event has one shape whatever the store.
+func (st *Store) Stream() Stream { return Stream{store: st} }
 
 // ExpiredKey decodes a stream record of the keys table. ok is true for every
 // TTL removal but those of audit records (their retention ended: nothing
@@ -51,7 +58,7 @@ func (Stream) ExpiredKey(rec events.DynamoDBEventRecord) (keys.Key, bool, error)
 
 // NewRecord decodes the audit record an INSERT wrote; ok is false for every
 // other record.
-func (Stream) NewRecord(rec events.DynamoDBEventRecord) (keys.Record, bool, error) {
+func (s Stream) NewRecord(ctx context.Context, rec events.DynamoDBEventRecord) (keys.Record, bool, error) {
 	sk, ok := rec.Change.Keys[attrSK]
 	if rec.EventName != string(events.DynamoDBOperationTypeInsert) || !ok || sk.DataType() != events.DataTypeString ||
 		!strings.HasPrefix(sk.String(), prefixRecord) {
@@ -68,7 +75,13 @@ func (Stream) NewRecord(rec events.DynamoDBEventRecord) (keys.Record, bool, erro
 	if err != nil {
 		return keys.Record{}, false, err
 	}
-	return r.Record(), true, nil
+	out := r.Record()
+	if out.Alias == "" {
+		if out.Alias, err = s.store.aliasOf(ctx, map[string]string{}, out.Owner, out.KeyID); err != nil {
+			return keys.Record{}, false, err
+		}
+	}
+	return out, true, nil
 }
 
 func fromStreamImage(img map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {

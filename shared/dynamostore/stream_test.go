@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,7 +66,7 @@ func TestStreamEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			pub := &recorded{}
-			handler := expiry.New(st, expiry.Config{Log: quiet, Publisher: pub}).StreamHandler(dynamostore.Stream{})
+			handler := expiry.New(st, expiry.Config{Log: quiet, Publisher: pub}).StreamHandler(st.Stream())
 			var first keys.Tombstone
 			if want.After != "" {
 				if _, err := handler(ctx, readEvent(t, m, want.After)); err != nil {
@@ -126,6 +129,8 @@ func (r *recorded) types() []string {
 	return out
 }
 
+func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -159,7 +164,7 @@ func TestTTLRemovalThroughStream(t *testing.T) {
 	other, _ := svc.Create(ctx, keys.Principal{Tenant: eventgen.Owner}, keys.CreateRequest{})
 
 	records := waitForTTLRemoval(t, db, table, k.ID)
-	handler := expiry.New(st, expiry.Config{Log: quiet}).StreamHandler(dynamostore.Stream{})
+	handler := expiry.New(st, expiry.Config{Log: quiet}).StreamHandler(st.Stream())
 	resp, err := handler(ctx, events.DynamoDBEvent{Records: records})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handler: %+v %v", resp, err)
@@ -183,9 +188,60 @@ func TestTTLRemovalThroughStream(t *testing.T) {
 	}
 }
 
+// The audit records' inserts, read from DynamoDB Local's stream as Lambda
+// delivers them, publish events that name the key's alias, as the sweep's
+// do (the schedule's transaction writes its record without it).
+func TestStreamEventsNameTheAlias(t *testing.T) {
+	db, table := dynamodblocal.NewTable(t)
+	st := dynamostore.New(db, table)
+	ctx := context.Background()
+	p := keys.Principal{Tenant: eventgen.Owner, Dialect: "huawei", RequestID: "req-stream"}
+	svc := keys.NewService(st, time.Now)
+	k, err := svc.Create(ctx, p, keys.CreateRequest{Alias: "streamed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ScheduleDeletion(ctx, p, k.ID, 7); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CancelDeletion(ctx, p, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	inserts := 0
+	records := readStream(t, db, table, func(ev events.DynamoDBEventRecord) bool {
+		if ev.EventName == "INSERT" && strings.HasPrefix(ev.Change.Keys["sk"].String(), "L#") {
+			inserts++
+		}
+		return inserts == 2
+	})
+	pub := &recorded{}
+	handler := expiry.New(st, expiry.Config{Log: quiet, Publisher: pub}).StreamHandler(st.Stream())
+	if resp, err := handler(ctx, events.DynamoDBEvent{Records: records}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handler: %+v %v", resp, err)
+	}
+	// Records of different items are handled at once: in any order.
+	if got := pub.types(); !reflect.DeepEqual(sorted(got), []string{evs.DeletionCancelled, evs.DeletionScheduled}) {
+		t.Fatalf("published %q", got)
+	}
+	for _, e := range pub.events {
+		if e.Detail.Alias != "streamed" || e.Detail.KeyID != k.ID {
+			t.Errorf("%s: %+v", e.DetailType, e.Detail)
+		}
+	}
+}
+
 // waitForTTLRemoval reads the table's stream until it holds the TTL removal
 // of key id, and returns every record so far as Lambda would deliver them.
 func waitForTTLRemoval(t *testing.T, db *dynamodb.Client, table, id string) []events.DynamoDBEventRecord {
+	t.Helper()
+	return readStream(t, db, table, func(ev events.DynamoDBEventRecord) bool {
+		return ev.EventName == "REMOVE" && ev.Change.Keys["sk"].String() == "K#"+id
+	})
+}
+
+// readStream reads the table's stream until a record makes done true, and
+// returns every record so far as Lambda would deliver them.
+func readStream(t *testing.T, db *dynamodb.Client, table string, done func(events.DynamoDBEventRecord) bool) []events.DynamoDBEventRecord {
 	t.Helper()
 	ctx := context.Background()
 	d, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: &table})
@@ -216,7 +272,7 @@ func waitForTTLRemoval(t *testing.T, db *dynamodb.Client, table, id string) []ev
 			for _, r := range recs.Records {
 				ev := toEventRecord(r)
 				out = append(out, ev)
-				if ev.EventName == "REMOVE" && ev.Change.Keys["sk"].String() == "K#"+id {
+				if done(ev) {
 					found = true
 				}
 			}
@@ -226,7 +282,7 @@ func waitForTTLRemoval(t *testing.T, db *dynamodb.Client, table, id string) []ev
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("DynamoDB Local did not remove key %s by TTL within 60s", id)
+	t.Fatalf("the stream did not hold the record waited for within 60s")
 	return nil
 }
 
@@ -253,14 +309,31 @@ func toEventImage(img map[string]streamtypes.AttributeValue) map[string]events.D
 	}
 	out := map[string]events.DynamoDBAttributeValue{}
 	for k, v := range img {
-		switch v := v.(type) {
-		case *streamtypes.AttributeValueMemberS:
-			out[k] = events.NewStringAttribute(v.Value)
-		case *streamtypes.AttributeValueMemberN:
-			out[k] = events.NewNumberAttribute(v.Value)
-		case *streamtypes.AttributeValueMemberBOOL:
-			out[k] = events.NewBooleanAttribute(v.Value)
-		}
+		out[k] = toEventValue(v)
 	}
 	return out
+}
+
+func toEventValue(v streamtypes.AttributeValue) events.DynamoDBAttributeValue {
+	switch v := v.(type) {
+	case *streamtypes.AttributeValueMemberS:
+		return events.NewStringAttribute(v.Value)
+	case *streamtypes.AttributeValueMemberN:
+		return events.NewNumberAttribute(v.Value)
+	case *streamtypes.AttributeValueMemberBOOL:
+		return events.NewBooleanAttribute(v.Value)
+	case *streamtypes.AttributeValueMemberNULL:
+		return events.NewNullAttribute()
+	case *streamtypes.AttributeValueMemberM:
+		return events.NewMapAttribute(toEventImage(v.Value))
+	case *streamtypes.AttributeValueMemberL:
+		list := make([]events.DynamoDBAttributeValue, len(v.Value))
+		for i, e := range v.Value {
+			list[i] = toEventValue(e)
+		}
+		return events.NewListAttribute(list)
+	case *streamtypes.AttributeValueMemberSS:
+		return events.NewStringSetAttribute(v.Value)
+	}
+	panic(fmt.Sprintf("stream attribute of type %T", v))
 }

@@ -210,10 +210,19 @@ func (st *Store) Unreported(ctx context.Context, before time.Time, limit int) ([
 
 // Unpublished implements expiry.Store with the due index: audit records
 // written at or before before whose event is not yet published.
+// Each gets its key's alias, as Records gives it.
 func (st *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([]keys.Record, error) {
+	aliases := map[string]string{}
 	return due(ctx, st, prefixRecord, before, limit, func(av map[string]types.AttributeValue) (keys.Record, error) {
 		r, err := decodeRecord(av)
-		return r.Record(), err
+		if err != nil {
+			return keys.Record{}, err
+		}
+		rec := r.Record()
+		if rec.Alias == "" {
+			rec.Alias, err = st.aliasOf(ctx, aliases, rec.Owner, rec.KeyID)
+		}
+		return rec, err
 	})
 }
 

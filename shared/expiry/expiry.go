@@ -314,10 +314,14 @@ func (f *Finalizer) remind(ctx context.Context, latest time.Time) error {
 }
 
 // reminderDue is the offset whose reminder k is due at now, if one is.
+// The window is the one scheduled (PendingDays), not the time from the
+// schedule to DeleteAt: that measures a fraction of a second more (the end
+// is rounded up to a whole second), and a 7-day window would get its 7-day
+// reminder at once.
 func (f *Finalizer) reminderDue(k keys.Key, now time.Time) (time.Duration, bool) {
-	window := k.DeleteAt.Sub(k.ScheduledAt)
-	if k.ScheduledAt.IsZero() {
-		window = time.Duration(k.PendingDays) * 24 * time.Hour
+	window := time.Duration(k.PendingDays) * 24 * time.Hour
+	if k.PendingDays <= 0 {
+		window = k.DeleteAt.Sub(k.ScheduledAt)
 	}
 	left := k.DeleteAt.Sub(now)
 	for _, offset := range f.cfg.Reminders { // smallest first
@@ -401,7 +405,7 @@ type StreamDecoder interface {
 	ExpiredKey(lambdaevents.DynamoDBEventRecord) (k keys.Key, ok bool, err error)
 	// NewRecord extracts the audit record an insert wrote; ok is false for
 	// every other stream record.
-	NewRecord(lambdaevents.DynamoDBEventRecord) (r keys.Record, ok bool, err error)
+	NewRecord(context.Context, lambdaevents.DynamoDBEventRecord) (r keys.Record, ok bool, err error)
 }
 
 // StreamHandler returns the Lambda handler for the table's stream: it
@@ -453,7 +457,7 @@ func (f *Finalizer) handleRecord(ctx context.Context, decode StreamDecoder, rec 
 	if err == nil && !isKey {
 		var r keys.Record
 		var isRecord bool
-		if r, isRecord, err = decode.NewRecord(rec); err == nil && isRecord {
+		if r, isRecord, err = decode.NewRecord(ctx, rec); err == nil && isRecord {
 			err = f.Publish(ctx, []keys.Record{r})
 		}
 	}

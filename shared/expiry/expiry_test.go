@@ -206,7 +206,8 @@ func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
 			Change: events.DynamoDBStreamRecord{SequenceNumber: seq, OldImage: old,
 				Keys: map[string]events.DynamoDBAttributeValue{"pk": old["pk"], "sk": old["sk"]}}}
 	}
-	handler := f.fin.StreamHandler(dynamostore.Stream{})
+	// The stream's reader of DynamoDB's records (TTL removals need no table).
+	handler := f.fin.StreamHandler(dynamostore.New(nil, "unused").Stream())
 	resp, err := handler(f.ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
 		record("1", image("Enabled", "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "tenant-a")),
 		record("2", image("PendingDeletion", "", "tenant-a")),

@@ -3,6 +3,7 @@ package expiry_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -171,12 +172,19 @@ func TestReminders(t *testing.T) {
 	day := 24 * time.Hour
 	eachStore(t, func(t *testing.T, st storetest.Store) {
 		f := newSweep(t, st, 0)
+		// Off a whole second, as nearly every schedule is: the window's end
+		// is rounded up, so 7 days measure a fraction more.
+		f.clock.Set(storetest.RealNow().Truncate(time.Second).Add(400 * time.Millisecond))
 		k := f.schedule(8)
 		short := f.schedule(3) // NCP's window: the 7-day reminder would precede the schedule
-		f.sweep()              // the schedules' events
-		if got := reminders(f.sweep()); len(got) != 0 {
-			t.Fatalf("reminders 8 and 3 days out: %v", got)
+		seven := f.schedule(7) // AWS's and Huawei's minimum: the 7-day reminder is the schedule itself
+		for range 2 {          // the schedules' events, then a second later (the local loop's pace) nothing
+			if got := reminders(f.sweep()); len(got) != 0 {
+				t.Fatalf("reminders 8, 3 and 7 days out: %+v", got)
+			}
+			f.clock.Advance(time.Second)
 		}
+
 		f.clock.Set(k.DeleteAt.Add(-7*day + time.Second))
 		got := reminders(f.sweep())
 		if len(got) != 1 || got[0].Detail.KeyID != k.ID || got[0].Detail.RemindBefore != int64(7*day/time.Second) ||
@@ -190,6 +198,10 @@ func TestReminders(t *testing.T) {
 		got = reminders(f.sweep())
 		if len(got) != 1 || got[0].Detail.KeyID != short.ID || got[0].Detail.RemindBefore != int64(day/time.Second) {
 			t.Fatalf("a day before the short window ends: %+v", got)
+		}
+		f.clock.Set(seven.DeleteAt.Add(-day + time.Second))
+		if got := reminders(f.sweep()); len(got) != 1 || got[0].Detail.KeyID != seven.ID || got[0].Detail.RemindBefore != int64(day/time.Second) {
+			t.Fatalf("a day before the 7-day window ends: %+v", got)
 		}
 		// A sweep that comes late sends the reminder now due, not the ones
 		// it missed.
@@ -218,4 +230,56 @@ func TestReminders(t *testing.T) {
 			t.Fatalf("the new window's reminder: %+v", got)
 		}
 	})
+}
+
+// An event has one shape whatever the store: the same detail types in the
+// same order, each naming the key's alias, its principal and window, on
+// the embedded store and on DynamoDB (whose schedule and cancel records are
+// written without the alias).
+func TestEventsHaveOneShapeOnEveryStore(t *testing.T) {
+	shapes := map[string][]string{}
+	eachStore(t, func(t *testing.T, st storetest.Store) {
+		f := newSweep(t, st, 0)
+		p := f.p
+		p.RequestID = "req-shape"
+		k, err := f.svc.Create(f.ctx, p, keys.CreateRequest{Alias: "shape"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps := []func() error{
+			func() error { _, err := f.svc.ScheduleDeletion(f.ctx, p, k.ID, 7); return err },
+			func() error { _, err := f.svc.CancelDeletion(f.ctx, p, k.ID); return err },
+			func() error { _, err := f.svc.ScheduleDeletion(f.ctx, p, k.ID, 3); return err },
+			func() error { _, err := f.svc.DeleteNow(f.ctx, p, k.ID); return err },
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(time.Second)
+		}
+		var shape []string
+		for _, e := range f.sweep() {
+			d := e.Detail
+			if d.Alias != "shape" || d.KeyID != k.ID || d.Principal == nil || d.Principal.AccessKey != "AKIAALICE" {
+				t.Errorf("%s: %+v (principal %+v)", e.DetailType, d, d.Principal)
+			}
+			shape = append(shape, fmt.Sprintf("%s alias=%s days=%d dated=%v by=%s", e.DetailType, d.Alias, d.PendingDays,
+				d.DeletionDate != nil, d.Principal.Dialect))
+		}
+		shapes[t.Name()] = shape
+	})
+	var first []string
+	for name, shape := range shapes {
+		if first == nil {
+			first = shape
+			continue
+		}
+		if !slices.Equal(shape, first) {
+			t.Fatalf("%s's events differ:\n%q\n%q", name, shape, first)
+		}
+	}
+	if len(shapes) != 2 || len(first) != 5 {
+		t.Fatalf("events %v", shapes)
+	}
 }

@@ -138,10 +138,15 @@ func TestAWSSDKErrors(t *testing.T) {
 			code    string
 			message string
 		}{
-			{"window 6", func() error { return schedule(c, id, 6) }, "ValidationException",
-				"1 validation error detected: Value '6' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 7"},
-			{"window 31", func() error { return schedule(c, id, 31) }, "ValidationException",
-				"1 validation error detected: Value '31' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value less than or equal to 30"},
+			// Inside the model's 1 to 365, KMS's own check in its words;
+			// outside it, the model's validation in its words.
+			{"window 6", func() error { return schedule(c, id, 6) }, "ValidationException", "PendingWindowInDays must be between 7 and 30"},
+			{"window 31", func() error { return schedule(c, id, 31) }, "ValidationException", "PendingWindowInDays must be between 7 and 30"},
+			{"window 1", func() error { return schedule(c, id, 1) }, "ValidationException", "PendingWindowInDays must be between 7 and 30"},
+			{"window 0", func() error { return schedule(c, id, 0) }, "ValidationException",
+				"1 validation error detected: Value '0' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 1"},
+			{"window 366", func() error { return schedule(c, id, 366) }, "ValidationException",
+				"1 validation error detected: Value '366' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value less than or equal to 365"},
 			{"unknown key", func() error { return schedule(c, unknown, 7) }, "NotFoundException",
 				"Key 'arn:aws:kms:us-east-1:111122223333:key/" + unknown + "' does not exist"},
 			{"malformed key id", func() error { return schedule(c, "not-a-key", 7) }, "NotFoundException", "Invalid keyId 'not-a-key'"},

@@ -24,6 +24,9 @@ const (
 	TooLarge                       // a number above its range
 	TooLong                        // a string or body longer than allowed
 	Unsupported                    // a value outside an enumeration, or a content type we do not accept
+	// OutsideRule: a number its type allows (an API model's range) but
+	// the service's own rule does not; Detail is the service's sentence.
+	OutsideRule
 )
 
 // Error is a broken input rule. Field is the dialect's own name of the input.
@@ -67,9 +70,13 @@ const (
 	AWSMinWindowDays     = 7
 	AWSMaxWindowDays     = 30
 	AWSDefaultWindowDays = 30
-	HuaweiMinWindowDays  = 7
-	HuaweiMaxWindowDays  = 1096
-	NCPWindowHours       = 72
+	// AWS's API model types PendingWindowInDays as 1 to 365 (botocore's
+	// PendingWindowInDaysType); KMS enforces 7 to 30 inside that.
+	AWSModelMinWindowDays = 1
+	AWSModelMaxWindowDays = 365
+	HuaweiMinWindowDays   = 7
+	HuaweiMaxWindowDays   = 1096
+	NCPWindowHours        = 72
 )
 
 // MaxBodyBytes bounds every request body. KMS key-management requests are a
@@ -185,7 +192,16 @@ func AWSWindow(days *int) (int, error) {
 	if days == nil {
 		return AWSDefaultWindowDays, nil
 	}
-	return *days, IntRange("pendingWindowInDays", *days, AWSMinWindowDays, AWSMaxWindowDays)
+	if err := IntRange("pendingWindowInDays", *days, AWSModelMinWindowDays, AWSModelMaxWindowDays); err != nil {
+		return *days, err // the model's validation, in its words
+	}
+	if *days < AWSMinWindowDays || *days > AWSMaxWindowDays {
+		// KMS's own check, in its words (a response of the real service,
+		// Skyscanner/kms-issuer#8).
+		return *days, &Error{Field: "PendingWindowInDays", Value: strconv.Itoa(*days), Problem: OutsideRule,
+			Detail: fmt.Sprintf("PendingWindowInDays must be between %d and %d", AWSMinWindowDays, AWSMaxWindowDays)}
+	}
+	return *days, nil
 }
 
 // HuaweiPendingDays checks Huawei pending_days, a string "7".."1096".

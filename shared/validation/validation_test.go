@@ -22,7 +22,9 @@ func TestAWSWindow(t *testing.T) {
 		want int
 		prob Problem
 	}{
-		{nil, 30, 0}, {ptr(6), 0, TooSmall}, {ptr(7), 7, 0}, {ptr(30), 30, 0}, {ptr(31), 0, TooLarge},
+		// Inside the model's 1 to 365: KMS's own rule; outside: the model's.
+		{nil, 30, 0}, {ptr(6), 0, OutsideRule}, {ptr(7), 7, 0}, {ptr(30), 30, 0}, {ptr(31), 0, OutsideRule},
+		{ptr(1), 0, OutsideRule}, {ptr(365), 0, OutsideRule}, {ptr(366), 0, TooLarge},
 		{ptr(0), 0, TooSmall}, {ptr(-7), 0, TooSmall},
 	} {
 		got, err := AWSWindow(c.days)

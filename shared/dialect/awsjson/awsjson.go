@@ -604,6 +604,8 @@ func validationError(v *validation.Error) *apiError {
 		return badRequest("NotFoundException", "Invalid keyId '%s'", v.Value)
 	case v.Problem == validation.Missing:
 		return badRequest("ValidationException", "1 validation error detected: Value null at '%s' failed to satisfy constraint: Member must not be null", v.Field)
+	case v.Problem == validation.OutsideRule:
+		return badRequest("ValidationException", "%s", v.Detail)
 	case v.Problem == validation.TooSmall:
 		return badRequest("ValidationException", "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must have value greater than or equal to %d", v.Value, v.Field, v.Limit)
 	case v.Problem == validation.TooLarge:
