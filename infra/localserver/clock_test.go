@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/faultproxy"
 	"github.com/keydeletion/service/shared/validation"
 )
 
@@ -49,6 +51,8 @@ type clockState struct {
 	Offset        string `json:"offset"`
 	OffsetSeconds int64  `json:"offsetSeconds"`
 	Finalized     *int   `json:"finalized"`
+	Complete      *bool  `json:"complete"`
+	Remaining     *int   `json:"remaining"`
 	Error         *struct {
 		Code, Message string
 	} `json:"error"`
@@ -79,6 +83,9 @@ func clockCall(t *testing.T, url, method, body, scheme string, c devclient.Creds
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	if !strings.HasSuffix(string(raw), "}\n") {
+		t.Errorf("%s clock: the answer does not end in a newline: %q", method, raw)
+	}
 	var st clockState
 	if err := json.Unmarshal(raw, &st); err != nil {
 		t.Fatalf("%s clock: %d %s", method, resp.StatusCode, raw)
@@ -242,5 +249,62 @@ func TestHealth(t *testing.T) {
 	}
 	if resp, err := http.Post(s.url+"/_local/health", "application/json", nil); err != nil || resp.StatusCode != 405 {
 		t.Errorf("POST health: %v %v", resp, err)
+	}
+}
+
+// A clock move always answers, within CLOCK_MOVE_TIMEOUT: on a store too
+// slow to carry out everything it brought due in that time (DynamoDB Local
+// behind a proxy that adds latency), it answers 202 with what it finalized
+// and what remains, and the same move again carries out the rest.
+func TestClockMoveAnswersWithinItsTimeout(t *testing.T) {
+	proxy, err := faultproxy.New(dynamodblocal.Endpoint(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	table := "localserver-" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	s := start(t, "DYNAMODB_ENDPOINT="+proxy.URL, "TABLE_NAME="+table, "EXPIRY_INTERVAL=1h", "CLOCK_MOVE_TIMEOUT=2s")
+	ctx := context.Background()
+	a := tenants["dev-a"]
+	c := awsClient(s.url, a)
+	const n = 12
+	for range n {
+		out, err := c.CreateKey(ctx, &kms.CreateKeyInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: out.KeyMetadata.KeyId, PendingWindowInDays: aws.Int32(7)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each request 400 ms late, at most 4 final deletions at once, each
+	// two requests: 12 take at least 2.4 s, past the 2 s timeout.
+	proxy.Inject("", -1, faultproxy.Slow(400*time.Millisecond))
+	began := time.Now()
+	code, st := clockCall(t, s.url, "POST", `{"advance":"8d"}`, "aws", a)
+	took := time.Since(began)
+	if code != 202 || st.Complete == nil || *st.Complete || st.Remaining == nil || *st.Finalized+*st.Remaining != n {
+		t.Fatalf("a move past %d windows on a slow store: %d %+v", n, code, st)
+	}
+	// The timeout, the work in flight at it, and the count of what remains.
+	if took > 12*time.Second {
+		t.Errorf("the move answered after %v", took)
+	}
+	t.Logf("answered 202 after %v: %d finalized, %d remaining", took, *st.Finalized, *st.Remaining)
+	finalized := *st.Finalized
+	proxy.Clear() // the store recovers
+	offset := fmt.Sprintf(`{"offset":"%ds"}`, st.OffsetSeconds)
+	for range 30 {
+		code, st = clockCall(t, s.url, "POST", offset, "aws", a)
+		if st.Finalized == nil {
+			t.Fatalf("the same move again: %d %+v %+v", code, st, st.Error)
+		}
+		finalized += *st.Finalized
+		if code == 200 {
+			break
+		}
+	}
+	if code != 200 || !*st.Complete || st.Remaining != nil || finalized != n {
+		t.Fatalf("the same move again until complete: %d %+v, %d finalized in all", code, st, finalized)
 	}
 }

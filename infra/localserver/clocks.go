@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/shared/expiry"
+	"github.com/keydeletion/service/shared/localapi"
 )
 
 // clocks keeps each tenant's clock as an offset from the wall clock: all
@@ -14,6 +15,8 @@ import (
 // at CLOCK_OFFSET again.
 type clocks struct {
 	start time.Duration
+	// moveTimeout bounds how long a move carries out what it brought due.
+	moveTimeout time.Duration
 
 	mu      sync.RWMutex
 	offsets map[string]time.Duration // the tenants whose clock was moved
@@ -22,11 +25,13 @@ type clocks struct {
 	finalizer *expiry.Finalizer
 }
 
-func newClocks(start time.Duration) *clocks {
-	return &clocks{start: start, offsets: map[string]time.Duration{}}
+func newClocks(start, moveTimeout time.Duration) *clocks {
+	return &clocks{start: start, moveTimeout: moveTimeout, offsets: map[string]time.Duration{}}
 }
 
 func (c *clocks) Start() time.Duration { return c.start }
+
+func (c *clocks) MoveTimeout() time.Duration { return c.moveTimeout }
 
 func (c *clocks) Offset(tenant string) time.Duration {
 	c.mu.RLock()
@@ -53,8 +58,9 @@ func (c *clocks) Latest() time.Time {
 }
 
 // Move sets tenant's clock and returns once everything due by its new time
-// has been carried out.
-func (c *clocks) Move(ctx context.Context, tenant string, offset time.Duration) (int, error) {
+// has been carried out, or at moveTimeout with what remains (the loop
+// carries it out).
+func (c *clocks) Move(ctx context.Context, tenant string, offset time.Duration) (localapi.Moved, error) {
 	c.mu.Lock()
 	if offset == c.start {
 		delete(c.offsets, tenant)
@@ -62,5 +68,16 @@ func (c *clocks) Move(ctx context.Context, tenant string, offset time.Duration) 
 		c.offsets[tenant] = offset
 	}
 	c.mu.Unlock()
-	return c.finalizer.CatchUp(ctx, tenant)
+	// No new work after the timeout; work in flight at it gets a little
+	// longer, and the route's budget leaves time to count what remains.
+	stop := time.Now().Add(c.moveTimeout)
+	work, cancel := context.WithDeadline(ctx, stop.Add(5*time.Second))
+	defer cancel()
+	res, err := c.finalizer.CatchUp(work, tenant, stop)
+	moved := localapi.Moved{Finalized: res.Finalized, Complete: res.Complete}
+	if err != nil || res.Complete {
+		return moved, err
+	}
+	moved.Remaining, err = c.finalizer.DueCount(ctx, tenant)
+	return moved, err
 }

@@ -83,10 +83,14 @@ func main() {
 
 func run(ctx context.Context, log *slog.Logger) error {
 	offset, err := validation.Duration("CLOCK_OFFSET", setting("CLOCK_OFFSET"))
+	if verr, ok := validation.As(err); ok {
+		return fmt.Errorf("%s %q: %s", named("CLOCK_OFFSET"), verr.Value, verr.Detail)
+	}
+	moveTimeout, err := positiveDuration("CLOCK_MOVE_TIMEOUT")
 	if err != nil {
 		return err
 	}
-	clocks := newClocks(offset)
+	clocks := newClocks(offset, moveTimeout)
 	interval, err := positiveDuration("EXPIRY_INTERVAL")
 	if err != nil {
 		return err
@@ -117,6 +121,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	expiryConfig.Now, expiryConfig.Clock, expiryConfig.Source = clocks.Latest, clocks.Now, "local"
+	if os.Getenv("DYNAMODB_ENDPOINT") != "" {
+		// DynamoDB Local carries out one write at a time (about 55 ms per
+		// transaction item here): more at once only queue, past each
+		// attempt's timeout.
+		expiryConfig.Parallelism = 4
+	}
 	finalizer := expiry.New(store, expiryConfig)
 	clocks.finalizer = finalizer
 
@@ -156,19 +166,28 @@ func run(ctx context.Context, log *slog.Logger) error {
 	build := version()
 	info := map[string]any{"store": storeInfo, "tenants": tenantIDs, "version": build["version"], "commit": build["commit"]}
 	api := httpapi.Handler(log, slices.Concat(routes.All(svc, tenants, log), localapi.Routes(clocks, tenants, log)))
-	mux := http.NewServeMux()
-	mux.Handle("/", api)
-	// Health is unsigned and not logged per request: checks poll it.
-	mux.Handle(localapi.HealthPath, localapi.Health(info))
+	// Health is unsigned and not logged per request: checks poll it. Every
+	// other path goes to the API as it came: a ServeMux here would answer
+	// unclean paths ("//", "/./", "..") with a redirect before a dialect
+	// could answer them with its own error.
+	health := localapi.Health(info)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == localapi.HealthPath && r.URL.RawPath == "" {
+			health.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 	// A slow or stalled client cannot hold a connection past these; bodies
 	// are also bounded (validation.MaxBodyBytes).
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           handler,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		// A clock move may take its timeout and its route's margin.
+		WriteTimeout:   max(30*time.Second, moveTimeout+15*time.Second),
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
 		// net/http's own complaints (a broken connection, a bad TLS hello)
 		// as JSON lines like every other.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),

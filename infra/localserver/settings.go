@@ -31,6 +31,7 @@ var settings = []option{
 	{"seed", "SEED_FILE", "", "keys to create at start, per tenant (YAML or JSON; see infra/local/seed.yaml)"},
 	{"clock-offset", "CLOCK_OFFSET", "0s", "where every tenant's clock starts, from the wall clock: 73h, 7d, -1h"},
 	{"expiry-interval", "EXPIRY_INTERVAL", "1s", "how often the expiry loop runs"},
+	{"clock-move-timeout", "CLOCK_MOVE_TIMEOUT", "20s", "how long a clock move carries out what it brought due before it answers (202 with what remains)"},
 	{"events-webhook", "EVENTS_WEBHOOK", "", "URL the lifecycle events are posted to (they are logged in any case)"},
 	{"reminder-offsets", "REMINDER_OFFSETS", "7d,1d", `when reminders go out before a deletion date ("none": never)`},
 	{"audit-retention-days", "AUDIT_RETENTION_DAYS", "365", "how long audit records are kept (0: for good)"},
@@ -60,11 +61,22 @@ func defaultOf(env string) string {
 
 // positiveDuration reads a setting that is a positive Go duration.
 func positiveDuration(env string) (time.Duration, error) {
-	d, err := time.ParseDuration(setting(env))
+	v := setting(env)
+	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%s must be a positive duration such as %s", env, defaultOf(env))
+		return 0, fmt.Errorf("%s %q: must be a positive duration such as %s", named(env), v, defaultOf(env))
 	}
 	return d, nil
+}
+
+// named is a setting as a message names it: its variable and its flag.
+func named(env string) string {
+	for _, s := range settings {
+		if s.env == env {
+			return env + " (-" + s.flag + ")"
+		}
+	}
+	return env
 }
 
 // errUsage is a command line that could not be read; the message is out.

@@ -51,7 +51,8 @@ func TestCommandLine(t *testing.T) {
 		{"argument", nil, []string{"serve"}, 2, `takes flags only, not "serve"`},
 		{"log level", []string{"LOG_LEVEL=loud"}, nil, 1, `LOG_LEVEL: \"loud\" is not one of debug, info, warn, error`},
 		{"log level flag", nil, []string{"-log-level", "verbose"}, 1, `\"verbose\" is not one of`},
-		{"clock offset", []string{data}, []string{"-clock-offset", "3 days"}, 1, "CLOCK_OFFSET"},
+		{"clock offset", []string{data}, []string{"-clock-offset", "3 days"}, 1, `CLOCK_OFFSET (-clock-offset) \"3 days\": must be days`},
+		{"move timeout", []string{data}, []string{"-clock-move-timeout", "soon"}, 1, `CLOCK_MOVE_TIMEOUT (-clock-move-timeout) \"soon\": must be a positive duration`},
 		{"credentials", []string{data}, []string{"-credentials", "no/such.json"}, 1, "no/such.json"},
 		{"seed", []string{data}, []string{"-seed", "no/such.yaml"}, 1, "seed file"},
 	} {

@@ -60,7 +60,7 @@ func serverFault(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.ErrorFault() == smithy.FaultServer
 }
 
-// timedOut reports whether err's last attempt timed out (AttemptTimeout).
+// timedOut reports whether err is a network timeout.
 func timedOut(err error) bool {
 	var timeout interface{ Timeout() bool }
 	return errors.As(err, &timeout) && timeout.Timeout()

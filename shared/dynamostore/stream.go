@@ -75,13 +75,11 @@ func (s Stream) NewRecord(ctx context.Context, rec events.DynamoDBEventRecord) (
 	if err != nil {
 		return keys.Record{}, false, err
 	}
-	out := r.Record()
-	if out.Alias == "" {
-		if out.Alias, err = s.store.aliasOf(ctx, map[string]string{}, out.Owner, out.KeyID); err != nil {
-			return keys.Record{}, false, err
-		}
+	out := []keys.Record{r.Record()}
+	if err := s.store.fillAliases(ctx, out); err != nil {
+		return keys.Record{}, false, err
 	}
-	return out, true, nil
+	return out[0], true, nil
 }
 
 func fromStreamImage(img map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {

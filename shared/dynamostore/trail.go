@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,7 +69,6 @@ func (st *Store) Records(ctx context.Context, owner string, q keys.TrailQuery, n
 		in.ExclusiveStartKey = itemKey(owner, recordSK(keys.Record{At: q.AfterAt, ID: q.After}))
 	}
 	var page keys.TrailPage
-	aliases := map[string]string{}
 	for {
 		out, err := st.db.Query(ctx, in)
 		if err != nil {
@@ -84,89 +84,138 @@ func (st *Store) Records(ctx context.Context, owner string, q keys.TrailQuery, n
 			}
 			if len(page.Records) == q.Limit {
 				page.More = true
-				return page, nil
+				return page, st.fillAliases(ctx, page.Records)
 			}
-			rec := r.Record()
-			if rec.Alias == "" {
-				if rec.Alias, err = st.aliasOf(ctx, aliases, owner, rec.KeyID); err != nil {
-					return keys.TrailPage{}, err
-				}
-			}
-			page.Records = append(page.Records, rec)
+			page.Records = append(page.Records, r.Record())
 		}
 		if out.LastEvaluatedKey == nil {
-			return page, nil
+			return page, st.fillAliases(ctx, page.Records)
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }
 
-// aliasOf is the alias of owner's key id, live or finally deleted ("" if
-// it has none), remembered in seen.
-func (st *Store) aliasOf(ctx context.Context, seen map[string]string, owner, id string) (string, error) {
-	if a, ok := seen[id]; ok {
-		return a, nil
-	}
-	alias := ""
-	if k, err := st.Get(ctx, owner, id); err == nil {
-		alias = k.Alias
-	} else if !errors.Is(err, keys.ErrNotFound) {
-		return "", err
-	} else if t, err := st.Tombstone(ctx, owner, id); err == nil {
-		alias = t.Alias
-	} else if !errors.Is(err, keys.ErrNotFound) {
-		return "", err
-	}
-	seen[id] = alias
-	return alias, nil
+// withoutAlias reports whether r was written without its key's alias:
+// the schedule and cancel transactions do not read the key (and
+// immediate deletions did not, before they finalized at once); the final
+// deletion knows it. Readers fill it in (fillAliases).
+func withoutAlias(r keys.Record) bool {
+	return r.Alias == "" && (r.Op == keys.OpSchedule || r.Op == keys.OpCancel || r.Op == keys.OpDeleteNow)
 }
 
-// dueItems queries every shard of kind in the due index for items due at
-// or before before, and returns up to limit of them, oldest first. The
-// index is eventually consistent: what it returns is a candidate, and the
-// write that acts on it holds the condition.
+// fillAliases gives every record written without its key's alias
+// (withoutAlias) the alias of its key, live or finally deleted: strongly
+// consistent BatchGetItems of those keys and their tombstones, 100 items a
+// request (aliases never change, so either item says it; "" if the key has
+// none).
+func (st *Store) fillAliases(ctx context.Context, recs []keys.Record) error {
+	type ref struct{ owner, id string }
+	var reads []map[string]types.AttributeValue
+	seen := map[ref]bool{}
+	for _, r := range recs {
+		if k := (ref{r.Owner, r.KeyID}); withoutAlias(r) && !seen[k] {
+			seen[k] = true
+			reads = append(reads, itemKey(r.Owner, prefixKey+r.KeyID), itemKey(r.Owner, prefixTombstone+r.KeyID))
+		}
+	}
+	aliases := map[ref]string{}
+	for chunk := range slices.Chunk(reads, 100) {
+		pending := map[string]types.KeysAndAttributes{st.table: {
+			Keys: chunk, ConsistentRead: aws.Bool(true),
+			ProjectionExpression: aws.String("pk, sk, #alias"), ExpressionAttributeNames: map[string]string{"#alias": "alias"},
+		}}
+		for wait := 10 * time.Millisecond; len(pending) > 0; wait = min(2*wait, time.Second) {
+			out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			if err != nil {
+				return wrap("aliases", err)
+			}
+			for _, item := range out.Responses[st.table] {
+				pk, _ := item[attrPK].(*types.AttributeValueMemberS)
+				sk, _ := item[attrSK].(*types.AttributeValueMemberS)
+				alias, _ := item["alias"].(*types.AttributeValueMemberS)
+				if pk == nil || sk == nil || alias == nil {
+					continue
+				}
+				id := strings.TrimPrefix(strings.TrimPrefix(sk.Value, prefixKey), prefixTombstone)
+				aliases[ref{strings.TrimPrefix(pk.Value, prefixTenant), id}] = alias.Value
+			}
+			pending = out.UnprocessedKeys
+			if len(pending) > 0 {
+				// DynamoDB left some unread (throttling, size): again, after a wait.
+				select {
+				case <-ctx.Done():
+					return wrap("aliases", ctx.Err())
+				case <-time.After(wait):
+				}
+			}
+		}
+	}
+	for i, r := range recs {
+		if withoutAlias(r) {
+			recs[i].Alias = aliases[ref{r.Owner, r.KeyID}]
+		}
+	}
+	return nil
+}
+
+// dueItems queries every shard of kind in the due index (the shards at
+// once) for items due at or before before, and returns up to limit of
+// them, oldest first. The index is eventually consistent: what it returns
+// is a candidate, and the write that acts on it holds the condition.
 func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, limit int) ([]map[string]types.AttributeValue, error) {
 	type due struct {
 		at   int64
 		sk   string
 		item map[string]types.AttributeValue
 	}
-	var all []due
+	shards := make([][]due, dueShards)
+	errs := make([]error, dueShards)
+	var wg sync.WaitGroup
 	for shard := range dueShards {
-		in := &dynamodb.QueryInput{
-			TableName: &st.table, IndexName: aws.String(dueIndex),
-			KeyConditionExpression: aws.String("dueShard = :shard AND dueAt <= :before"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":shard": s(kind + strconv.Itoa(shard)), ":before": n(before.UnixMilli()),
-			},
-			Limit: aws.Int32(int32(min(limit, 1000))),
-		}
-		// Each shard's first limit items are enough: the merged first
-		// limit are among them.
-		got := 0
-		for got < limit {
-			out, err := st.db.Query(ctx, in)
-			if err != nil {
-				return nil, wrap("due", err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in := &dynamodb.QueryInput{
+				TableName: &st.table, IndexName: aws.String(dueIndex),
+				KeyConditionExpression: aws.String("dueShard = :shard AND dueAt <= :before"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":shard": s(kind + strconv.Itoa(shard)), ":before": n(before.UnixMilli()),
+				},
+				Limit: aws.Int32(int32(min(limit, 1000))),
 			}
-			for _, av := range out.Items {
-				at, err := strconv.ParseInt(av[attrDueAt].(*types.AttributeValueMemberN).Value, 10, 64)
+			// Each shard's first limit items are enough: the merged first
+			// limit are among them.
+			for len(shards[shard]) < limit {
+				out, err := st.db.Query(ctx, in)
 				if err != nil {
-					return nil, fmt.Errorf("dynamostore: due index: %w", err)
+					errs[shard] = wrap("due", err)
+					return
 				}
-				sk, _ := av[attrSK].(*types.AttributeValueMemberS)
-				if sk == nil {
-					return nil, fmt.Errorf("dynamostore: due index: an item without a sort key")
+				for _, av := range out.Items {
+					at, err := strconv.ParseInt(av[attrDueAt].(*types.AttributeValueMemberN).Value, 10, 64)
+					if err != nil {
+						errs[shard] = fmt.Errorf("dynamostore: due index: %w", err)
+						return
+					}
+					sk, _ := av[attrSK].(*types.AttributeValueMemberS)
+					if sk == nil {
+						errs[shard] = fmt.Errorf("dynamostore: due index: an item without a sort key")
+						return
+					}
+					shards[shard] = append(shards[shard], due{at, sk.Value, av})
 				}
-				all = append(all, due{at, sk.Value, av})
-				got++
+				if out.LastEvaluatedKey == nil {
+					return
+				}
+				in.ExclusiveStartKey = out.LastEvaluatedKey
 			}
-			if out.LastEvaluatedKey == nil {
-				break
-			}
-			in.ExclusiveStartKey = out.LastEvaluatedKey
-		}
+		}()
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	all := slices.Concat(shards...)
 	// By due time, then by sort key: records of one millisecond in the
 	// order of their (time-ordered) ids, whichever shards they came from.
 	slices.SortFunc(all, func(a, b due) int {
@@ -212,18 +261,14 @@ func (st *Store) Unreported(ctx context.Context, before time.Time, limit int) ([
 // written at or before before whose event is not yet published.
 // Each gets its key's alias, as Records gives it.
 func (st *Store) Unpublished(ctx context.Context, before time.Time, limit int) ([]keys.Record, error) {
-	aliases := map[string]string{}
-	return due(ctx, st, prefixRecord, before, limit, func(av map[string]types.AttributeValue) (keys.Record, error) {
+	recs, err := due(ctx, st, prefixRecord, before, limit, func(av map[string]types.AttributeValue) (keys.Record, error) {
 		r, err := decodeRecord(av)
-		if err != nil {
-			return keys.Record{}, err
-		}
-		rec := r.Record()
-		if rec.Alias == "" {
-			rec.Alias, err = st.aliasOf(ctx, aliases, rec.Owner, rec.KeyID)
-		}
-		return rec, err
+		return r.Record(), err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return recs, st.fillAliases(ctx, recs)
 }
 
 // MarkPublished implements expiry.Store: each record leaves the due index

@@ -73,9 +73,9 @@ func TestTenantsClocksAreTheirOwn(t *testing.T) {
 		pub.take()
 
 		clocks.move("tenant-a", 8*24*time.Hour)
-		n, err := fin.CatchUp(f.ctx, "tenant-a")
-		if err != nil || n != 2 {
-			t.Fatalf("CatchUp: %d finalized, %v; want 2", n, err)
+		res, err := fin.CatchUp(f.ctx, "tenant-a", time.Time{})
+		if err != nil || res.Finalized != 2 || !res.Complete {
+			t.Fatalf("CatchUp: %+v, %v; want 2 finalized, complete", res, err)
 		}
 		for _, k := range []keys.Key{a1, a2} {
 			tomb, err := st.Tombstone(f.ctx, "tenant-a", k.ID)
@@ -95,8 +95,37 @@ func TestTenantsClocksAreTheirOwn(t *testing.T) {
 		if deleted != 2 {
 			t.Fatalf("%d final-deletion events published by CatchUp, want 2", deleted)
 		}
-		if n, err := fin.CatchUp(f.ctx, "tenant-a"); err != nil || n != 0 {
-			t.Fatalf("CatchUp again: %d finalized, %v; want 0", n, err)
+		if res, err := fin.CatchUp(f.ctx, "tenant-a", time.Time{}); err != nil || res.Finalized != 0 || !res.Complete {
+			t.Fatalf("CatchUp again: %+v, %v; want 0 finalized", res, err)
+		}
+	})
+}
+
+// A catch-up given a stop starts no work after it, says it is not complete,
+// and leaves the rest due; the next one carries it out.
+func TestCatchUpStops(t *testing.T) {
+	eachStore(t, func(t *testing.T, st storetest.Store) {
+		clock := storetest.NewClock(storetest.RealNow())
+		svc := keys.NewService(st, clock.Now)
+		quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		fin := expiry.New(st, expiry.Config{Now: clock.Now, Log: quiet, Reminders: []time.Duration{}, Parallelism: 1})
+		f := &sweepFixture{t: t, ctx: t.Context(), st: st, svc: svc, pub: &publisher{}, p: keys.Principal{Tenant: "tenant-a"}}
+		for range 5 {
+			f.schedule(7)
+		}
+		clock.Advance(8 * 24 * time.Hour)
+		res, err := fin.CatchUp(f.ctx, "tenant-a", time.Now()) // stopped before it starts
+		if err != nil || res.Complete || res.Finalized != 0 {
+			t.Fatalf("stopped catch-up: %+v %v", res, err)
+		}
+		if n, err := fin.DueCount(f.ctx, "tenant-a"); err != nil || n != 5 {
+			t.Fatalf("due after it: %d %v", n, err)
+		}
+		if res, err := fin.CatchUp(f.ctx, "tenant-a", time.Time{}); err != nil || !res.Complete || res.Finalized != 5 {
+			t.Fatalf("the next catch-up: %+v %v", res, err)
+		}
+		if n, err := fin.DueCount(f.ctx, "tenant-a"); err != nil || n != 0 {
+			t.Fatalf("due at the end: %d %v", n, err)
 		}
 	})
 }

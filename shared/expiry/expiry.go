@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lambdaevents "github.com/aws/aws-lambda-go/events"
@@ -96,7 +98,16 @@ type Config struct {
 	// Source names the path in the principal of final deletions ("stream",
 	// "sweep", "local").
 	Source string
+	// Parallelism bounds how many final deletions (and stream records) are
+	// carried out at once (DefaultParallelism if 0). On the embedded store
+	// they share group commits, on DynamoDB they are concurrent requests;
+	// DynamoDB Local carries out one write at a time, so many at once only
+	// queue there (measured: no faster than one at a time).
+	Parallelism int
 }
+
+// DefaultParallelism is Config.Parallelism's default.
+const DefaultParallelism = 64
 
 // Finalizer carries out final deletions, publishes events and sends
 // reminders.
@@ -126,6 +137,9 @@ func New(store Store, cfg Config) *Finalizer {
 	}
 	cfg.Reminders = slices.Clone(cfg.Reminders)
 	slices.Sort(cfg.Reminders)
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = DefaultParallelism
+	}
 	if cfg.Events.Source == "" {
 		cfg.Events.Source = events.DefaultSource
 	}
@@ -210,19 +224,20 @@ func (f *Finalizer) Publish(ctx context.Context, records []keys.Record) error {
 // sweepBatch bounds each part of a sweep's work per round.
 const sweepBatch = 1000
 
-// parallelism bounds how many final deletions run at once: on the embedded
-// store they share group commits (one sync for many), on DynamoDB they are
-// concurrent requests.
-const parallelism = 64
-
-// each runs fn for every index below n, at most parallelism at a time, and
-// joins the errors.
-func each(n int, fn func(i int) error) error {
+// each runs fn for every index below n, at most Parallelism at a time, and
+// joins the errors. After stop (zero: never) it starts no more: it returns
+// how many it started.
+func (f *Finalizer) each(n int, stop time.Time, fn func(i int) error) (started int, err error) {
 	errs := make([]error, n)
-	sem := make(chan struct{}, parallelism)
+	sem := make(chan struct{}, f.cfg.Parallelism)
 	var wg sync.WaitGroup
 	for i := range n {
 		sem <- struct{}{}
+		if !stop.IsZero() && !time.Now().Before(stop) {
+			<-sem
+			break
+		}
+		started++
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
@@ -230,7 +245,7 @@ func each(n int, fn func(i int) error) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	return started, errors.Join(errs...)
 }
 
 // Sweep does what is due and the fast path has not done within the grace
@@ -242,31 +257,50 @@ func each(n int, fn func(i int) error) error {
 func (f *Finalizer) Sweep(ctx context.Context) (full bool, err error) {
 	f.sweeping.Lock()
 	defer f.sweeping.Unlock()
-	return f.sweep(ctx)
+	return f.sweep(ctx, time.Time{})
 }
 
-func (f *Finalizer) sweep(ctx context.Context) (full bool, err error) {
+// publishChunk is how many events a sweep publishes and marks at a time.
+const publishChunk = 50
+
+// sweep is a round of Sweep. It starts no new part of its work after stop
+// (zero: none) and then says it is full: more waits.
+func (f *Finalizer) sweep(ctx context.Context, stop time.Time) (full bool, err error) {
 	now := f.cfg.Now()
 	late := now.Add(-f.cfg.Grace)
 	var errs []error
+	past := func() bool { return !stop.IsZero() && !time.Now().Before(stop) }
 
 	unreported, err := f.store.Unreported(ctx, late, sweepBatch)
-	errs = append(errs, err, each(len(unreported), func(i int) error {
+	started, reportErr := f.each(len(unreported), stop, func(i int) error {
 		f.report(ctx, unreported[i], !unreported[i].Immediate())
 		return nil
-	}))
+	})
+	errs = append(errs, err, reportErr)
+	full = len(unreported) == sweepBatch || started < len(unreported)
 
 	due, err := f.store.Due(ctx, late, sweepBatch)
 	found := len(due)
 	// Due by the latest clock; finalized only when due by its owner's.
 	due = slices.DeleteFunc(due, func(k keys.Key) bool { return k.Live(f.cfg.Clock(k.Owner).Add(-f.cfg.Grace)) })
-	full = found == sweepBatch && len(due) > 0 // more may wait, and this round made way
-	errs = append(errs, err, each(len(due), func(i int) error { return f.Finalize(ctx, due[i]) }))
+	started, finalizeErr := f.each(len(due), stop, func(i int) error { return f.Finalize(ctx, due[i]) })
+	errs = append(errs, err, finalizeErr)
+	full = full || found == sweepBatch && len(due) > 0 || started < len(due) // more may wait, and this round made way
 
 	records, err := f.store.Unpublished(ctx, late, sweepBatch)
-	errs = append(errs, err, f.Publish(ctx, records))
-	full = full || len(unreported) == sweepBatch || len(records) == sweepBatch
+	errs = append(errs, err)
+	full = full || len(records) == sweepBatch
+	for chunk := range slices.Chunk(records, publishChunk) {
+		if past() {
+			full = true
+			break
+		}
+		errs = append(errs, f.Publish(ctx, chunk))
+	}
 
+	if past() {
+		return true, errors.Join(errs...)
+	}
 	errs = append(errs, f.remind(ctx, now))
 
 	if n, err := f.store.ExpireRecords(ctx, f.cfg.Clock); err != nil {
@@ -336,29 +370,76 @@ func (f *Finalizer) reminderDue(k keys.Key, now time.Time) (time.Duration, bool)
 	return 0, false
 }
 
-// CatchUp carries out everything due for owner by its clock, however much:
-// every final deletion (tombstone, name released, trail, report), then a
-// sweep's worth of the rest (events, reminders) until none is left. It
-// returns how many keys it finalized. The local server's clock API calls it
-// after moving a tenant's clock, so the caller's next request sees it done.
-func (f *Finalizer) CatchUp(ctx context.Context, owner string) (int, error) {
+// CatchUpResult is what a catch-up did.
+type CatchUpResult struct {
+	// Finalized counts the keys it finalized.
+	Finalized int
+	// Complete is false when it stopped at its deadline with work left.
+	Complete bool
+}
+
+// CatchUp carries out everything due for owner by its clock: every final
+// deletion (tombstone, name released, trail, report), then a sweep's worth
+// of the rest (events, reminders) until none is left. It starts no new work
+// after stop (zero: none) and then says it is not complete; what it left is
+// the next sweep's. The local server's clock API calls it after moving a
+// tenant's clock, so the caller's next request sees it done.
+func (f *Finalizer) CatchUp(ctx context.Context, owner string, stop time.Time) (CatchUpResult, error) {
 	f.sweeping.Lock()
 	defer f.sweeping.Unlock()
-	finalized := 0
+	var res CatchUpResult
 	for {
 		due, err := f.store.DueOf(ctx, owner, f.cfg.Clock(owner), sweepBatch)
 		if err != nil {
-			return finalized, err
+			return res, err
 		}
-		if err := each(len(due), func(i int) error { return f.Finalize(ctx, due[i]) }); err != nil {
-			return finalized, err
+		var done atomic.Int64
+		started, err := f.each(len(due), stop, func(i int) error {
+			if err := f.Finalize(ctx, due[i]); err != nil {
+				return err
+			}
+			done.Add(1)
+			return nil
+		})
+		res.Finalized += int(done.Load())
+		if err != nil {
+			return res, stopped(ctx, err)
 		}
-		finalized += len(due)
+		if started < len(due) {
+			return res, nil // stopped: not complete
+		}
 		if len(due) < sweepBatch {
 			break
 		}
 	}
-	return finalized, f.sweepUntilDone(ctx)
+	for {
+		if !stop.IsZero() && !time.Now().Before(stop) {
+			return res, nil
+		}
+		full, err := f.sweep(ctx, stop)
+		if err != nil {
+			return res, stopped(ctx, err)
+		}
+		if !full {
+			res.Complete = true
+			return res, nil
+		}
+	}
+}
+
+// DueCount counts owner's keys whose window has ended by its clock and
+// that are not yet finalized.
+func (f *Finalizer) DueCount(ctx context.Context, owner string) (int, error) {
+	due, err := f.store.DueOf(ctx, owner, f.cfg.Clock(owner), math.MaxInt32)
+	return len(due), err
+}
+
+// stopped is err, unless ctx ended: then the work is only incomplete.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // SweepUntilDone sweeps while a round finds a full batch and ctx allows
@@ -372,7 +453,7 @@ func (f *Finalizer) SweepUntilDone(ctx context.Context) error {
 
 func (f *Finalizer) sweepUntilDone(ctx context.Context) error {
 	for {
-		full, err := f.sweep(ctx)
+		full, err := f.sweep(ctx, time.Time{})
 		if err != nil || !full || ctx.Err() != nil {
 			return err
 		}
@@ -430,7 +511,7 @@ func (f *Finalizer) StreamHandler(decode StreamDecoder) func(context.Context, la
 			byItem[item] = append(byItem[item], i)
 		}
 		failed := make([]bool, len(ev.Records))
-		each(len(order), func(g int) error {
+		f.each(len(order), time.Time{}, func(g int) error {
 			for _, i := range byItem[order[g]] {
 				failed[i] = f.handleRecord(ctx, decode, ev.Records[i])
 			}

@@ -383,10 +383,23 @@ func FromWire[K comparable](names map[K]string, wire string) (K, bool) {
 
 // WriteJSON writes v as the response body with status and content type.
 func WriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
+	writeJSON(w, status, contentType, v, false)
+}
+
+// WriteJSONLine is WriteJSON with a newline after the JSON (the service's
+// own APIs, read with curl as often as by programs).
+func WriteJSONLine(w http.ResponseWriter, status int, contentType string, v any) {
+	writeJSON(w, status, contentType, v, true)
+}
+
+func writeJSON(w http.ResponseWriter, status int, contentType string, v any, newline bool) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		// Every response type here marshals; reaching this is a bug.
 		panic(fmt.Sprintf("httpapi: marshal response: %v", err))
+	}
+	if newline {
+		body = append(body, '\n')
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)

@@ -4,7 +4,9 @@
 //	GET  /_local/v1/clock   the caller's tenant's clock
 //	POST /_local/v1/clock   move it: {"advance":"7d"} (forward, onto a whole
 //	                        second), {"offset":"36h"},
-//	                        {"time":"2027-01-01T00:00:00Z"} or {"reset":true}
+//	                        {"time":"2027-01-01T00:00:00Z"} or {"reset":true};
+//	                        200 when what came due is carried out, 202
+//	                        with what remains after CLOCK_MOVE_TIMEOUT
 //	GET  /_local/health     200 while the server serves (unsigned)
 //
 // Each tenant has its own clock, so that test runs sharing one server do not
@@ -45,9 +47,22 @@ type Clocks interface {
 	Offset(tenant string) time.Duration
 	// Start is the offset every clock starts at (CLOCK_OFFSET).
 	Start() time.Duration
-	// Move sets tenant's offset and carries out everything due by the
-	// tenant's new time; it returns how many keys it finalized.
-	Move(ctx context.Context, tenant string, offset time.Duration) (finalized int, err error)
+	// Move sets tenant's offset and carries out what came due by the
+	// tenant's new time, for at most MoveTimeout.
+	Move(ctx context.Context, tenant string, offset time.Duration) (Moved, error)
+	// MoveTimeout bounds how long a move carries out what it brought due
+	// before it answers (CLOCK_MOVE_TIMEOUT).
+	MoveTimeout() time.Duration
+}
+
+// Moved is what a move carried out.
+type Moved struct {
+	Finalized int
+	// Remaining counts the keys still due when the move stopped at its
+	// timeout (the local loop carries them out in the background).
+	Remaining int
+	// Complete: everything due was carried out (keys, events, reminders).
+	Complete bool
 }
 
 // Clock is a tenant's clock on the wire.
@@ -58,6 +73,10 @@ type Clock struct {
 	OffsetSeconds int64  `json:"offsetSeconds"`
 	// Finalized counts the keys a move finalized (moves only).
 	Finalized *int `json:"finalized,omitempty"`
+	// Complete says whether a move carried out everything it brought due
+	// (moves only); when not, Remaining counts the keys still due.
+	Complete  *bool `json:"complete,omitempty"`
+	Remaining *int  `json:"remaining,omitempty"`
 }
 
 // Move is a POST's body: exactly one of its fields.
@@ -75,7 +94,10 @@ func Routes(clocks Clocks, dir *tenant.Directory, log *slog.Logger) []httpapi.Ro
 	a := &api{clocks: clocks}
 	return []httpapi.Route{
 		{Action: httpapi.Local, Method: http.MethodGet, Path: ClockPath, Handler: wire.Handler("GetClock", a.get)},
-		{Action: httpapi.Local, Method: http.MethodPost, Path: ClockPath, Handler: wire.Handler("MoveClock", a.move)},
+		// A move answers within its own timeout, and its route's budget
+		// leaves it time to count what remains.
+		{Action: httpapi.Local, Method: http.MethodPost, Path: ClockPath, Handler: wire.Handler("MoveClock", a.move),
+			Budget: clocks.MoveTimeout() + 10*time.Second},
 		serviceapi.NotFound(wire, Prefix),
 	}
 }
@@ -139,12 +161,18 @@ func (a *api) move(c *httpapi.Call) (any, error) {
 	default:
 		offset = a.clocks.Start()
 	}
-	finalized, err := a.clocks.Move(c.Ctx, c.Tenant.ID, offset)
+	moved, err := a.clocks.Move(c.Ctx, c.Tenant.ID, offset)
 	if err != nil {
 		return nil, err
 	}
 	st := state(c.Tenant.ID, offset)
-	st.Finalized = &finalized
+	st.Finalized, st.Complete = &moved.Finalized, &moved.Complete
+	if !moved.Complete {
+		// 202: the clock moved, and what it brought due is still being
+		// carried out; the same move again waits for the rest.
+		st.Remaining = &moved.Remaining
+		return serviceapi.Accepted(st), nil
+	}
 	return st, nil
 }
 

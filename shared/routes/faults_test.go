@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 	hwretry "github.com/huaweicloud/huaweicloud-sdk-go-v3/core/invoker/retry"
@@ -31,18 +29,14 @@ import (
 	"github.com/keydeletion/service/shared/validation"
 )
 
-// Times of the fault tests: each DynamoDB attempt is abandoned after
-// faultAttempt (production: dynamostore.AttemptTimeout), each request after
-// faultBudget (production: httpapi.DefaultBudget).
-const (
-	faultAttempt = 300 * time.Millisecond
-	faultBudget  = 3 * time.Second
-)
+// faultBudget is the time of each request in the fault tests (production:
+// httpapi.DefaultBudget).
+const faultBudget = 3 * time.Second
 
 // faultEnv is the service on DynamoDB Local behind a fault proxy. The
-// store's client is made as in production (the SDK's standard retryer,
-// dynamostore.ClientOptions) with shorter attempts; checks read the table
-// directly, past the proxy.
+// store's client is made as in production (dynamostore.ClientOptions), the
+// server's budget is shorter; checks read the table directly, past the
+// proxy.
 type faultEnv struct {
 	proxy  *faultproxy.Proxy
 	url    string
@@ -60,10 +54,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { proxy.Close() })
-	client := dynamodblocal.Client(proxy.URL, func(o *dynamodb.Options) {
-		o.HTTPClient = awshttp.NewBuildableClient().WithTimeout(faultAttempt)
-	})
-	st := dynamostore.New(client, table)
+	st := dynamostore.New(dynamodblocal.Client(proxy.URL), table)
 	h := routes.Handler(keys.NewService(st, time.Now), directory, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	h.SetBudget(faultBudget)
 	srv := httptest.NewServer(h)
@@ -495,7 +486,7 @@ func TestClientsRideOutTransientStoreFaults(t *testing.T) {
 	t.Run("latency within the budget", func(t *testing.T) {
 		k := fe.key(t, keys.Enabled, "")
 		fe.proxy.Clear()
-		fe.proxy.Inject("", -1, faultproxy.Slow(faultAttempt/3))
+		fe.proxy.Inject("", -1, faultproxy.Slow(100*time.Millisecond))
 		if _, err := c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(k.ID)}); err != nil {
 			t.Fatal(err)
 		}

@@ -46,12 +46,31 @@ func Wire(dialect string, dir *tenant.Directory, log *slog.Logger) *httpapi.Wire
 		Verify: func(r *http.Request, body []byte, now time.Time) (tenant.Caller, error) {
 			return Verify(r, body, dir, now)
 		},
-		WriteResult: func(w http.ResponseWriter, result any) { httpapi.WriteJSON(w, http.StatusOK, contentType, result) },
+		WriteResult: func(w http.ResponseWriter, result any) {
+			status := http.StatusOK
+			if a, ok := result.(accepted); ok {
+				status, result = http.StatusAccepted, a.result
+			}
+			writeJSON(w, status, result)
+		},
 		WriteError: func(ctx context.Context, w http.ResponseWriter, err error) {
 			writeError(ctx, w, err, dialect, log)
 		},
 		Log: log,
 	}
+}
+
+// accepted is a result answered with 202 Accepted.
+type accepted struct{ result any }
+
+// Accepted makes result an answer of 202 Accepted: the request was taken,
+// and its work goes on.
+func Accepted(result any) any { return accepted{result} }
+
+// writeJSON writes v as one line of JSON, newline included: these APIs are
+// read by people with curl as much as by programs.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	httpapi.WriteJSONLine(w, status, contentType, v)
 }
 
 // NotFound is the fallback under prefix: no such API.
@@ -121,5 +140,5 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect s
 		ae = &Error{http.StatusInternalServerError, "InternalError", "An internal error occurred."}
 	}
 	httpapi.InfoFrom(ctx).ErrorCode = ae.Code
-	httpapi.WriteJSON(w, ae.Status, contentType, map[string]map[string]string{"error": {"code": ae.Code, "message": ae.Message}})
+	writeJSON(w, ae.Status, map[string]map[string]string{"error": {"code": ae.Code, "message": ae.Message}})
 }
