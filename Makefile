@@ -46,6 +46,7 @@ IMAGE_CONTEXT := .cache/image
 # only what the image copies. CA certificates come from the host when it
 # has them (for an https EVENTS_WEBHOOK); else the bundle is empty.
 image:
+	@$(DOCKER) info >/dev/null 2>&1 || { echo "make image needs a Docker daemon, and none answers (DOCKER_HOST=$${DOCKER_HOST:-default}): start one (Debian: apt-get install docker.io; dockerd), or run make image-test as root, which starts a private one" >&2; exit 1; }
 	rm -rf $(IMAGE_CONTEXT) && mkdir -p $(IMAGE_CONTEXT)/data
 	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -ldflags="-s -w" -o $(IMAGE_CONTEXT)/localserver ./infra/localserver
 	cp infra/container/Dockerfile infra/local/credentials.json $(IMAGE_CONTEXT)/
@@ -65,6 +66,7 @@ dynamodb-local:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./shared/pebblestore/ ./shared/routes/
+	$(GO) test -run '^$$' -bench ColdStart -benchtime 20x ./infra/lambdaharness/
 	$(GO) run ./infra/loadbench
 
 fuzz:

@@ -46,7 +46,10 @@ cd "$cache/work"
 run=(java -Xmx1g -Djava.library.path="$cache/lib" -cp "$cache/lib/*"
   com.amazonaws.services.dynamodbv2.local.main.ServerRunner -inMemory -sharedDb -disableTelemetry -port "$port")
 if [ -n "${DYNAMODB_LOCAL_FOREGROUND:-}" ]; then
-  echo "DynamoDB Local on http://127.0.0.1:$port (in memory, -sharedDb); Ctrl-C stops it" >&2
+  # DynamoDB Local has no option to bind one address: it listens on every
+  # interface, which sam local's containers need (they reach it through
+  # Docker's bridge). Say so.
+  echo "DynamoDB Local on port $port of every interface (in memory, -sharedDb): http://127.0.0.1:$port from this machine, the Docker bridge's address from sam local's containers; Ctrl-C stops it" >&2
   exec "${run[@]}"
 fi
 "${run[@]}" >"$log" 2>&1 &
