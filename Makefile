@@ -7,7 +7,7 @@
 # with ARTIFACTS_DIR set; the function's code is functions/<lowercase LogicalId without "Function">.
 # make image       the local server as an OCI image FROM scratch (IMAGE, default keydeletion-localserver:dev)
 # make image-test  build it, run it under Docker and drive a signed lifecycle through it
-# make dynamodb-local  DynamoDB Local on 127.0.0.1:8000 with -sharedDb, for sam local invoke
+# make dynamodb-local  DynamoDB Local on port 8000 (every interface: it cannot bind one) with -sharedDb, for sam local invoke
 # make bench the benchmarks whose figures the README reports
 # make fuzz  open-ended fuzzing of every Fuzz target (FUZZTIME each, default 1m)
 
