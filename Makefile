@@ -7,6 +7,8 @@
 # with ARTIFACTS_DIR set; the function's code is functions/<lowercase LogicalId without "Function">.
 # make image       the local server as an OCI image FROM scratch (IMAGE, default keydeletion-localserver:dev)
 # make image-test  build it, run it under Docker and drive a signed lifecycle through it
+# make sam-test    the official clients through sam local start-api, every function in a container,
+#                  in a network namespace with a private Docker daemon (infra/sam/sandbox.sh; root)
 # make dynamodb-local  DynamoDB Local on port 8000 (every interface: it cannot bind one) with -sharedDb, for sam local invoke
 # make bench the benchmarks whose figures the README reports
 # make fuzz  open-ended fuzzing of every Fuzz target (FUZZTIME each, default 1m)
@@ -21,7 +23,7 @@ function_name = $(shell echo '$*' | tr A-Z a-z)
 ARTIFACTS_DIR ?= bin/$(function_name)
 DATA_DIR ?= data
 
-.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local
+.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local sam-test
 # build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
@@ -57,6 +59,9 @@ image:
 
 image-test:
 	infra/container/test.sh
+
+sam-test:
+	infra/sam/sandbox.sh $(GO) test -tags sam -count=1 -v ./infra/sam/
 
 # DynamoDB Local in the foreground for sam local invoke (README): a fixed
 # port, one database for every access key (-sharedDb), in memory.

@@ -28,8 +28,9 @@ type resource struct {
 }
 
 type samTemplate struct {
-	Globals   map[string]map[string]any `yaml:"Globals"`
-	Resources map[string]resource       `yaml:"Resources"`
+	Parameters map[string]map[string]any `yaml:"Parameters"`
+	Globals    map[string]map[string]any `yaml:"Globals"`
+	Resources  map[string]resource       `yaml:"Resources"`
 }
 
 type function struct {
@@ -190,8 +191,12 @@ func TestTemplateRoutesMatchHandlers(t *testing.T) {
 func TestTemplateShape(t *testing.T) {
 	tpl := readTemplate(t)
 	g := tpl.Globals["Function"]
-	if g["Runtime"] != "provided.al2023" || g["Handler"] != "bootstrap" || fmt.Sprint(g["Architectures"]) != "[arm64]" {
+	if g["Runtime"] != "provided.al2023" || g["Handler"] != "bootstrap" || fmt.Sprint(g["Architectures"]) != "[Architecture]" {
 		t.Errorf("Globals.Function: %v", g)
+	}
+	// Deployed on arm64; sam local on another machine overrides it.
+	if arch := tpl.Parameters["Architecture"]; fmt.Sprint(arch["Default"]) != "arm64" || fmt.Sprint(arch["AllowedValues"]) != "[arm64 x86_64]" {
+		t.Errorf("Parameters.Architecture: %v", arch)
 	}
 	// Beyond the table (whose actions TestEventsAgainstBinaries learns from
 	// what each binary does), every function reads the credentials secret;

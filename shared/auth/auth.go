@@ -122,3 +122,15 @@ func ClaimedAccessKey(r *http.Request) string {
 	}
 	return id
 }
+
+// Host is the host the client addressed, as it signed it: the Host header
+// the request arrived with. Behind API Gateway the Lambda proxy sets the
+// request's Host to the API's domain name (without the port the client
+// used, under sam local) and keeps the client's own Host header among the
+// headers; a Go server removes that header and keeps it in r.Host.
+func Host(r *http.Request) string {
+	if h := r.Header.Get("Host"); h != "" {
+		return h
+	}
+	return r.Host
+}

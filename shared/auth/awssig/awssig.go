@@ -191,7 +191,7 @@ func canonicalRequest(r *http.Request, body []byte, a Authorization, signedAt ti
 		b = append(b, ':')
 		switch name {
 		case "host":
-			b = append(b, stripExcessSpaces(hostForSigning(r.Host))...)
+			b = append(b, stripExcessSpaces(hostForSigning(auth.Host(r)))...)
 		case "x-amz-date":
 			b = signedAt.UTC().AppendFormat(b, dateFormat)
 		case "content-length":

@@ -162,7 +162,7 @@ func Verify(r *http.Request, body []byte, projectID string, dir *tenant.Director
 	if err != nil {
 		return tenant.Caller{}, err
 	}
-	cr := CanonicalRequest(r.Method, r.URL.Path, r.URL.Query(), r.Header, r.Host, a.SignedHeaders, bodyHash)
+	cr := CanonicalRequest(r.Method, r.URL.Path, r.URL.Query(), r.Header, auth.Host(r), a.SignedHeaders, bodyHash)
 	if !auth.Equal(Sign(sk, cr, date), a.Signature) {
 		return tenant.Caller{}, auth.Fail(auth.BadSignature, "verify aksk signature fail")
 	}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# infra/sam/sandbox.sh COMMAND [ARGS...]: runs COMMAND beside the deployed
+# path as SAM runs it here -- sam local start-api serving every function in
+# its own container -- all inside a network namespace this script creates
+# (so that the containers' bridge and addresses exist only there), and
+# cleans everything up, mounts included, whatever happens.
+#
+# Inside the namespace: a private Docker daemon (state in a temporary
+# folder), the emulation image (Dockerfile.emulation, from the pinned SAM
+# CLI's own emulator), DynamoDB Local on 127.0.0.1:8000 (the containers
+# reach it on the bridge's gateway), and `sam local start-api` on
+# 127.0.0.1:3000 with the development credentials loaded as the functions
+# load them. COMMAND runs there with SAM_API_URL and CREDENTIALS_FILE set,
+# and the script exits with its status. The functions are built for this
+# machine's architecture (the template's Architecture parameter), so
+# nothing runs under emulation.
+#
+# Needs root (a namespace, a daemon); installs Debian's docker.io and the
+# pinned SAM CLI (infra/sam-check.sh's .cache/venv) if missing.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+case $(uname -m) in
+  x86_64) arch=x86_64 goarch=amd64 ;;
+  aarch64 | arm64) arch=arm64 goarch=arm64 ;;
+  *) echo "sandbox.sh: no Lambda architecture for $(uname -m)" >&2; exit 1 ;;
+esac
+build=$root/.cache/sam-local
+
+if [ -z "${SANDBOX_STATE:-}" ]; then
+  [ $# -gt 0 ] || { echo "usage: infra/sam/sandbox.sh COMMAND [ARGS...]" >&2; exit 2; }
+  [ "$(id -u)" = 0 ] || { echo "sandbox.sh needs root: it makes a network namespace and runs a Docker daemon" >&2; exit 1; }
+  if ! command -v dockerd >/dev/null 2>&1; then
+    echo "installing Debian's docker.io with apt-get (first run, about 1 min)..." >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
+  [ -x .cache/venv/bin/sam ] || infra/sam-check.sh >&2
+  export SAM_CLI_TELEMETRY=0
+  echo "== sam build ($arch)" >&2
+  LAMBDA_GOARCH=$goarch .cache/venv/bin/sam build --build-in-source --parameter-overrides "Architecture=$arch" \
+    --build-dir "$build/build" >"$build.log" 2>&1 || { cat "$build.log" >&2; exit 1; }
+  go build -o "$build/prepareevent" ./infra/prepareevent
+  state=$(mktemp -d "${TMPDIR:-/tmp}/keydeletion-sam.XXXXXX")
+  cleanup() {
+    # Every process of the namespace goes with it (the daemon, DynamoDB
+    # Local, SAM, their children), then what the daemon mounted.
+    [ -f "$state/ns.pid" ] && kill -KILL "$(cat "$state/ns.pid")" 2>/dev/null || true
+    for p in $(pgrep -f "$state" || true); do kill -KILL "$p" 2>/dev/null || true; done
+    awk -v s="$state" '$5 == s || index($5, s "/") == 1 {print $5}' /proc/self/mountinfo | sort -r |
+      while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    rm -rf "$state"
+  }
+  trap cleanup EXIT
+  status=0
+  SANDBOX_STATE=$state unshare --net --mount --fork --kill-child "$0" "$@" || status=$?
+  exit "$status"
+fi
+
+# Inside the namespace.
+state=$SANDBOX_STATE
+echo $$ >"$state/ns.pid"
+mount --make-rprivate /
+ip link set lo up
+children=()
+stop() { for p in "${children[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap stop EXIT
+export DOCKER_HOST="unix://$state/docker.sock"
+dockerd --host "$DOCKER_HOST" --data-root "$state/root" --exec-root "$state/exec" --pidfile "$state/docker.pid" \
+  --iptables=false --ip-masq=false >"$state/dockerd.log" 2>&1 &
+children+=($!)
+for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+docker info >/dev/null 2>&1 || { echo "the Docker daemon did not start:" >&2; tail -20 "$state/dockerd.log" >&2; exit 1; }
+# The bridge's own address: where the containers reach what runs here.
+gateway=$(ip -4 -o addr show docker0 | awk '{split($4, a, "/"); print a[1]}')
+[ -n "$gateway" ] || { echo "the Docker daemon made no bridge" >&2; exit 1; }
+
+echo "== the emulation image ($arch)" >&2
+mkdir -p "$state/image/empty"
+cp .cache/venv/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-"$arch" "$state/image/aws-lambda-rie"
+cp infra/sam/Dockerfile.emulation "$state/image/Dockerfile"
+DOCKER_BUILDKIT=0 docker build -q -t "public.ecr.aws/lambda/provided:al2023-rapid-$arch" "$state/image" >/dev/null
+
+echo "== DynamoDB Local" >&2
+eval "$(DYNAMODB_LOCAL_PORT=8000 infra/dynamodblocal/start.sh)"
+children+=("$DYNAMODB_LOCAL_PID")
+# The table, and the functions' environment (prepareevent's --env-vars
+# file: the table, DynamoDB Local as the containers reach it, the
+# development credentials document as CREDENTIALS_DOCUMENT).
+"$build/prepareevent" -endpoint http://127.0.0.1:8000 -container-endpoint "http://$gateway:8000" \
+  -event huawei-schedule-key-deletion -out "$state/event.json" -env-out "$state/env.json" 2>/dev/null
+
+echo "== sam local start-api" >&2
+export SAM_CLI_TELEMETRY=0
+.cache/venv/bin/sam local start-api --template "$build/build/template.yaml" --env-vars "$state/env.json" \
+  --parameter-overrides "Architecture=$arch" --skip-pull-image --warm-containers LAZY \
+  --host 127.0.0.1 --port 3000 >"$state/sam.log" 2>&1 &
+children+=($!)
+for _ in $(seq 1 240); do
+  (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null && break
+  sleep 0.5
+done
+(exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null || { echo "sam local start-api did not listen:" >&2; tail -30 "$state/sam.log" >&2; exit 1; }
+
+export SAM_API_URL=http://127.0.0.1:3000 CREDENTIALS_FILE=$root/infra/local/credentials.json
+export SAM_LOG=$state/sam.log SAM_TEMPLATE=$build/build/template.yaml SAM_ENV_VARS=$state/env.json SAM_ARCH=$arch
+status=0
+"$@" || status=$?
+if [ "$status" != 0 ]; then
+  echo "== sam local's log (last 40 lines)" >&2
+  tail -40 "$state/sam.log" >&2
+fi
+exit "$status"
