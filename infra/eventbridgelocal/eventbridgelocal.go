@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -39,12 +40,28 @@ type Server struct {
 	failNext int // entries to refuse, from the next call on
 }
 
-// Start starts an endpoint; Close stops it.
+// Start starts an endpoint on a loopback port; Close stops it.
 func Start() *Server {
 	s := &Server{}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	s.URL = s.srv.URL
 	return s
+}
+
+// StartOn starts an endpoint listening on addr (host:port; port 0 picks
+// one): where a function's container reaches it, say.
+func StartOn(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Listener.Close()
+	s.srv.Listener = ln
+	s.srv.Start()
+	s.URL = s.srv.URL
+	return s, nil
 }
 
 // Close stops the endpoint.

@@ -102,7 +102,8 @@ done
 (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null || { echo "sam local start-api did not listen:" >&2; tail -30 "$state/sam.log" >&2; exit 1; }
 
 export SAM_API_URL=http://127.0.0.1:3000 CREDENTIALS_FILE=$root/infra/local/credentials.json
-export SAM_LOG=$state/sam.log SAM_TEMPLATE=$build/build/template.yaml SAM_ENV_VARS=$state/env.json SAM_ARCH=$arch
+export SAM_LOG=$state/sam.log SAM_TEMPLATE=$build/build/template.yaml SAM_ENV_VARS=$state/env.json SAM_ARCH=$arch \
+  SAM_GATEWAY=$gateway SAM_CLI=$root/.cache/venv/bin/sam
 status=0
 "$@" || status=$?
 if [ "$status" != 0 ]; then
