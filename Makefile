@@ -23,7 +23,7 @@ function_name = $(shell echo '$*' | tr A-Z a-z)
 ARTIFACTS_DIR ?= bin/$(function_name)
 DATA_DIR ?= data
 
-.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local sam-test
+.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local sam-test sam-bench
 # build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
@@ -62,6 +62,12 @@ image-test:
 
 sam-test:
 	infra/sam/sandbox.sh $(GO) test -tags sam -count=1 -v ./infra/sam/
+
+# make sam-bench: sam local invoke per function, and DescribeKey through
+# start-api beside the local server (README, "Events and sam local invoke").
+sam-bench:
+	infra/sam/sandbox.sh sh -c '$(GO) test -tags sam -run "^$$" -bench DescribeKey -benchtime 3s ./infra/sam/ && \
+		$(GO) test -tags sam -run "^$$" -bench Invoke -benchtime 3x ./infra/sam/'
 
 # DynamoDB Local in the foreground for sam local invoke (README): a fixed
 # port, one database for every access key (-sharedDb), in memory.

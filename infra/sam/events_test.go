@@ -69,35 +69,9 @@ func TestEveryEventThroughSAMLocalInvoke(t *testing.T) {
 
 	// The functions' environment: the sandbox's, on this test's table, with
 	// the events going to the local endpoint.
-	var envDoc map[string]map[string]string
-	raw, err := os.ReadFile(os.Getenv("SAM_ENV_VARS"))
-	if err != nil || json.Unmarshal(raw, &envDoc) != nil {
-		t.Fatalf("env vars %s: %v", os.Getenv("SAM_ENV_VARS"), err)
-	}
-	envDoc["Parameters"]["TABLE_NAME"] = table
-	envDoc["Parameters"]["EVENTBRIDGE_ENDPOINT"] = bus.URL
-	envDoc["Parameters"]["EVENT_BUS_NAME"] = "sam-test-bus"
-	dir := t.TempDir()
-	envFile := filepath.Join(dir, "env.json")
-	raw, _ = json.Marshal(envDoc)
-	if err := os.WriteFile(envFile, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	envFile := invokeEnv(t, map[string]string{"TABLE_NAME": table, "EVENTBRIDGE_ENDPOINT": bus.URL, "EVENT_BUS_NAME": "sam-test-bus"})
 	invoke := func(t *testing.T, function string, event []byte) []byte {
-		t.Helper()
-		file := filepath.Join(dir, "event.json")
-		if err := os.WriteFile(file, event, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(os.Getenv("SAM_CLI"), "local", "invoke", logicalID(function), "--template", os.Getenv("SAM_TEMPLATE"),
-			"--event", file, "--env-vars", envFile, "--skip-pull-image", "--parameter-overrides", "Architecture="+os.Getenv("SAM_ARCH"))
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("sam local invoke %s: %v\n%s", function, err, stderr.String())
-		}
-		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-		return []byte(lines[len(lines)-1])
+		return samInvoke(t, envFile, function, event)
 	}
 
 	names := make([]string, 0, len(m.Events))
@@ -189,4 +163,43 @@ func logicalID(dir string) string {
 	r := []rune(dir)
 	r[0] = unicode.ToUpper(r[0])
 	return string(r) + "Function"
+}
+
+// invokeEnv writes the functions' environment for sam local invoke: the
+// sandbox's (SAM_ENV_VARS), with overrides.
+func invokeEnv(tb testing.TB, overrides map[string]string) string {
+	tb.Helper()
+	var doc map[string]map[string]string
+	raw, err := os.ReadFile(os.Getenv("SAM_ENV_VARS"))
+	if err != nil || json.Unmarshal(raw, &doc) != nil {
+		tb.Fatalf("env vars %s: %v", os.Getenv("SAM_ENV_VARS"), err)
+	}
+	for k, v := range overrides {
+		doc["Parameters"][k] = v
+	}
+	file := filepath.Join(tb.TempDir(), "env.json")
+	raw, _ = json.Marshal(doc)
+	if err := os.WriteFile(file, raw, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return file
+}
+
+// samInvoke runs `sam local invoke` of functions/<function> with event and
+// returns the function's answer (the last line SAM prints).
+func samInvoke(tb testing.TB, envFile, function string, event []byte) []byte {
+	tb.Helper()
+	file := filepath.Join(filepath.Dir(envFile), "event.json")
+	if err := os.WriteFile(file, event, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(os.Getenv("SAM_CLI"), "local", "invoke", logicalID(function), "--template", os.Getenv("SAM_TEMPLATE"),
+		"--event", file, "--env-vars", envFile, "--skip-pull-image", "--parameter-overrides", "Architecture="+os.Getenv("SAM_ARCH"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("sam local invoke %s: %v\n%s", function, err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	return []byte(lines[len(lines)-1])
 }
