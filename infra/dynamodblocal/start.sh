@@ -2,6 +2,7 @@
 # Starts DynamoDB Local (com.amazonaws:DynamoDBLocal from Maven Central, run
 # with this machine's Java) in memory on a free loopback port (or
 # DYNAMODB_LOCAL_PORT), fetching it on first use into .cache/dynamodb-local.
+# With DYNAMODB_LOCAL_FETCH_ONLY set it only fetches it.
 # With DYNAMODB_LOCAL_FOREGROUND set it runs in the foreground until stopped
 # (make dynamodb-local). Otherwise it prints shell assignments for eval:
 #   DYNAMODB_ENDPOINT=http://127.0.0.1:<port>  DYNAMODB_LOCAL_PID=<pid>
@@ -35,6 +36,9 @@ if [ ! -f "$cache/lib/DynamoDBLocal-$version.jar" ]; then
     exit 1
   fi
 fi
+# DYNAMODB_LOCAL_FETCH_ONLY: fetch it (first use) and stop there, for a
+# caller about to run it where nothing can be fetched (a network namespace).
+[ -z "${DYNAMODB_LOCAL_FETCH_ONLY:-}" ] || exit 0
 port=${DYNAMODB_LOCAL_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 log="$cache/dynamodb-local-$port.log"
 # Telemetry off, and its working directory in the cache: DynamoDB Local

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -24,9 +23,9 @@ import (
 // a free loopback port, for the length of the test.
 func startLocalServer(t testing.TB) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "localserver")
-	if out, err := exec.Command("go", "build", "-o", bin, "../localserver").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	bin := os.Getenv("SAM_LOCALSERVER") // built by the sandbox before its namespace
+	if bin == "" {
+		t.Fatal("SAM_LOCALSERVER is not set: run make sam-test (infra/sam/sandbox.sh)")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

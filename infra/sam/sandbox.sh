@@ -10,7 +10,9 @@
 # CLI's own emulator), DynamoDB Local on 127.0.0.1:8000 (the containers
 # reach it on the bridge's gateway), and `sam local start-api` on
 # 127.0.0.1:3000 with the development credentials loaded as the functions
-# load them. COMMAND runs there with SAM_API_URL and CREDENTIALS_FILE set,
+# load them. The namespace reaches no network: what COMMAND needs must be
+# fetched or built before (make sam-test compiles its test binary first).
+# COMMAND runs there with SAM_API_URL and CREDENTIALS_FILE set,
 # and the script exits with its status. The functions are built for this
 # machine's architecture (the template's Architecture parameter), so
 # nothing runs under emulation.
@@ -39,7 +41,11 @@ if [ -z "${SANDBOX_STATE:-}" ]; then
   echo "== sam build ($arch)" >&2
   LAMBDA_GOARCH=$goarch .cache/venv/bin/sam build --build-in-source --parameter-overrides "Architecture=$arch" \
     --build-dir "$build/build" >"$build.log" 2>&1 || { cat "$build.log" >&2; exit 1; }
+  # Everything fetched or compiled before the namespace, which reaches no
+  # network: DynamoDB Local, the tools the commands run.
+  DYNAMODB_LOCAL_FETCH_ONLY=1 infra/dynamodblocal/start.sh
   go build -o "$build/prepareevent" ./infra/prepareevent
+  go build -o "$build/localserver" ./infra/localserver
   state=$(mktemp -d "${TMPDIR:-/tmp}/keydeletion-sam.XXXXXX")
   cleanup() {
     # Every process of the namespace goes with it (the daemon, DynamoDB
@@ -103,7 +109,7 @@ done
 
 export SAM_API_URL=http://127.0.0.1:3000 CREDENTIALS_FILE=$root/infra/local/credentials.json
 export SAM_LOG=$state/sam.log SAM_TEMPLATE=$build/build/template.yaml SAM_ENV_VARS=$state/env.json SAM_ARCH=$arch \
-  SAM_GATEWAY=$gateway SAM_CLI=$root/.cache/venv/bin/sam
+  SAM_GATEWAY=$gateway SAM_CLI=$root/.cache/venv/bin/sam SAM_LOCALSERVER=$build/localserver
 status=0
 "$@" || status=$?
 if [ "$status" != 0 ]; then
