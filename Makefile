@@ -23,7 +23,7 @@ function_name = $(shell echo '$*' | tr A-Z a-z)
 ARTIFACTS_DIR ?= bin/$(function_name)
 DATA_DIR ?= data
 
-.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local sam-test sam-bench
+.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local sam-test sam-bench sam-api
 # build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
@@ -67,6 +67,11 @@ sam-test:
 	@mkdir -p .cache/sam-local
 	$(GO) test -c -tags sam -o $(SAM_TEST_BIN) ./infra/sam/
 	infra/sam/sandbox.sh sh -c 'cd infra/sam && $(SAM_TEST_BIN) -test.count=1 -test.v'
+
+# make sam-api: sam local start-api on 127.0.0.1:3000, every function in a
+# container of your Docker daemon, DynamoDB Local behind it (infra/sam/api.sh).
+sam-api:
+	infra/sam/api.sh
 
 # make sam-bench: sam local invoke per function, and DescribeKey through
 # start-api beside the local server (README, "Events and sam local invoke").

@@ -194,7 +194,8 @@ func samInvoke(tb testing.TB, envFile, function string, event []byte) []byte {
 		tb.Fatal(err)
 	}
 	cmd := exec.Command(os.Getenv("SAM_CLI"), "local", "invoke", logicalID(function), "--template", os.Getenv("SAM_TEMPLATE"),
-		"--event", file, "--env-vars", envFile, "--skip-pull-image", "--parameter-overrides", "Architecture="+os.Getenv("SAM_ARCH"))
+		"--event", file, "--env-vars", envFile, "--skip-pull-image", "--parameter-overrides", "Architecture="+os.Getenv("SAM_ARCH"),
+		"--add-host", "host.docker.internal:host-gateway")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

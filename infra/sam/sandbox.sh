@@ -6,11 +6,11 @@
 # cleans everything up, mounts included, whatever happens.
 #
 # Inside the namespace: a private Docker daemon (state in a temporary
-# folder), the emulation image (Dockerfile.emulation, from the pinned SAM
-# CLI's own emulator), DynamoDB Local on 127.0.0.1:8000 (the containers
-# reach it on the bridge's gateway), and `sam local start-api` on
-# 127.0.0.1:3000 with the development credentials loaded as the functions
-# load them. The namespace reaches no network: what COMMAND needs must be
+# folder), and what api.sh starts on a laptop: the emulation image
+# (Dockerfile.emulation, from the pinned SAM CLI's own emulator), DynamoDB
+# Local on port 8000 (the containers reach it as host.docker.internal, the
+# bridge's gateway), and `sam local start-api` on 127.0.0.1:3000 with the
+# development credentials loaded as the functions load them. The namespace reaches no network: what COMMAND needs must be
 # fetched or built before (make sam-test compiles its test binary first).
 # COMMAND runs there with SAM_API_URL and CREDENTIALS_FILE set,
 # and the script exits with its status. The functions are built for this
@@ -80,26 +80,8 @@ docker info >/dev/null 2>&1 || { echo "the Docker daemon did not start:" >&2; ta
 gateway=$(ip -4 -o addr show docker0 | awk '{split($4, a, "/"); print a[1]}')
 [ -n "$gateway" ] || { echo "the Docker daemon made no bridge" >&2; exit 1; }
 
-echo "== the emulation image ($arch)" >&2
-mkdir -p "$state/image/empty"
-cp .cache/venv/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-"$arch" "$state/image/aws-lambda-rie"
-cp infra/sam/Dockerfile.emulation "$state/image/Dockerfile"
-DOCKER_BUILDKIT=0 docker build -q -t "public.ecr.aws/lambda/provided:al2023-rapid-$arch" "$state/image" >/dev/null
-
-echo "== DynamoDB Local" >&2
-eval "$(DYNAMODB_LOCAL_PORT=8000 infra/dynamodblocal/start.sh)"
-children+=("$DYNAMODB_LOCAL_PID")
-# The table, and the functions' environment (prepareevent's --env-vars
-# file: the table, DynamoDB Local as the containers reach it, the
-# development credentials document as CREDENTIALS_DOCUMENT).
-"$build/prepareevent" -endpoint http://127.0.0.1:8000 -container-endpoint "http://$gateway:8000" \
-  -event huawei-schedule-key-deletion -out "$state/event.json" -env-out "$state/env.json" 2>/dev/null
-
-echo "== sam local start-api" >&2
-export SAM_CLI_TELEMETRY=0
-.cache/venv/bin/sam local start-api --template "$build/build/template.yaml" --env-vars "$state/env.json" \
-  --parameter-overrides "Architecture=$arch" --skip-pull-image --warm-containers LAZY \
-  --host 127.0.0.1 --port 3000 >"$state/sam.log" 2>&1 &
+# start-api and what it needs, as on a laptop (api.sh), inside.
+SAM_API_PREPARED=1 infra/sam/api.sh >"$state/sam.log" 2>&1 &
 children+=($!)
 for _ in $(seq 1 240); do
   (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null && break
@@ -108,7 +90,7 @@ done
 (exec 3<>/dev/tcp/127.0.0.1/3000) 2>/dev/null || { echo "sam local start-api did not listen:" >&2; tail -30 "$state/sam.log" >&2; exit 1; }
 
 export SAM_API_URL=http://127.0.0.1:3000 CREDENTIALS_FILE=$root/infra/local/credentials.json
-export SAM_LOG=$state/sam.log SAM_TEMPLATE=$build/build/template.yaml SAM_ENV_VARS=$state/env.json SAM_ARCH=$arch \
+export SAM_LOG=$state/sam.log SAM_TEMPLATE=$build/build/template.yaml SAM_ENV_VARS=$build/env.json SAM_ARCH=$arch \
   SAM_GATEWAY=$gateway SAM_CLI=$root/.cache/venv/bin/sam SAM_LOCALSERVER=$build/localserver
 status=0
 "$@" || status=$?
