@@ -14,11 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-case $(uname -m) in
-  x86_64) arch=x86_64 goarch=amd64 ;;
-  aarch64 | arm64) arch=arm64 goarch=arm64 ;;
-  *) echo "api.sh: no Lambda architecture for $(uname -m)" >&2; exit 1 ;;
-esac
+. "$root/infra/sam/arch.sh"
 build=$root/.cache/sam-local
 port=${SAM_API_PORT:-3000}
 ddb_port=${DYNAMODB_LOCAL_PORT:-8000}
