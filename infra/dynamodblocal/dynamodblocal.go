@@ -107,3 +107,12 @@ func Clear(ctx context.Context, db *dynamodb.Client, table string) error {
 	}
 	return nil
 }
+
+// DisableTTL turns DynamoDB Local's TTL off on table: for tests of the
+// sweep's backstop, which is what runs when TTL is late by days (its own
+// TTL pass would race them).
+func DisableTTL(ctx context.Context, db *dynamodb.Client, table string) error {
+	_, err := db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{TableName: &table,
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{AttributeName: aws.String("deleteAt"), Enabled: aws.Bool(false)}})
+	return err
+}

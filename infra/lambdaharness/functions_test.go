@@ -16,9 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dynamodbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
@@ -125,8 +123,7 @@ func TestEventsAgainstBinaries(t *testing.T) {
 	db, table := dynamodblocal.NewTable(t)
 	// TTL off: DynamoDB Local's TTL would race the sweep's backstop, which
 	// is what the sweep event tests (TTL late by days).
-	if _, err := db.UpdateTimeToLive(context.Background(), &dynamodb.UpdateTimeToLiveInput{TableName: &table,
-		TimeToLiveSpecification: &dynamodbtypes.TimeToLiveSpecification{AttributeName: aws.String("deleteAt"), Enabled: aws.Bool(false)}}); err != nil {
+	if err := dynamodblocal.DisableTTL(context.Background(), db, table); err != nil {
 		t.Fatal(err)
 	}
 	st := dynamostore.New(db, table)

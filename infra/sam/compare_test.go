@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/infra/devclient"
+	"github.com/keydeletion/service/infra/testtool"
 )
 
 // startLocalServer runs the compiled local server on its embedded store, on
@@ -39,15 +40,14 @@ func startLocalServer(t testing.TB) string {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	url := "http://" + addr
-	for range 100 {
-		if resp, err := http.Get(url + "/_local/health"); err == nil {
+	testtool.WaitFor(t, 30*time.Second, func() bool {
+		resp, err := http.Get(url + "/_local/health")
+		if err == nil {
 			resp.Body.Close()
-			return url
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("the local server did not listen")
-	return ""
+		return err == nil
+	}, "the local server to listen")
+	return url
 }
 
 // shape is what an answer says, without what differs by run (ids, times):
