@@ -73,13 +73,15 @@ sam-test:
 sam-api:
 	infra/sam/api.sh
 
-# make sam-bench: sam local invoke per function, and DescribeKey through
+# make sam-bench: each function through sam local invoke (a container each
+# time) and through start-lambda (cold, then warm), and DescribeKey through
 # start-api beside the local server (README, "Events and sam local invoke").
 sam-bench:
 	@mkdir -p .cache/sam-local
 	$(GO) test -c -tags sam -o $(SAM_TEST_BIN) ./infra/sam/
 	infra/sam/sandbox.sh sh -c 'cd infra/sam && $(SAM_TEST_BIN) -test.run "^$$" -test.bench DescribeKey -test.benchtime 3s && \
-		$(SAM_TEST_BIN) -test.run "^$$" -test.bench Invoke -test.benchtime 3x'
+		$(SAM_TEST_BIN) -test.run "^$$" -test.bench Invoke -test.benchtime 3x && \
+		$(SAM_TEST_BIN) -test.run "^$$" -test.bench StartLambda -test.benchtime 20x'
 
 # DynamoDB Local in the foreground for sam local invoke (README): a fixed
 # port, one database for every access key (-sharedDb), in memory.

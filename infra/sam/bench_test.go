@@ -48,14 +48,12 @@ func BenchmarkDescribeKey(b *testing.B) {
 	}
 }
 
-// BenchmarkInvoke: `sam local invoke` of each function with an event of its
-// own (a container each time: what a developer waits for), the first
-// event of events/ that names the function.
-func BenchmarkInvoke(b *testing.B) {
-	m, err := eventgen.Load("../../events")
-	if err != nil {
-		b.Fatal(err)
-	}
+// functionDirs are the functions of functions/, in the README's order.
+var functionDirs = []string{"schedule", "cancel", "keys", "aws", "expire", "sweep"}
+
+// benchEvents picks for each function the first event of events/ that
+// names it and is signed (a request that reaches the function's work).
+func benchEvents(m eventgen.Manifest) map[string]string {
 	names := make([]string, 0, len(m.Events))
 	for name := range m.Events {
 		names = append(names, name)
@@ -68,26 +66,65 @@ func BenchmarkInvoke(b *testing.B) {
 			chosen[f] = name
 		}
 	}
-	all, err := devclient.Load(os.Getenv("CREDENTIALS_FILE"))
-	if err != nil {
-		b.Fatal(err)
+	return chosen
+}
+
+// BenchmarkInvoke: `sam local invoke` of each function (a container each
+// time: what a developer waits for), with the first signed event of
+// events/ that names it, readied before each invocation (outside the
+// timer) and its outcome checked against the manifest.
+func BenchmarkInvoke(b *testing.B) {
+	s := newStage(b)
+	invoke := func(tb testing.TB, function string, event []byte) []byte {
+		return samInvoke(tb, s.envFile, function, event)
 	}
-	envFile := invokeEnv(b, nil)
-	for _, f := range []string{"schedule", "cancel", "keys", "aws", "expire", "sweep"} {
+	chosen := benchEvents(s.m)
+	for _, f := range functionDirs {
 		name := chosen[f]
 		b.Run(logicalID(f), func(b *testing.B) {
-			raw, err := m.Event(name)
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				if !m.Events[name].IsStream() && !m.Events[name].IsSweep() {
-					if raw, err = m.Signed(name, all, time.Now()); err != nil {
-						b.Fatal(err)
-					}
-				}
-				samInvoke(b, envFile, f, raw)
+			timeInvocations(b, s, f, name, invoke)
+		})
+	}
+}
+
+// BenchmarkStartLambda: each function through `sam local start-lambda` with
+// warm containers, the same event as BenchmarkInvoke readied before each
+// invocation (outside the timer) and its outcome checked against the
+// manifest: "cold-ms" is the first invocation (the container made, the
+// process started), ns/op the warm ones after it, "function-ms" the median
+// of the function's own time in those (the emulator's REPORT lines): the
+// rest is SAM's.
+func BenchmarkStartLambda(b *testing.B) {
+	s := newStage(b)
+	invoke, durations := startLambda(b, s.envFile)
+	chosen := benchEvents(s.m)
+	for _, f := range functionDirs {
+		name := chosen[f]
+		b.Run(logicalID(f), func(b *testing.B) {
+			start := time.Now()
+			s.check(b, name, invoke(b, f, s.ready(b, name, invoke))) // cold
+			cold := time.Since(start)
+			before := len(durations())
+			timeInvocations(b, s, f, name, invoke)
+			b.ReportMetric(float64(cold.Milliseconds()), "cold-ms")
+			if own := durations()[before:]; len(own) > 0 {
+				sort.Float64s(own)
+				b.ReportMetric(own[len(own)/2], "function-ms")
 			}
 		})
+	}
+}
+
+// timeInvocations times invocations of function with event name, each
+// readied and checked outside the timer.
+func timeInvocations(b *testing.B, s *stage, function, name string, invoke invoker) {
+	for b.Loop() {
+		b.StopTimer()
+		event := s.ready(b, name, invoke)
+		b.StartTimer()
+		out := invoke(b, function, event)
+		b.StopTimer()
+		s.check(b, name, out)
+		b.StartTimer()
 	}
 }
