@@ -9,6 +9,8 @@
 # make image-test  build it, run it under Docker and drive a signed lifecycle through it
 # make sam-test    the official clients through sam local start-api, every function in a container,
 #                  in a network namespace with a private Docker daemon (infra/sam/sandbox.sh; root)
+# make sam-image   the Lambda emulation image sam local runs functions in, built here (no registry)
+# make sam-api     sam local start-api on 127.0.0.1:3000 with DynamoDB Local behind it (Docker)
 # make dynamodb-local  DynamoDB Local on port 8000 (every interface: it cannot bind one) with -sharedDb, for sam local invoke
 # make bench the benchmarks whose figures the README reports
 # make fuzz  open-ended fuzzing of every Fuzz target (FUZZTIME each, default 1m)
@@ -23,7 +25,7 @@ function_name = $(shell echo '$*' | tr A-Z a-z)
 ARTIFACTS_DIR ?= bin/$(function_name)
 DATA_DIR ?= data
 
-.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local sam-test sam-bench sam-api
+.PHONY: run test build bench fuzz events clean clean-data image image-test dynamodb-local sam-test sam-bench sam-api sam-image
 # build-<LogicalId> are pattern targets: declaring them .PHONY would disable the pattern.
 
 run:
@@ -67,6 +69,12 @@ sam-test:
 	@mkdir -p .cache/sam-local
 	$(GO) test -c -tags sam -o $(SAM_TEST_BIN) ./infra/sam/
 	infra/sam/sandbox.sh sh -c 'cd infra/sam && $(SAM_TEST_BIN) -test.count=1 -test.v'
+
+# make sam-image: the Lambda emulation image sam local runs the functions
+# in, built from the pinned SAM CLI's emulator instead of pulled
+# (infra/sam/image.sh; then sam local ... --skip-pull-image).
+sam-image:
+	infra/sam/image.sh
 
 # make sam-api: sam local start-api on 127.0.0.1:3000, every function in a
 # container of your Docker daemon, DynamoDB Local behind it (infra/sam/api.sh).

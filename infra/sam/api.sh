@@ -34,12 +34,9 @@ if [ -z "${SAM_API_PREPARED:-}" ]; then
 fi
 
 echo "== the emulation image ($arch)" >&2
+infra/sam/image.sh "$arch" >/dev/null
 context=$(mktemp -d)
 trap 'rm -rf "$context"' EXIT
-mkdir -p "$context/empty"
-cp .cache/venv/lib/python3*/site-packages/samcli/local/rapid/aws-lambda-rie-"$arch" "$context/aws-lambda-rie"
-cp infra/sam/Dockerfile.emulation "$context/Dockerfile"
-DOCKER_BUILDKIT=0 docker build -q -t "public.ecr.aws/lambda/provided:al2023-rapid-$arch" "$context" >/dev/null
 
 echo "== DynamoDB Local on port $ddb_port" >&2
 eval "$(DYNAMODB_LOCAL_PORT=$ddb_port infra/dynamodblocal/start.sh)"
