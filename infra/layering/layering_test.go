@@ -59,25 +59,33 @@ var rules = []struct {
 	{"the id formats and limits depend on nothing of the module", []string{"shared/validation"}, []string{"*"}},
 	{"a dialect never talks to a store or to DynamoDB",
 		[]string{"shared/dialect/*", "shared/httpapi", "shared/auth", "shared/auth/*", "shared/routes", "shared/tenant"},
-		[]string{"shared/dynamostore", "shared/pebblestore", "shared/keyrecord", "shared/expiry", "shared/config",
+		[]string{"shared/dynamostore", "infra/localserver/pebblestore", "shared/keyrecord", "shared/expiry", "shared/config",
 			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "go.etcd.io/bbolt", "github.com/cockroachdb/pebble/v2"}},
 	{"a store never knows a dialect exists",
-		[]string{"shared/dynamostore", "shared/pebblestore", "shared/keyrecord"},
+		[]string{"shared/dynamostore", "infra/localserver/pebblestore", "shared/keyrecord"},
 		[]string{"shared/dialect/*", "shared/httpapi", "shared/auth", "shared/auth/*", "shared/routes", "shared/tenant", "shared/expiry"}},
-	{"the Lambda functions never serve the local server's own API (clocks, health)",
-		[]string{"functions/*"},
-		[]string{"shared/localapi", "shared/seed"}},
+	{"what runs in AWS (shared/, functions/) never links the local runtime or the tools of infra/",
+		[]string{"shared/...", "functions/..."},
+		[]string{"infra/..."}},
 	{"a dialect and the local API never talk to a store or to DynamoDB",
-		[]string{"shared/localapi", "shared/serviceapi", "shared/seed"},
-		[]string{"shared/dynamostore", "shared/pebblestore", "shared/keyrecord", "shared/config",
+		[]string{"infra/localserver/localapi", "shared/serviceapi", "infra/localserver/seed"},
+		[]string{"shared/dynamostore", "infra/localserver/pebblestore", "shared/keyrecord", "shared/config",
 			"github.com/aws/aws-sdk-go-v2/service/dynamodb", "github.com/cockroachdb/pebble/v2"}},
 	{"the final deletion works on any store",
 		[]string{"shared/expiry"},
-		[]string{"shared/dynamostore", "shared/pebblestore", "shared/dialect/*", "shared/httpapi", "shared/routes"}},
+		[]string{"shared/dynamostore", "infra/localserver/pebblestore", "shared/dialect/*", "shared/httpapi", "shared/routes"}},
 }
 
+// matches says whether name matches one of patterns: path.Match's, "*"
+// (any package of the module) or "dir/..." (dir and everything under it).
 func matches(patterns []string, name string) bool {
 	for _, p := range patterns {
+		if dir, ok := strings.CutSuffix(p, "/..."); ok {
+			if name == dir || strings.HasPrefix(name, dir+"/") {
+				return true
+			}
+			continue
+		}
 		if p == "*" {
 			if isModule(name) {
 				return true
@@ -117,5 +125,39 @@ func TestImportsRunOneWay(t *testing.T) {
 		if checked == 0 {
 			t.Errorf("rule %q matches no package: a package was renamed?", r.why)
 		}
+	}
+}
+
+// shared/ holds what the functions link, and the conformance suite the
+// stores are held to: a package there that no function links belongs to
+// the local runtime or the tools (infra/).
+func TestSharedIsWhatTheFunctionsLink(t *testing.T) {
+	all := deps(t)
+	linked := map[string]bool{}
+	functions := 0
+	for name, ds := range all {
+		if !matches([]string{"functions/..."}, name) {
+			continue
+		}
+		functions++
+		for _, d := range ds {
+			linked[strings.TrimPrefix(d, module)] = true
+		}
+	}
+	if functions < 6 {
+		t.Fatalf("%d functions found; functions/ moved?", functions)
+	}
+	shared := 0
+	for name := range all {
+		if !matches([]string{"shared/..."}, name) || name == "shared/storetest" {
+			continue
+		}
+		shared++
+		if !linked[name] {
+			t.Errorf("%s is in shared/ but no function links it: it belongs under infra/", name)
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no package in shared/")
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keydeletion/service/shared/expiry"
-	"github.com/keydeletion/service/shared/localapi"
+	"github.com/keydeletion/service/infra/localserver/catchup"
+	"github.com/keydeletion/service/infra/localserver/localapi"
 )
 
 // clocks keeps each tenant's clock as an offset from the wall clock: all
@@ -21,8 +21,8 @@ type clocks struct {
 	mu      sync.RWMutex
 	offsets map[string]time.Duration // the tenants whose clock was moved
 
-	// finalizer carries out what a move brought due (set once at start).
-	finalizer *expiry.Finalizer
+	// worker carries out what a move brought due (set once at start).
+	worker *catchup.Worker
 }
 
 func newClocks(start, moveTimeout time.Duration) *clocks {
@@ -73,11 +73,11 @@ func (c *clocks) Move(ctx context.Context, tenant string, offset time.Duration) 
 	stop := time.Now().Add(c.moveTimeout)
 	work, cancel := context.WithDeadline(ctx, stop.Add(5*time.Second))
 	defer cancel()
-	res, err := c.finalizer.CatchUp(work, tenant, stop)
+	res, err := c.worker.CatchUp(work, tenant, stop)
 	moved := localapi.Moved{Finalized: res.Finalized, Complete: res.Complete}
 	if err != nil || res.Complete {
 		return moved, err
 	}
-	moved.Remaining, err = c.finalizer.DueCount(ctx, tenant)
+	moved.Remaining, err = c.worker.DueCount(ctx, tenant)
 	return moved, err
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/batchrepr"
 	"github.com/cockroachdb/pebble/v2/record"
 
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/infra/testtool"
-	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 // Every acknowledged write was synced before it was acknowledged: the

@@ -29,15 +29,16 @@ import (
 
 	"slices"
 
+	"github.com/keydeletion/service/infra/localserver/catchup"
+	"github.com/keydeletion/service/infra/localserver/localapi"
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
+	"github.com/keydeletion/service/infra/localserver/seed"
 	"github.com/keydeletion/service/shared/config"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/localapi"
-	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
-	"github.com/keydeletion/service/shared/seed"
 	"github.com/keydeletion/service/shared/validation"
 )
 
@@ -127,8 +128,8 @@ func run(ctx context.Context, log *slog.Logger) error {
 		// attempt's timeout.
 		expiryConfig.Parallelism = 4
 	}
-	finalizer := expiry.New(store, expiryConfig)
-	clocks.finalizer = finalizer
+	worker := &catchup.Worker{Finalizer: expiry.New(store, expiryConfig), Store: store, Clock: clocks.Now, Log: log}
+	clocks.worker = worker
 
 	var seeded *seed.Result
 	if path := os.Getenv("SEED_FILE"); path != "" {
@@ -141,7 +142,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	loopDone := make(chan struct{})
-	go func() { defer close(loopDone); finalizer.Run(loopCtx, interval) }()
+	go func() { defer close(loopDone); worker.Run(loopCtx, interval) }()
 	defer func() { stopLoop(); <-loopDone }()
 
 	if addr := os.Getenv("PPROF_ADDR"); addr != "" {
@@ -218,11 +219,12 @@ func run(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
-// store is what the local server needs of a store: the service's part and
-// the expiry loop's.
+// store is what the local server needs of a store: the service's part, the
+// final deletion's and the clock API's.
 type store interface {
 	keys.Store
 	expiry.Store
+	catchup.Store
 }
 
 func openStore(ctx context.Context, awsConfig config.AWSConfig, log *slog.Logger) (store, map[string]any, func(), error) {

@@ -21,8 +21,8 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/infra/testtool"
-	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/validation"
 )
 

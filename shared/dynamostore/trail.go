@@ -336,12 +336,10 @@ func (st *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Durat
 	return wrap("mark reminded", err)
 }
 
-// ExpireRecords implements expiry.Store: DynamoDB's TTL removes records
-// whose retention ended, so there is nothing to do.
-func (st *Store) ExpireRecords(context.Context, keys.Clock) (int, error) { return 0, nil }
-
-// DueOf implements expiry.Store: one Query of the owner's partition, its
-// keys still in the due index (pending deletion) whose window has ended.
+// DueOf returns up to limit of owner's keys pending deletion whose window
+// ended by before: one Query of the owner's partition, its keys still in
+// the due index. The local server's clock API needs it when it runs on
+// DynamoDB (DynamoDB Local); no function does.
 func (st *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
 	in := &dynamodb.QueryInput{
 		TableName:              &st.table,

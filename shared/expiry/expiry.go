@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -60,13 +59,6 @@ type Store interface {
 	// was sent, if k is still pending deletion with the same window
 	// (keys.ErrNotFound otherwise).
 	MarkReminded(ctx context.Context, k keys.Key, offset time.Duration) error
-	// ExpireRecords removes audit records whose retention ended by their
-	// owner's clock, where the store does not do it itself, and says how
-	// many.
-	ExpireRecords(ctx context.Context, clock keys.Clock) (int, error)
-	// DueOf returns up to limit of owner's keys pending deletion whose
-	// window ends at or before before.
-	DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error)
 }
 
 // DefaultReminders are the offsets before a deletion date at which
@@ -302,12 +294,6 @@ func (f *Finalizer) sweep(ctx context.Context, stop time.Time) (full bool, err e
 		return true, errors.Join(errs...)
 	}
 	errs = append(errs, f.remind(ctx, now))
-
-	if n, err := f.store.ExpireRecords(ctx, f.cfg.Clock); err != nil {
-		errs = append(errs, err)
-	} else if n > 0 {
-		f.log.InfoContext(ctx, "audit records past their retention removed", "count", n)
-	}
 	return full, errors.Join(errs...)
 }
 
@@ -370,76 +356,29 @@ func (f *Finalizer) reminderDue(k keys.Key, now time.Time) (time.Duration, bool)
 	return 0, false
 }
 
-// CatchUpResult is what a catch-up did.
-type CatchUpResult struct {
-	// Finalized counts the keys it finalized.
-	Finalized int
-	// Complete is false when it stopped at its deadline with work left.
-	Complete bool
-}
-
-// CatchUp carries out everything due for owner by its clock: every final
-// deletion (tombstone, name released, trail, report), then a sweep's worth
-// of the rest (events, reminders) until none is left. It starts no new work
-// after stop (zero: none) and then says it is not complete; what it left is
-// the next sweep's. The local server's clock API calls it after moving a
-// tenant's clock, so the caller's next request sees it done.
-func (f *Finalizer) CatchUp(ctx context.Context, owner string, stop time.Time) (CatchUpResult, error) {
+// FinalizeEach finalizes ks, many at once (Config.Parallelism), and says
+// how many it finalized and how many it started: none after stop (zero:
+// no stop). No sweep runs meanwhile.
+func (f *Finalizer) FinalizeEach(ctx context.Context, ks []keys.Key, stop time.Time) (finalized, started int, err error) {
 	f.sweeping.Lock()
 	defer f.sweeping.Unlock()
-	var res CatchUpResult
-	for {
-		due, err := f.store.DueOf(ctx, owner, f.cfg.Clock(owner), sweepBatch)
-		if err != nil {
-			return res, err
+	var done atomic.Int64
+	started, err = f.each(len(ks), stop, func(i int) error {
+		if err := f.Finalize(ctx, ks[i]); err != nil {
+			return err
 		}
-		var done atomic.Int64
-		started, err := f.each(len(due), stop, func(i int) error {
-			if err := f.Finalize(ctx, due[i]); err != nil {
-				return err
-			}
-			done.Add(1)
-			return nil
-		})
-		res.Finalized += int(done.Load())
-		if err != nil {
-			return res, stopped(ctx, err)
-		}
-		if started < len(due) {
-			return res, nil // stopped: not complete
-		}
-		if len(due) < sweepBatch {
-			break
-		}
-	}
-	for {
-		if !stop.IsZero() && !time.Now().Before(stop) {
-			return res, nil
-		}
-		full, err := f.sweep(ctx, stop)
-		if err != nil {
-			return res, stopped(ctx, err)
-		}
-		if !full {
-			res.Complete = true
-			return res, nil
-		}
-	}
-}
-
-// DueCount counts owner's keys whose window has ended by its clock and
-// that are not yet finalized.
-func (f *Finalizer) DueCount(ctx context.Context, owner string) (int, error) {
-	due, err := f.store.DueOf(ctx, owner, f.cfg.Clock(owner), math.MaxInt32)
-	return len(due), err
-}
-
-// stopped is err, unless ctx ended: then the work is only incomplete.
-func stopped(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
+		done.Add(1)
 		return nil
-	}
-	return err
+	})
+	return int(done.Load()), started, err
+}
+
+// SweepUntil is a round of Sweep that starts no new part of its work after
+// stop (zero: none), and then says it is full: more waits.
+func (f *Finalizer) SweepUntil(ctx context.Context, stop time.Time) (full bool, err error) {
+	f.sweeping.Lock()
+	defer f.sweeping.Unlock()
+	return f.sweep(ctx, stop)
 }
 
 // SweepUntilDone sweeps while a round finds a full batch and ctx allows
@@ -456,23 +395,6 @@ func (f *Finalizer) sweepUntilDone(ctx context.Context) error {
 		full, err := f.sweep(ctx, time.Time{})
 		if err != nil || !full || ctx.Err() != nil {
 			return err
-		}
-	}
-}
-
-// Run sweeps every interval until ctx ends: the local stand-in for TTL, the
-// stream and the scheduled sweep.
-func (f *Finalizer) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := f.SweepUntilDone(ctx); err != nil && ctx.Err() == nil {
-			f.log.ErrorContext(ctx, "expiry sweep failed", "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
 		}
 	}
 }

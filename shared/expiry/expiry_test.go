@@ -12,10 +12,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/storetest"
 )
 

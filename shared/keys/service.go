@@ -87,6 +87,28 @@ func (s *Service) Create(ctx context.Context, p Principal, r CreateRequest) (Key
 	}
 }
 
+// CreateWithID creates the key r describes with the id given, for p's
+// tenant: the entry for keys whose id is fixed ahead (a seed file's).
+// ErrKeyExists if the id is taken, or was (a deleted key's tombstone keeps
+// it).
+func (s *Service) CreateWithID(ctx context.Context, p Principal, id string, r CreateRequest) (Key, error) {
+	k, err := s.newKey(p, r)
+	if err != nil {
+		return Key{}, err
+	}
+	k.ID, k.Number = id, NumberOf(id)
+	err = s.store.Create(ctx, k)
+	if unknownOutcome(err) {
+		if stored, gerr := s.store.Get(ctx, k.Owner, k.ID); gerr == nil && stored.LastChange.Same(k.LastChange) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("create key %s: %w", id, err)
+	}
+	return k, nil
+}
+
 // newKey is the key r describes, created by p now, without its id.
 func (s *Service) newKey(p Principal, r CreateRequest) (Key, error) {
 	now := s.clock(p.Tenant).UTC().Truncate(time.Millisecond)

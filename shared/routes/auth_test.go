@@ -22,8 +22,8 @@ import (
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2/model"
 
 	"github.com/keydeletion/service/infra/devclient"
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
 	"github.com/keydeletion/service/shared/validation"
 )

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/infra/devclient"
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
 	"github.com/keydeletion/service/shared/validation"
 )

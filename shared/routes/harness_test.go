@@ -8,9 +8,9 @@ import (
 
 	"github.com/keydeletion/service/infra/devclient"
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 	"github.com/keydeletion/service/shared/routes"
 	"github.com/keydeletion/service/shared/storetest"
 	"github.com/keydeletion/service/shared/tenant"

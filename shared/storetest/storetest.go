@@ -38,10 +38,14 @@ func (c *Clock) Set(t time.Time) { c.ns.Store(t.UnixNano()) }
 func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // Store is what the suite holds a store to: the service's part, the final
-// deletion's, and Tombstone, which only tests read.
+// deletion's, DueOf, which the local server's clock API needs of both
+// stores, and Tombstone, which only tests read.
 type Store interface {
 	keys.Store
 	expiry.Store
+	// DueOf returns up to limit of owner's keys pending deletion whose
+	// window ends at or before before, oldest first.
+	DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error)
 	// Tombstone returns the record of a finalized key. ErrNotFound if none.
 	Tombstone(ctx context.Context, owner, id string) (keys.Tombstone, error)
 }

@@ -1,17 +1,85 @@
-package expiry_test
+package catchup_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/localserver/catchup"
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
+	"github.com/keydeletion/service/shared/dynamostore"
 	"github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/storetest"
 )
+
+// eachStore runs fn on the embedded store and on DynamoDB Local: the local
+// server runs on both.
+func eachStore(t *testing.T, fn func(t *testing.T, st storetest.Store)) {
+	t.Run("pebble", func(t *testing.T) {
+		st, err := pebblestore.Open(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		fn(t, st)
+	})
+	t.Run("dynamodb", func(t *testing.T) {
+		db, table := dynamodblocal.NewTable(t)
+		fn(t, dynamostore.New(db, table))
+	})
+}
+
+// publisher records what is published.
+type publisher struct {
+	mu     sync.Mutex
+	events []events.Event
+}
+
+func (p *publisher) Publish(_ context.Context, evs []events.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.events = append(p.events, evs...)
+	return nil
+}
+
+// take returns what was published since the last take.
+func (p *publisher) take() []events.Event {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.events
+	p.events = nil
+	return out
+}
+
+type fixture struct {
+	t   *testing.T
+	ctx context.Context
+	svc *keys.Service
+	st  storetest.Store
+	p   keys.Principal
+}
+
+// schedule creates a key of f.p's tenant and schedules its deletion.
+func (f *fixture) schedule(days int) keys.Key {
+	f.t.Helper()
+	k, err := f.svc.Create(f.ctx, f.p, keys.CreateRequest{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.svc.ScheduleDeletion(f.ctx, f.p, k.ID, days); err != nil {
+		f.t.Fatal(err)
+	}
+	if k, err = f.st.Get(f.ctx, f.p.Tenant, k.ID); err != nil {
+		f.t.Fatal(err)
+	}
+	return k
+}
 
 // tenantClocks is a clock per tenant, as the local server keeps them.
 type tenantClocks struct {
@@ -53,7 +121,8 @@ func TestTenantsClocksAreTheirOwn(t *testing.T) {
 		quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 		svc := keys.NewServiceWithClock(st, clocks.now)
 		fin := expiry.New(st, expiry.Config{Now: clocks.latest, Clock: clocks.now, Log: quiet, Publisher: pub, Reminders: []time.Duration{}})
-		f := &sweepFixture{t: t, ctx: t.Context(), st: st, svc: svc, pub: pub}
+		w := &catchup.Worker{Finalizer: fin, Store: st, Clock: clocks.now, Log: quiet}
+		f := &fixture{t: t, ctx: t.Context(), st: st, svc: svc}
 		schedule := func(tenant string) keys.Key {
 			f.p = keys.Principal{Tenant: tenant, Dialect: "aws"}
 			return f.schedule(7)
@@ -73,7 +142,7 @@ func TestTenantsClocksAreTheirOwn(t *testing.T) {
 		pub.take()
 
 		clocks.move("tenant-a", 8*24*time.Hour)
-		res, err := fin.CatchUp(f.ctx, "tenant-a", time.Time{})
+		res, err := w.CatchUp(f.ctx, "tenant-a", time.Time{})
 		if err != nil || res.Finalized != 2 || !res.Complete {
 			t.Fatalf("CatchUp: %+v, %v; want 2 finalized, complete", res, err)
 		}
@@ -95,7 +164,7 @@ func TestTenantsClocksAreTheirOwn(t *testing.T) {
 		if deleted != 2 {
 			t.Fatalf("%d final-deletion events published by CatchUp, want 2", deleted)
 		}
-		if res, err := fin.CatchUp(f.ctx, "tenant-a", time.Time{}); err != nil || res.Finalized != 0 || !res.Complete {
+		if res, err := w.CatchUp(f.ctx, "tenant-a", time.Time{}); err != nil || res.Finalized != 0 || !res.Complete {
 			t.Fatalf("CatchUp again: %+v, %v; want 0 finalized", res, err)
 		}
 	})
@@ -109,22 +178,23 @@ func TestCatchUpStops(t *testing.T) {
 		svc := keys.NewService(st, clock.Now)
 		quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
 		fin := expiry.New(st, expiry.Config{Now: clock.Now, Log: quiet, Reminders: []time.Duration{}, Parallelism: 1})
-		f := &sweepFixture{t: t, ctx: t.Context(), st: st, svc: svc, pub: &publisher{}, p: keys.Principal{Tenant: "tenant-a"}}
+		w := &catchup.Worker{Finalizer: fin, Store: st, Clock: func(string) time.Time { return clock.Now() }, Log: quiet}
+		f := &fixture{t: t, ctx: t.Context(), st: st, svc: svc, p: keys.Principal{Tenant: "tenant-a"}}
 		for range 5 {
 			f.schedule(7)
 		}
 		clock.Advance(8 * 24 * time.Hour)
-		res, err := fin.CatchUp(f.ctx, "tenant-a", time.Now()) // stopped before it starts
+		res, err := w.CatchUp(f.ctx, "tenant-a", time.Now()) // stopped before it starts
 		if err != nil || res.Complete || res.Finalized != 0 {
 			t.Fatalf("stopped catch-up: %+v %v", res, err)
 		}
-		if n, err := fin.DueCount(f.ctx, "tenant-a"); err != nil || n != 5 {
+		if n, err := w.DueCount(f.ctx, "tenant-a"); err != nil || n != 5 {
 			t.Fatalf("due after it: %d %v", n, err)
 		}
-		if res, err := fin.CatchUp(f.ctx, "tenant-a", time.Time{}); err != nil || !res.Complete || res.Finalized != 5 {
+		if res, err := w.CatchUp(f.ctx, "tenant-a", time.Time{}); err != nil || !res.Complete || res.Finalized != 5 {
 			t.Fatalf("the next catch-up: %+v %v", res, err)
 		}
-		if n, err := fin.DueCount(f.ctx, "tenant-a"); err != nil || n != 0 {
+		if n, err := w.DueCount(f.ctx, "tenant-a"); err != nil || n != 0 {
 			t.Fatalf("due at the end: %d %v", n, err)
 		}
 	})

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 // A data folder written by the previous version (testdata/legacy/keys.db,

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 // Concurrent writers share commits: with 64 writers in flight, fewer commits

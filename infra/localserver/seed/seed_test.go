@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
+	"github.com/keydeletion/service/infra/localserver/seed"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
-	"github.com/keydeletion/service/shared/seed"
 	"github.com/keydeletion/service/shared/tenant"
 )
 
@@ -21,7 +21,7 @@ var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
 
 func directory(t *testing.T) *tenant.Directory {
 	t.Helper()
-	d, err := tenant.LoadFile("../../infra/local/credentials.json")
+	d, err := tenant.LoadFile("../../local/credentials.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestExampleSeedAppliesOnce(t *testing.T) {
 	defer st.Close()
 	now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
 	svc := keys.NewService(st, func() time.Time { return now })
-	const path = "../../infra/local/seed.yaml"
+	const path = "../../local/seed.yaml"
 	res, err := seed.Apply(ctx, svc, dir, path, quiet)
 	if err != nil || res.Created != 6 || res.Present != 0 {
 		t.Fatalf("first apply: %+v %v", res, err)
@@ -86,7 +86,7 @@ func TestExampleSeedAppliesOnce(t *testing.T) {
 	}
 	// The trail says who moved the pending key there.
 	page, err := svc.Trail(ctx, a, keys.TrailQuery{Limit: 100})
-	if err != nil || len(page.Records) != 1 || page.Records[0].By.Dialect != keys.SeedDialect {
+	if err != nil || len(page.Records) != 1 || page.Records[0].By.Dialect != seed.Dialect {
 		t.Errorf("trail: %+v %v", page.Records, err)
 	}
 
@@ -164,13 +164,13 @@ func TestInvalidSeedNamesTheEntry(t *testing.T) {
 func TestInterruptedSeedFinishes(t *testing.T) {
 	ctx := context.Background()
 	svc := service(t)
-	p := keys.Principal{Tenant: "dev-a", Dialect: keys.SeedDialect}
+	p := keys.Principal{Tenant: "dev-a", Dialect: seed.Dialect}
 	const id = "0b6f7c4e-3a1d-4c2b-9e8f-1a2b3c4d5e6f"
 	// What the first attempt left: the key created, still Enabled.
-	if _, created, err := svc.Seed(ctx, p, keys.SeedRequest{ID: id}); err != nil || !created {
+	if _, created, err := seed.Seed(ctx, svc, p, seed.Request{ID: id}); err != nil || !created {
 		t.Fatalf("create: %v %v", created, err)
 	}
-	k, created, err := svc.Seed(ctx, p, keys.SeedRequest{ID: id, State: keys.PendingDeletion, PendingDays: 3})
+	k, created, err := seed.Seed(ctx, svc, p, seed.Request{ID: id, State: keys.PendingDeletion, PendingDays: 3})
 	if err != nil || created || k.State != keys.PendingDeletion || k.PendingDays != 3 {
 		t.Fatalf("resumed: %+v %v %v", k, created, err)
 	}
@@ -178,7 +178,7 @@ func TestInterruptedSeedFinishes(t *testing.T) {
 	if _, err := svc.CancelDeletion(ctx, keys.Principal{Tenant: "dev-a"}, id); err != nil {
 		t.Fatal(err)
 	}
-	if k, _, err := svc.Seed(ctx, p, keys.SeedRequest{ID: id, State: keys.PendingDeletion, PendingDays: 3}); err != nil || k.State != keys.Disabled {
+	if k, _, err := seed.Seed(ctx, svc, p, seed.Request{ID: id, State: keys.PendingDeletion, PendingDays: 3}); err != nil || k.State != keys.Disabled {
 		t.Fatalf("after the cancel: %+v %v", k.State, err)
 	}
 }

@@ -94,19 +94,93 @@ var keyFields = func() []string {
 	return names
 }()
 
+// Dialect is the Dialect of the principal that seeds keys: the operator's
+// seed file, recorded as such in the trail.
+const Dialect = "seed"
+
+// Request is a key a seed file declares: its id is fixed, and so is the
+// state it starts in.
+type Request struct {
+	ID string // a key id that can be issued (validation.NewKeyID)
+	keys.CreateRequest
+	// State is Enabled (also when empty), Disabled, PendingDeletion or
+	// PendingImport (which makes the key's origin EXTERNAL).
+	State keys.State
+	// PendingDays is a PendingDeletion key's window, from the seeding.
+	PendingDays int
+}
+
+// Check says what is wrong with r's state and window, if anything, before
+// anything is written.
+func (r Request) Check() error {
+	switch r.State {
+	case "", keys.Enabled, keys.Disabled, keys.PendingImport:
+		if r.PendingDays != 0 {
+			return fmt.Errorf("pendingDays is for a key in state PendingDeletion")
+		}
+	case keys.PendingDeletion:
+		if r.PendingDays < 1 {
+			return fmt.Errorf("a PendingDeletion key needs a window of a day or more")
+		}
+	default:
+		return fmt.Errorf("state %q is not one of Enabled, Disabled, PendingDeletion, PendingImport", r.State)
+	}
+	return nil
+}
+
+// Seed makes the key r declares for p's tenant, in its state, unless the id
+// is taken: a seed applies once, and what tests did to the key since (or
+// its deletion) stands. created says whether it made the key now. A seed
+// interrupted between creating a key and moving it to its state finishes
+// the move the next time.
+func Seed(ctx context.Context, svc *keys.Service, p keys.Principal, r Request) (k keys.Key, created bool, err error) {
+	if err := r.Check(); err != nil {
+		return keys.Key{}, false, err
+	}
+	p.Policy = keys.Policy{} // the operator's seed, not a caller under the tenant's policy
+	if r.State == keys.PendingImport {
+		r.Origin = keys.OriginExternal
+	}
+	k, err = svc.Get(ctx, p, r.ID)
+	switch {
+	case errors.Is(err, keys.ErrNotFound):
+		switch k, err = svc.CreateWithID(ctx, p, r.ID, r.CreateRequest); {
+		case errors.Is(err, keys.ErrKeyExists):
+			return keys.Key{}, false, nil // deleted since it was seeded: it stays deleted
+		case err != nil:
+			return keys.Key{}, false, err
+		}
+		created = true
+	case err != nil:
+		return keys.Key{}, false, err
+	case k.LastChange.Op != keys.OpCreate || k.LastChange.By.Dialect != Dialect:
+		return k, false, nil
+	}
+	switch {
+	case r.State == keys.Disabled && k.State == keys.Enabled:
+		k, err = svc.Disable(ctx, p, r.ID)
+	case r.State == keys.PendingDeletion && k.State != keys.PendingDeletion:
+		_, err = svc.ScheduleDeletion(ctx, p, r.ID, r.PendingDays)
+		if err == nil {
+			k, err = svc.Get(ctx, p, r.ID)
+		}
+	}
+	return k, created, err
+}
+
 // maxDescription is the longest description any dialect takes (AWS's).
 const maxDescription = 8192
 
 // Parse reads a seed file and checks every entry against the tenants in
 // dir; an error names the entry (tenant, index, id, line).
-func Parse(data []byte, dir *tenant.Directory) (map[string][]keys.SeedRequest, error) {
+func Parse(data []byte, dir *tenant.Directory) (map[string][]Request, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var f File
 	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
 		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	out := map[string][]keys.SeedRequest{}
+	out := map[string][]Request{}
 	ids := map[string]string{} // id -> where it was declared first
 	for _, tid := range slices.Sorted(maps.Keys(f.Tenants)) {
 		if _, ok := dir.ByID(tid); !ok {
@@ -139,9 +213,9 @@ func Parse(data []byte, dir *tenant.Directory) (map[string][]keys.SeedRequest, e
 }
 
 // request is k in the domain's words, with what only the file format knows
-// checked; keys.SeedRequest.Check checks the rest.
-func (k Key) request() (keys.SeedRequest, error) {
-	r := keys.SeedRequest{ID: k.ID, State: keys.State(k.State), PendingDays: k.PendingDays,
+// checked; Request.Check checks the rest.
+func (k Key) request() (Request, error) {
+	r := Request{ID: k.ID, State: keys.State(k.State), PendingDays: k.PendingDays,
 		CreateRequest: keys.CreateRequest{Alias: strings.TrimPrefix(k.Alias, "alias/"), Description: k.Description,
 			Spec: keys.Spec(k.Spec), Usage: keys.Usage(k.Usage), Tags: k.Tags}}
 	if k.ID == "" {
@@ -210,9 +284,9 @@ func Apply(ctx context.Context, svc *keys.Service, dir *tenant.Directory, path s
 	}
 	var res Result
 	for _, tid := range slices.Sorted(maps.Keys(plan)) {
-		p := keys.Principal{Tenant: tid, Dialect: keys.SeedDialect, Source: path, RequestID: "seed"}
+		p := keys.Principal{Tenant: tid, Dialect: Dialect, Source: path, RequestID: "seed"}
 		for i, r := range plan[tid] {
-			_, created, err := svc.Seed(ctx, p, r)
+			_, created, err := Seed(ctx, svc, p, r)
 			if err != nil {
 				return res, fmt.Errorf("seed file %s: tenants.%s.keys[%d] (id %q): %w", path, tid, i, r.ID, err)
 			}

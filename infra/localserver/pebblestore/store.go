@@ -175,7 +175,7 @@ func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Ke
 	return s.due("", before, limit)
 }
 
-// DueOf implements expiry.Store: the due index up to before, owner's
+// DueOf (the clock API's, package catchup) reads the due index up to before, owner's
 // entries only (the owner is in the index key: others are not decoded).
 func (s *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
 	return s.due(owner, before, limit)
@@ -439,7 +439,7 @@ func (s *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Durati
 	})
 }
 
-// ExpireRecords implements expiry.Store: it removes the audit records whose
+// ExpireRecords (the local loop's, package catchup) removes the audit records whose
 // retention ended at or before now. An owner's records are in time order
 // and one retention applies to all, so each owner's expired records come
 // first (a retention changed later only delays removal; reads skip expired

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 // The write-ahead log's reserved space counts in its size, so a write and

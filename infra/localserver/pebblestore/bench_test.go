@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/localserver/pebblestore"
 	"github.com/keydeletion/service/shared/keys"
-	"github.com/keydeletion/service/shared/pebblestore"
 )
 
 func benchStore(b *testing.B) (*pebblestore.Store, *keys.Service) {
