@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -20,5 +21,6 @@ func main() {
 	tenants := config.MustTenants(ctx, awsConfig, log) // for the events' account, region and key ARN
 	cfg := config.MustExpiry(awsConfig, tenants, log)
 	cfg.Source = "stream"
-	lambda.Start(expiry.New(store, cfg).StreamHandler(store.Stream()))
+	h := &streamHandler{fin: expiry.New(store, cfg), decode: store.Stream(), log: log, parallelism: cmp.Or(cfg.Parallelism, expiry.DefaultParallelism)}
+	lambda.Start(h.handle)
 }

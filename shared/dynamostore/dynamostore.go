@@ -238,8 +238,9 @@ func (st *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombst
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld}},
 		{Delete: &types.Delete{
 			TableName: &st.table, Key: itemKey(k.Owner, prefixKey+k.ID),
-			ConditionExpression:      aws.String("attribute_not_exists(pk) OR (#owner = :owner AND #state = :pending AND deleteAt = :deleteAt AND deleteAt <= :now)"),
-			ExpressionAttributeNames: map[string]string{"#owner": "owner", "#state": "state"},
+			ConditionExpression:                 aws.String("attribute_not_exists(pk) OR (#owner = :owner AND #state = :pending AND deleteAt = :deleteAt AND deleteAt <= :now)"),
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+			ExpressionAttributeNames:            map[string]string{"#owner": "owner", "#state": "state"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":owner": s(k.Owner), ":pending": s(string(keys.PendingDeletion)),
 				":deleteAt": n(k.DeleteAt.Unix()), ":now": n(f.Now.Unix()),
@@ -276,7 +277,13 @@ func (st *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombst
 			stored, err := decodeTombstone(cancelled.CancellationReasons[0].Item)
 			return stored, false, err
 		}
-		return keys.Tombstone{}, false, fmt.Errorf("dynamostore: finalize %s: the key is no longer the pending deletion to finalize", k.ID)
+		refused := &keys.ConditionFailed{}
+		if failed[1] {
+			if cur, err := decodeKey(cancelled.CancellationReasons[1].Item); err == nil {
+				refused.Current = &cur
+			}
+		}
+		return keys.Tombstone{}, false, fmt.Errorf("dynamostore: finalize %s: the key is no longer the pending deletion to finalize: %w", k.ID, refused)
 	}
 	if err != nil {
 		return keys.Tombstone{}, false, wrap("finalize", err)

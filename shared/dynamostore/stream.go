@@ -17,7 +17,7 @@ const (
 	ttlIdentityType = "Service"
 )
 
-// Stream reads the keys table's stream for expiry.StreamHandler.
+// Stream reads the keys table's stream for the expire function.
 type Stream struct{ store *Store }
 
 // Stream returns the reader of the table's stream. The audit records it

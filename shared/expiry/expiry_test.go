@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/aws/aws-lambda-go/events"
+	"time"
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/infra/localserver/pebblestore"
@@ -175,60 +175,35 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 	})
 }
 
-// A TTL removal the expire function cannot finalize (a key item not pending
-// deletion, or one without id or owner) is logged as an error with the
-// record's identity, and not retried.
-func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
-	st, err := pebblestore.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	f := setup(t, st)
-	image := func(state, id, owner string) map[string]events.DynamoDBAttributeValue {
-		img := map[string]events.DynamoDBAttributeValue{
-			"pk": events.NewStringAttribute("T#" + owner), "sk": events.NewStringAttribute("K#" + id),
-			"state": events.NewStringAttribute(state), "spec": events.NewStringAttribute("AES_256"),
-			"createdAt": events.NewNumberAttribute("1"), "stateChangedAt": events.NewNumberAttribute("1"),
-			"deleteAt": events.NewNumberAttribute("1795000000"), "pendingDays": events.NewNumberAttribute("7"),
+// A refused final deletion says whether a retry can succeed: a key whose
+// deletion was cancelled is refused for good (ErrChanged); one whose window
+// has not ended by the finalizer's clock only for now (ErrNotYetDue);
+// nothing is written either way.
+func TestFinalizeRefusalsAreTyped(t *testing.T) {
+	eachStore(t, func(t *testing.T, st storetest.Store) {
+		f := setup(t, st)
+		early := f.pending("not-yet")
+		err := f.fin.Finalize(f.ctx, early)
+		if !errors.Is(err, expiry.ErrNotYetDue) || expiry.Permanent(err) {
+			t.Fatalf("finalize before the window ended: %v; want ErrNotYetDue, not permanent", err)
 		}
-		if id != "" {
-			img["id"] = events.NewStringAttribute(id)
+		cancelled := f.pending("cancelled")
+		if _, err := f.svc.CancelDeletion(f.ctx, keys.Principal{Tenant: cancelled.Owner}, cancelled.ID); err != nil {
+			t.Fatal(err)
 		}
-		if owner != "" {
-			img["owner"] = events.NewStringAttribute(owner)
+		f.clock.Advance(8 * 24 * time.Hour)
+		err = f.fin.Finalize(f.ctx, cancelled)
+		if !errors.Is(err, expiry.ErrChanged) || !expiry.Permanent(err) {
+			t.Fatalf("finalize a cancelled deletion: %v; want ErrChanged, permanent", err)
 		}
-		return img
-	}
-	ttl := &events.DynamoDBUserIdentity{Type: "Service", PrincipalID: "dynamodb.amazonaws.com"}
-	record := func(seq string, old map[string]events.DynamoDBAttributeValue) events.DynamoDBEventRecord {
-		return events.DynamoDBEventRecord{EventID: "ev-" + seq, EventName: "REMOVE", UserIdentity: ttl,
-			Change: events.DynamoDBStreamRecord{SequenceNumber: seq, OldImage: old,
-				Keys: map[string]events.DynamoDBAttributeValue{"pk": old["pk"], "sk": old["sk"]}}}
-	}
-	// The stream's reader of DynamoDB's records (TTL removals need no table).
-	handler := f.fin.StreamHandler(dynamostore.New(nil, "unused").Stream())
-	resp, err := handler(f.ctx, events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
-		record("1", image("Enabled", "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "tenant-a")),
-		record("2", image("PendingDeletion", "", "tenant-a")),
-		record("3", image("PendingDeletion", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "")),
-	}})
-	if err != nil || len(resp.BatchItemFailures) != 0 {
-		t.Fatalf("skipped removals reported as failures (they would be retried in vain): %+v %v", resp, err)
-	}
-	lines := f.logs.lines("ERROR", "TTL removed an item that was not a key pending deletion; nothing finalized")
-	if len(lines) != 3 {
-		t.Fatalf("%d error lines for 3 skipped removals", len(lines))
-	}
-	// The batch's items are handled at once, so the lines come in any order.
-	byEvent := map[any]any{}
-	for _, l := range lines {
-		byEvent[l["eventId"]] = l["keys"]
-	}
-	for event, want := range map[string]string{"ev-1": "pk=T#tenant-a sk=K#0d0466b0-e727-4d9c-b35d-f84bb474a37f",
-		"ev-2": "pk=T#tenant-a sk=K#", "ev-3": "pk=T# sk=K#7c9e6679-7425-40de-944b-e07fc1f90ae7"} {
-		if byEvent[event] != want {
-			t.Errorf("record %s: logged with keys %v, want %q", event, byEvent[event], want)
+		if k, err := st.Get(f.ctx, cancelled.Owner, cancelled.ID); err != nil || k.State != keys.Disabled {
+			t.Fatalf("the cancelled key after the refusal: %+v %v", k, err)
 		}
-	}
+		if _, err := st.Tombstone(f.ctx, cancelled.Owner, cancelled.ID); !errors.Is(err, keys.ErrNotFound) {
+			t.Fatalf("a refused final deletion wrote a tombstone: %v", err)
+		}
+		if err := f.fin.Finalize(f.ctx, early); err != nil {
+			t.Fatalf("the same key once its window ended: %v", err)
+		}
+	})
 }

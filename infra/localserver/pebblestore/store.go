@@ -227,7 +227,7 @@ func (s *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombsto
 			return err, nil
 		}
 		if !f.Permits(cur) {
-			return nil, fmt.Errorf("pebblestore: finalize %s: key is %s, not the pending deletion to finalize", k.ID, cur.State)
+			return nil, fmt.Errorf("pebblestore: finalize %s: key is %s, not the pending deletion to finalize: %w", k.ID, cur.State, &keys.ConditionFailed{Current: cur})
 		}
 		stored, created = tomb, true
 		return s.finalize(t, f, cur), nil

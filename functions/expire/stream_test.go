@@ -1,6 +1,8 @@
-package dynamostore_test
+package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +34,13 @@ import (
 const eventsDir = "../../events"
 
 var quiet = slog.New(slog.NewJSONHandler(io.Discard, nil))
+
+// newHandler is the expire function's handler on st, as main makes it.
+func newHandler(st *dynamostore.Store, cfg expiry.Config) func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	log := cmp.Or(cfg.Log, quiet)
+	h := &streamHandler{fin: expiry.New(st, cfg), decode: st.Stream(), log: log, parallelism: expiry.DefaultParallelism}
+	return h.handle
+}
 
 func readEvent(t *testing.T, m eventgen.Manifest, name string) events.DynamoDBEvent {
 	t.Helper()
@@ -66,7 +76,7 @@ func TestStreamEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			pub := &recorded{}
-			handler := expiry.New(st, expiry.Config{Log: quiet, Publisher: pub}).StreamHandler(st.Stream())
+			handler := newHandler(st, expiry.Config{Log: quiet, Publisher: pub})
 			var first keys.Tombstone
 			if want.After != "" {
 				if _, err := handler(ctx, readEvent(t, m, want.After)); err != nil {
@@ -164,7 +174,7 @@ func TestTTLRemovalThroughStream(t *testing.T) {
 	other, _ := svc.Create(ctx, keys.Principal{Tenant: eventgen.Owner}, keys.CreateRequest{})
 
 	records := waitForTTLRemoval(t, db, table, k.ID)
-	handler := expiry.New(st, expiry.Config{Log: quiet}).StreamHandler(st.Stream())
+	handler := newHandler(st, expiry.Config{Log: quiet})
 	resp, err := handler(ctx, events.DynamoDBEvent{Records: records})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handler: %+v %v", resp, err)
@@ -215,7 +225,7 @@ func TestStreamEventsNameTheAlias(t *testing.T) {
 		return inserts == 2
 	})
 	pub := &recorded{}
-	handler := expiry.New(st, expiry.Config{Log: quiet, Publisher: pub}).StreamHandler(st.Stream())
+	handler := newHandler(st, expiry.Config{Log: quiet, Publisher: pub})
 	if resp, err := handler(ctx, events.DynamoDBEvent{Records: records}); err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("handler: %+v %v", resp, err)
 	}
@@ -336,4 +346,86 @@ func toEventValue(v streamtypes.AttributeValue) events.DynamoDBAttributeValue {
 		return events.NewStringSetAttribute(v.Value)
 	}
 	panic(fmt.Sprintf("stream attribute of type %T", v))
+}
+
+// logLines are the JSON log lines written to it.
+type logLines struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logLines) lines(level, msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for raw := range strings.SplitSeq(l.buf.String(), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(raw), &line) == nil && line["level"] == level && line["msg"] == msg {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TTL removals of items that were no key pending deletion (a key in
+// another state, an item without an id or owner) are refused for good:
+// each is logged as an error with the record's identity, and not retried.
+func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
+	db, table := dynamodblocal.NewTable(t)
+	st := dynamostore.New(db, table)
+	logs := &logLines{}
+	handler := newHandler(st, expiry.Config{Log: slog.New(slog.NewJSONHandler(logs, nil))})
+	image := func(state, id, owner string) map[string]events.DynamoDBAttributeValue {
+		img := map[string]events.DynamoDBAttributeValue{
+			"pk": events.NewStringAttribute("T#" + owner), "sk": events.NewStringAttribute("K#" + id),
+			"state": events.NewStringAttribute(state), "spec": events.NewStringAttribute("AES_256"),
+			"createdAt": events.NewNumberAttribute("1"), "stateChangedAt": events.NewNumberAttribute("1"),
+			"deleteAt": events.NewNumberAttribute("1795000000"), "pendingDays": events.NewNumberAttribute("7"),
+		}
+		if id != "" {
+			img["id"] = events.NewStringAttribute(id)
+		}
+		if owner != "" {
+			img["owner"] = events.NewStringAttribute(owner)
+		}
+		return img
+	}
+	ttl := &events.DynamoDBUserIdentity{Type: "Service", PrincipalID: "dynamodb.amazonaws.com"}
+	record := func(seq string, old map[string]events.DynamoDBAttributeValue) events.DynamoDBEventRecord {
+		return events.DynamoDBEventRecord{EventID: "ev-" + seq, EventName: "REMOVE", UserIdentity: ttl,
+			Change: events.DynamoDBStreamRecord{SequenceNumber: seq, OldImage: old,
+				Keys: map[string]events.DynamoDBAttributeValue{"pk": old["pk"], "sk": old["sk"]}}}
+	}
+	resp, err := handler(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{
+		record("1", image("Enabled", "0d0466b0-e727-4d9c-b35d-f84bb474a37f", "tenant-a")),
+		record("2", image("PendingDeletion", "", "tenant-a")),
+		record("3", image("PendingDeletion", "7c9e6679-7425-40de-944b-e07fc1f90ae7", "")),
+	}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("skipped removals reported as failures (they would be retried in vain): %+v %v", resp, err)
+	}
+	lines := logs.lines("ERROR", "TTL removed an item that was not a key pending deletion; nothing finalized")
+	if len(lines) != 3 {
+		t.Fatalf("%d error lines for 3 skipped removals", len(lines))
+	}
+	// The batch's items are handled at once, so the lines come in any order.
+	byEvent := map[any]any{}
+	for _, l := range lines {
+		byEvent[l["eventId"]] = l["keys"]
+	}
+	for event, want := range map[string]string{"ev-1": "pk=T#tenant-a sk=K#0d0466b0-e727-4d9c-b35d-f84bb474a37f",
+		"ev-2": "pk=T#tenant-a sk=K#", "ev-3": "pk=T# sk=K#7c9e6679-7425-40de-944b-e07fc1f90ae7"} {
+		if byEvent[event] != want {
+			t.Errorf("record %s: logged with keys %v, want %q", event, byEvent[event], want)
+		}
+	}
+	if _, err := st.Tombstone(context.Background(), "tenant-a", "0d0466b0-e727-4d9c-b35d-f84bb474a37f"); !errors.Is(err, keys.ErrNotFound) {
+		t.Errorf("a key that was not pending deletion got a tombstone: %v", err)
+	}
 }
