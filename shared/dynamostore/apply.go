@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keydeletion/service/shared/keyrecord"
+	"github.com/keydeletion/service/shared/keyitem"
 	"github.com/keydeletion/service/shared/keys"
 )
 
@@ -126,7 +126,7 @@ func (st *Store) update(ctx context.Context, c keys.Change, seen map[string]type
 func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue) *dynamodb.UpdateItemInput {
 	e := newExpr()
 	conds := e.permits(c)
-	stamp, err := attributevalue.Marshal(keyrecord.FromStamp(keys.Stamp{Op: c.Op, By: c.By, At: c.Now}))
+	stamp, err := attributevalue.Marshal(keyitem.FromStamp(keys.Stamp{Op: c.Op, By: c.By, At: c.Now}))
 	if err != nil {
 		panic(fmt.Sprintf("dynamostore: marshal stamp: %v", err)) // strings and numbers only: cannot fail
 	}
@@ -297,7 +297,7 @@ func str(s string) *string { return &s }
 func (st *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f keys.Finalization) error {
 	e := newExpr()
 	conds := e.permits(c)
-	conds = append(conds, attrDeleteAt+" = "+e.value(n(f.Key.DeleteAt.Unix())),
+	conds = append(conds, attrTTL+" = "+e.value(n(f.Key.DeleteAt.Unix())),
 		"stateChangedAt = "+e.value(n(f.Key.StateChangedAt.UnixMilli())))
 	tomb, err := attributevalue.MarshalMap(toTombstoneItem(f.Tombstone))
 	if err != nil {

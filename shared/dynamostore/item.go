@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/keydeletion/service/shared/keyrecord"
+	"github.com/keydeletion/service/shared/keyitem"
 	"github.com/keydeletion/service/shared/keys"
 )
 
@@ -33,7 +33,7 @@ import (
 const (
 	attrPK         = "pk"
 	attrSK         = "sk"
-	attrDeleteAt   = "deleteAt"
+	attrTTL        = "deleteAt" // a key's deletion time, or a record's retention end (above)
 	attrTags       = "tags"
 	attrLastChange = "lastChange"
 	attrReminded   = "reminded"
@@ -83,11 +83,11 @@ func indexed(kind, owner, id string, due time.Time) tableKeys {
 // keyItem is a key as stored: its table keys and its record.
 type keyItem struct {
 	tableKeys
-	keyrecord.Key
+	keyitem.Key
 }
 
 func toItem(k keys.Key) keyItem {
-	return keyItem{tableKeys: indexed(prefixKey, k.Owner, k.ID, k.DeleteAt), Key: keyrecord.FromKey(k)}
+	return keyItem{tableKeys: indexed(prefixKey, k.Owner, k.ID, k.DeleteAt), Key: keyitem.FromKey(k)}
 }
 
 type aliasItem struct {
@@ -100,7 +100,7 @@ type aliasItem struct {
 // the due index.
 type tombstoneItem struct {
 	tableKeys
-	keyrecord.Tombstone
+	keyitem.Tombstone
 }
 
 func toTombstoneItem(t keys.Tombstone) tombstoneItem {
@@ -108,14 +108,14 @@ func toTombstoneItem(t keys.Tombstone) tombstoneItem {
 	if !t.ReportedAt.IsZero() {
 		due = time.Time{}
 	}
-	return tombstoneItem{tableKeys: indexed(prefixTombstone, t.Owner, t.KeyID, due), Tombstone: keyrecord.FromTombstone(t)}
+	return tombstoneItem{tableKeys: indexed(prefixTombstone, t.Owner, t.KeyID, due), Tombstone: keyitem.FromTombstone(t)}
 }
 
 // recordItem is an audit record; until its event is published it is in
 // the due index.
 type recordItem struct {
 	tableKeys
-	keyrecord.Record
+	keyitem.Record
 }
 
 // recordSK orders an owner's records by time, then id.

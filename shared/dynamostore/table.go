@@ -70,7 +70,7 @@ func EnsureTable(ctx context.Context, db TableAdmin, name string) error {
 		_, err = db.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
 			TableName: aws.String(name),
 			TimeToLiveSpecification: &types.TimeToLiveSpecification{
-				AttributeName: aws.String(attrDeleteAt), Enabled: aws.Bool(true),
+				AttributeName: aws.String(attrTTL), Enabled: aws.Bool(true),
 			},
 		})
 		if err != nil {

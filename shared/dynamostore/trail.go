@@ -1,12 +1,10 @@
 package dynamostore
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/keydeletion/service/shared/keyrecord"
+	"github.com/keydeletion/service/shared/keyitem"
 	"github.com/keydeletion/service/shared/keys"
 )
 
@@ -28,7 +26,7 @@ func (st *Store) SetRetention(d time.Duration) { st.retention = d }
 // outbox (the due index) until its event is published.
 func (st *Store) recordItem(r keys.Record) (*types.Put, error) {
 	av, err := attributevalue.MarshalMap(recordItem{
-		tableKeys: indexed(prefixRecord, r.Owner, recordID(r), r.At), Record: keyrecord.FromRecord(r, st.retention),
+		tableKeys: indexed(prefixRecord, r.Owner, recordID(r), r.At), Record: keyitem.FromRecord(r, st.retention),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("dynamostore: marshal record: %w", err)
@@ -36,10 +34,10 @@ func (st *Store) recordItem(r keys.Record) (*types.Put, error) {
 	return &types.Put{TableName: &st.table, Item: av, ConditionExpression: aws.String("attribute_not_exists(pk)")}, nil
 }
 
-func decodeRecord(av map[string]types.AttributeValue) (keyrecord.Record, error) {
+func decodeRecord(av map[string]types.AttributeValue) (keyitem.Record, error) {
 	var it recordItem
 	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
-		return keyrecord.Record{}, fmt.Errorf("dynamostore: decode record: %w", err)
+		return keyitem.Record{}, fmt.Errorf("dynamostore: decode record: %w", err)
 	}
 	return it.Record, nil
 }
@@ -58,7 +56,7 @@ func (st *Store) Records(ctx context.Context, owner string, q keys.TrailQuery, n
 	in := &dynamodb.QueryInput{
 		TableName: &st.table, ConsistentRead: aws.Bool(true),
 		KeyConditionExpression:    aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
-		FilterExpression:          aws.String("attribute_not_exists(deleteAt) OR deleteAt > :now"),
+		FilterExpression:          aws.String("attribute_not_exists(" + attrTTL + ") OR " + attrTTL + " > :now"), // retention not ended
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": s(partition(owner)), ":lo": s(lo), ":hi": s(hi), ":now": n(now.Unix())},
 	}
 	if q.KeyID != "" {
@@ -158,105 +156,6 @@ func (st *Store) fillAliases(ctx context.Context, recs []keys.Record) error {
 	return nil
 }
 
-// dueItems queries every shard of kind in the due index (the shards at
-// once) for items due at or before before, and returns up to limit of
-// them, oldest first. The index is eventually consistent: what it returns
-// is a candidate, and the write that acts on it holds the condition.
-func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, limit int) ([]map[string]types.AttributeValue, error) {
-	type due struct {
-		at   int64
-		sk   string
-		item map[string]types.AttributeValue
-	}
-	shards := make([][]due, dueShards)
-	errs := make([]error, dueShards)
-	var wg sync.WaitGroup
-	for shard := range dueShards {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in := &dynamodb.QueryInput{
-				TableName: &st.table, IndexName: aws.String(dueIndex),
-				KeyConditionExpression: aws.String("dueShard = :shard AND dueAt <= :before"),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":shard": s(kind + strconv.Itoa(shard)), ":before": n(before.UnixMilli()),
-				},
-				Limit: aws.Int32(int32(min(limit, 1000))),
-			}
-			// Each shard's first limit items are enough: the merged first
-			// limit are among them.
-			for len(shards[shard]) < limit {
-				out, err := st.db.Query(ctx, in)
-				if err != nil {
-					errs[shard] = wrap("due", err)
-					return
-				}
-				for _, av := range out.Items {
-					at, err := strconv.ParseInt(av[attrDueAt].(*types.AttributeValueMemberN).Value, 10, 64)
-					if err != nil {
-						errs[shard] = fmt.Errorf("dynamostore: due index: %w", err)
-						return
-					}
-					sk, _ := av[attrSK].(*types.AttributeValueMemberS)
-					if sk == nil {
-						errs[shard] = fmt.Errorf("dynamostore: due index: an item without a sort key")
-						return
-					}
-					shards[shard] = append(shards[shard], due{at, sk.Value, av})
-				}
-				if out.LastEvaluatedKey == nil {
-					return
-				}
-				in.ExclusiveStartKey = out.LastEvaluatedKey
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	all := slices.Concat(shards...)
-	// By due time, then by sort key: records of one millisecond in the
-	// order of their (time-ordered) ids, whichever shards they came from.
-	slices.SortFunc(all, func(a, b due) int {
-		return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.sk, b.sk))
-	})
-	out := make([]map[string]types.AttributeValue, 0, min(len(all), limit))
-	for _, d := range all[:min(len(all), limit)] {
-		out = append(out, d.item)
-	}
-	return out, nil
-}
-
-// due is dueItems of kind, decoded.
-func due[T any](ctx context.Context, st *Store, kind string, before time.Time, limit int, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
-	items, err := st.dueItems(ctx, kind, before, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]T, 0, len(items))
-	for _, av := range items {
-		v, err := decode(av)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-// Due implements expiry.Store with the due index: keys pending deletion
-// whose window ends at or before before.
-func (st *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
-	return due(ctx, st, prefixKey, before, limit, decodeKey)
-}
-
-// Unreported implements expiry.Store with the due index: tombstones not yet
-// reported, deleted at or before before.
-func (st *Store) Unreported(ctx context.Context, before time.Time, limit int) ([]keys.Tombstone, error) {
-	return due(ctx, st, prefixTombstone, before, limit, decodeTombstone)
-}
-
 // Unpublished implements expiry.Store with the due index: audit records
 // written at or before before whose event is not yet published.
 // Each gets its key's alias, as Records gives it.
@@ -304,71 +203,4 @@ func (st *Store) markPublished(ctx context.Context, r keys.Record) error {
 		return nil
 	}
 	return wrap("mark published", err)
-}
-
-// MarkReminded implements expiry.Store: one conditional UpdateItem on the
-// key still pending deletion with the same window; it keeps the smallest
-// offset reminded.
-func (st *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Duration) error {
-	seconds := int64(offset / time.Second)
-	err := retryConflicts(ctx, st.backoff, func() error {
-		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &st.table, Key: itemKey(k.Owner, prefixKey+k.ID),
-			ConditionExpression:      aws.String("#state = :pending AND deleteAt = :deleteAt AND (attribute_not_exists(reminded) OR reminded > :offset)"),
-			UpdateExpression:         aws.String("SET reminded = :offset"),
-			ExpressionAttributeNames: map[string]string{"#state": "state"},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pending": s(string(keys.PendingDeletion)), ":deleteAt": n(k.DeleteAt.Unix()), ":offset": n(seconds),
-			},
-			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
-		return err
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		if ccf.Item != nil {
-			if cur, err := decodeKey(ccf.Item); err == nil && cur.State == keys.PendingDeletion && cur.DeleteAt.Equal(k.DeleteAt) {
-				return nil // already reminded at this offset or a smaller one
-			}
-		}
-		return fmt.Errorf("dynamostore: mark reminded %s: %w", k.ID, keys.ErrNotFound)
-	}
-	return wrap("mark reminded", err)
-}
-
-// DueOf returns up to limit of owner's keys pending deletion whose window
-// ended by before: one Query of the owner's partition, its keys still in
-// the due index. The local server's clock API needs it when it runs on
-// DynamoDB (DynamoDB Local); no function does.
-func (st *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
-	in := &dynamodb.QueryInput{
-		TableName:              &st.table,
-		ConsistentRead:         aws.Bool(true),
-		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :keys)"),
-		FilterExpression:       aws.String("dueAt <= :before"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": s(partition(owner)), ":keys": s(prefixKey), ":before": n(before.UnixMilli()),
-		},
-	}
-	var out []keys.Key
-	for len(out) < limit {
-		page, err := st.db.Query(ctx, in)
-		if err != nil {
-			return nil, wrap("due of "+owner, err)
-		}
-		for _, av := range page.Items {
-			k, err := decodeKey(av)
-			if err != nil {
-				return nil, err
-			}
-			if !k.Live(before) && len(out) < limit {
-				out = append(out, k)
-			}
-		}
-		if page.LastEvaluatedKey == nil {
-			break
-		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
-	}
-	return out, nil
 }

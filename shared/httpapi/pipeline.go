@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -31,8 +30,10 @@ type Wire struct {
 	// WriteError writes err in the dialect's words, and names the error
 	// code it wrote in the request's Info (ErrorCode).
 	WriteError func(ctx context.Context, w http.ResponseWriter, err error)
-	// Log receives the refusals of deletion calls (see logRefusal).
-	Log *slog.Logger
+	// Refused, if set, is told of every error an operation returned, once
+	// the answer is written (package governance records the refusals of
+	// deletion calls).
+	Refused func(c *Call, err error)
 }
 
 // Call is one authenticated request, as an operation sees it.
@@ -84,7 +85,9 @@ func (wire *Wire) Handler(op string, serve Operation) http.Handler {
 		result, err := serve(c)
 		if err != nil {
 			wire.WriteError(ctx, w, err)
-			wire.logRefusal(c, err)
+			if wire.Refused != nil {
+				wire.Refused(c, err)
+			}
 			return
 		}
 		wire.WriteResult(w, result)
@@ -114,59 +117,6 @@ func Value[T any](p *T) T {
 		return zero
 	}
 	return *p
-}
-
-// logRefusal logs a deletion call (schedule, cancel, immediate deletion)
-// that the deletion policy or the key's state refused, as a CloudTrail-like
-// JSON line with the error code the caller got, and counts it: the line is
-// also a CloudWatch embedded-metric record (namespace KeyDeletion, metric
-// RefusedDeletionCalls by Operation and Refusal), so Lambda's logs become
-// the metric without an API call.
-func (wire *Wire) logRefusal(c *Call, err error) {
-	var (
-		denied   *keys.PolicyError
-		stateErr *keys.StateError
-		op       keys.Op
-		refusal  string
-		rule     string
-	)
-	switch {
-	case errors.As(err, &denied):
-		op, refusal, rule = denied.Op, "policy", denied.Rule
-	case errors.As(err, &stateErr):
-		op, refusal = stateErr.Op, "state"
-	default:
-		return
-	}
-	if !keys.Guarded(op) || wire.Log == nil {
-		return
-	}
-	now := time.Now().UTC()
-	wire.Log.LogAttrs(c.Ctx, slog.LevelWarn, "deletion call refused",
-		slog.String("eventVersion", "1.08"),
-		slog.String("eventTime", now.Format(time.RFC3339)),
-		slog.String("eventSource", "keydeletion"),
-		slog.String("eventName", c.Info.Operation),
-		slog.String("eventType", "ApiCall"),
-		slog.Bool("readOnly", false),
-		slog.Group("userIdentity", slog.String("type", "AccessKey"), slog.String("tenant", c.Principal.Tenant),
-			slog.String("accessKeyId", c.Principal.AccessKey), slog.String("dialect", c.Principal.Dialect)),
-		slog.String("sourceIPAddress", c.Principal.Source),
-		slog.String("requestID", c.Principal.RequestID),
-		slog.Group("requestParameters", slog.String("keyId", c.Info.KeyID)),
-		slog.String("errorCode", c.Info.ErrorCode),
-		slog.String("errorMessage", err.Error()),
-		slog.String("rule", rule),
-		// The embedded metric: its dimensions and value are top-level keys.
-		slog.String("Operation", string(op)),
-		slog.String("Refusal", refusal),
-		slog.Int("RefusedDeletionCalls", 1),
-		slog.Group("_aws", slog.Int64("Timestamp", now.UnixMilli()), slog.Any("CloudWatchMetrics", []map[string]any{{
-			"Namespace":  "KeyDeletion",
-			"Dimensions": [][]string{{"Operation", "Refusal"}},
-			"Metrics":    []map[string]string{{"Name": "RefusedDeletionCalls", "Unit": "Count"}},
-		}})),
-	)
 }
 
 // LogAuthFailure logs a request refused by its signature or credentials,

@@ -18,7 +18,6 @@ const (
 	Disabled        State = "Disabled"
 	PendingDeletion State = "PendingDeletion"
 	PendingImport   State = "PendingImport"
-	Frozen          State = "Frozen"
 )
 
 // Spec is the kind of key. Dialects map their own names onto these.

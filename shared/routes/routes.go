@@ -9,10 +9,10 @@ import (
 	"github.com/keydeletion/service/shared/dialect/awsjson"
 	"github.com/keydeletion/service/shared/dialect/huawei"
 	"github.com/keydeletion/service/shared/dialect/ncp"
-	"github.com/keydeletion/service/shared/dialect/trail"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
+	"github.com/keydeletion/service/shared/trailapi"
 )
 
 // The actions each API function serves. The function mains and the tests
@@ -34,7 +34,7 @@ var APIFunctions = map[string][]httpapi.Action{
 
 // All returns every route of every dialect, authenticating callers against dir.
 func All(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
-	return slices.Concat(huawei.Routes(svc, dir, log), ncp.Routes(svc, dir, log), trail.Routes(svc, dir, log), awsjson.Routes(svc, dir, log))
+	return slices.Concat(huawei.Routes(svc, dir, log), ncp.Routes(svc, dir, log), trailapi.Routes(svc, dir, log), awsjson.Routes(svc, dir, log))
 }
 
 // Handler serves the routes of every dialect that perform one of actions

@@ -56,7 +56,6 @@ func Wire(dialect string, dir *tenant.Directory, log *slog.Logger) *httpapi.Wire
 		WriteError: func(ctx context.Context, w http.ResponseWriter, err error) {
 			writeError(ctx, w, err, dialect, log)
 		},
-		Log: log,
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 
-	"github.com/keydeletion/service/shared/keyrecord"
+	"github.com/keydeletion/service/shared/keyitem"
 )
 
 // LegacyFile is the embedded store of earlier versions: one bbolt file in
@@ -21,7 +21,7 @@ const LegacyFile = "keys.db"
 
 // legacyBuckets maps each bucket of the bbolt store to the kind its items
 // become. The keys are the same bytes after the kind, and so are the values
-// (keyrecord JSON), but for the outbox, whose values name a trail key.
+// (keyitem JSON), but for the outbox, whose values name a trail key.
 var legacyBuckets = map[string]byte{
 	"keys": kindKey, "aliases": kindAlias, "numbers": kindNumber, "tombstones": kindTombstone,
 	"unreported": kindUnrep, "due": kindDue, "trail": kindTrail, "outbox": kindOutbox,
@@ -102,19 +102,19 @@ func syncDir(dir string) error {
 func convertLegacy(kind byte, v []byte) ([]byte, error) {
 	switch kind {
 	case kindKey:
-		var r keyrecord.Key
+		var r keyitem.Key
 		if err := json.Unmarshal(v, &r); err != nil {
 			return nil, err
 		}
 		return encodeKey(nil, r.Key()), nil
 	case kindTombstone:
-		var r keyrecord.Tombstone
+		var r keyitem.Tombstone
 		if err := json.Unmarshal(v, &r); err != nil {
 			return nil, err
 		}
 		return encodeTombstone(nil, r.Tombstone()), nil
 	case kindTrail:
-		var r keyrecord.Record
+		var r keyitem.Record
 		if err := json.Unmarshal(v, &r); err != nil {
 			return nil, err
 		}

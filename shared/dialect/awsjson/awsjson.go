@@ -20,6 +20,7 @@ import (
 
 	"github.com/keydeletion/service/shared/auth"
 	"github.com/keydeletion/service/shared/auth/awssig"
+	"github.com/keydeletion/service/shared/governance"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
@@ -64,7 +65,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 			}
 			httpapi.WriteJSON(w, http.StatusOK, contentType, result)
 		},
-		WriteError: a.writeError, Log: log,
+		WriteError: a.writeError, Refused: governance.Refusals(log),
 	}
 	return []httpapi.Route{
 		{Action: httpapi.Dispatch, Method: http.MethodPost, Path: "/{$}", Handler: wire.Handler("", a.dispatch)},
@@ -127,10 +128,9 @@ var originNames = map[keys.Origin]string{keys.OriginKMS: "AWS_KMS", keys.OriginE
 
 var usageNames = map[keys.Usage]string{keys.EncryptDecrypt: "ENCRYPT_DECRYPT", keys.SignVerify: "SIGN_VERIFY"}
 
-// AWS has no Frozen state; a frozen key is Unavailable to AWS callers.
 var stateNames = map[keys.State]string{
 	keys.Enabled: "Enabled", keys.Disabled: "Disabled", keys.PendingDeletion: "PendingDeletion",
-	keys.PendingImport: "PendingImport", keys.Frozen: "Unavailable",
+	keys.PendingImport: "PendingImport",
 }
 
 // keyMetadata is KeyMetadata as AWS returns it for a single-Region

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keydeletion/service/shared/auth"
 	"github.com/keydeletion/service/shared/auth/huaweisig"
+	"github.com/keydeletion/service/shared/governance"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
@@ -41,7 +42,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		WriteResult: func(w http.ResponseWriter, result any) {
 			httpapi.WriteJSON(w, http.StatusOK, contentType, result)
 		},
-		WriteError: a.writeError, Log: log,
+		WriteError: a.writeError, Refused: governance.Refusals(log),
 	}
 	return []httpapi.Route{
 		a.route(httpapi.Create, "create-key", a.createKey),
@@ -85,7 +86,7 @@ func (a *api) route(action httpapi.Action, op string, serve httpapi.Operation) h
 
 // Key states on the wire.
 var stateCodes = map[keys.State]string{
-	keys.Enabled: "2", keys.Disabled: "3", keys.PendingDeletion: "4", keys.PendingImport: "5", keys.Frozen: "7",
+	keys.Enabled: "2", keys.Disabled: "3", keys.PendingDeletion: "4", keys.PendingImport: "5",
 }
 
 var originNames = map[keys.Origin]string{keys.OriginKMS: "kms", keys.OriginExternal: "external"}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keydeletion/service/shared/auth"
 	"github.com/keydeletion/service/shared/auth/ncpsig"
+	"github.com/keydeletion/service/shared/governance"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
@@ -44,7 +45,7 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 		WriteResult: func(w http.ResponseWriter, result any) {
 			httpapi.WriteJSON(w, http.StatusOK, contentType, map[string]any{"code": "SUCCESS", "data": result})
 		},
-		WriteError: a.writeError, Log: log,
+		WriteError: a.writeError, Refused: governance.Refusals(log),
 	}
 	return []httpapi.Route{
 		a.route(httpapi.Create, "create-key", http.MethodPost, base, a.createKey),
@@ -101,7 +102,7 @@ func keyOp(serve func(c *httpapi.Call, id string) (any, error)) httpapi.Operatio
 // the internal state's name, so that no NCP status misstates them.
 var statusNames = map[keys.State]string{
 	keys.Enabled: "ENABLE", keys.Disabled: "DISABLE", keys.PendingDeletion: "REVOKE",
-	keys.PendingImport: "PENDING_IMPORT", keys.Frozen: "FROZEN",
+	keys.PendingImport: "PENDING_IMPORT",
 }
 
 var keyTypes = map[keys.Spec]string{keys.AES256: "AES256", keys.RSA2048: "RSA2048", keys.ECP256: "ECDSA"}

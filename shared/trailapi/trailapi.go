@@ -1,4 +1,4 @@
-// Package trail serves the audit trail: GET /audit/v1/records, the
+// Package trailapi serves the audit trail: GET /audit/v1/records, the
 // service's own small API. It is no vendor's, so it lives under a path of
 // its own, outside every vendor's namespace (no future vendor operation can
 // collide with it), and it answers in one shape whichever dialect's
@@ -10,7 +10,7 @@
 // Query: keyId (one key's records), from and to (RFC 3339; from inclusive,
 // to exclusive), limit (1-1000, default 100), nextToken (from the last
 // page). Records come oldest first.
-package trail
+package trailapi
 
 import (
 	"encoding/base64"

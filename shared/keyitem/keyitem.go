@@ -1,8 +1,10 @@
-// Package keyrecord is how both stores persist a key and a tombstone: times
-// in epoch milliseconds, deleteAt in epoch seconds (DynamoDB's TTL unit), so
-// the two stores keep the same precision. The tags serve Pebble (json) and
-// DynamoDB (dynamodbav).
-package keyrecord
+// Package keyitem is a key, a tombstone and an audit record as DynamoDB
+// stores them (package dynamostore): times in epoch milliseconds, deleteAt
+// (the table's TTL attribute) in epoch seconds. The json tags are the
+// embedded store's first format, which stored the same items as JSON;
+// package pebblestore reads them only to migrate a folder of that format to
+// its own codec.
+package keyitem
 
 import (
 	"maps"
