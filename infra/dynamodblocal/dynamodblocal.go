@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
+	"github.com/keydeletion/service/infra/testtool"
 	"github.com/keydeletion/service/shared/dynamostore"
 )
 
@@ -55,6 +56,7 @@ func CheckShared(ctx context.Context, endpoint, table string) error {
 // run meant to include DynamoDB can never pass without it.
 func Endpoint(t testing.TB) string {
 	t.Helper()
+	testtool.Slow(t, "DynamoDB Local")
 	ep := os.Getenv("DYNAMODB_ENDPOINT")
 	if ep == "" {
 		if os.Getenv("REQUIRE_DYNAMODB") != "" {

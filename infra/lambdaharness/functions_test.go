@@ -23,6 +23,7 @@ import (
 	"github.com/keydeletion/service/infra/eventbridgelocal"
 	"github.com/keydeletion/service/infra/eventgen"
 	"github.com/keydeletion/service/infra/lambdaharness"
+	"github.com/keydeletion/service/infra/testtool"
 	"github.com/keydeletion/service/shared/dynamostore"
 )
 
@@ -36,34 +37,45 @@ var bus *eventbridgelocal.Server
 
 const busName = "kms-lifecycle-test"
 
-// TestMain builds every function with its Makefile target, the one sam
-// build calls, for this machine's architecture.
+// builds makes each function's binary once, the first time a test needs
+// it, with its Makefile target (the one sam build calls), for this
+// machine's architecture; a run that needs none builds none.
+var builds = map[string]func() (string, error){}
+
+func init() {
+	for _, id := range allFunctions {
+		builds[id] = sync.OnceValues(func() (string, error) {
+			out := filepath.Join(binDir, id)
+			cmd := exec.Command("make", "-s", "-C", root, "build-"+id, "ARTIFACTS_DIR="+out, "LAMBDA_GOARCH="+runtime.GOARCH)
+			if msg, err := cmd.CombinedOutput(); err != nil {
+				return "", fmt.Errorf("make build-%s: %v\n%s", id, err, msg)
+			}
+			return filepath.Join(out, "bootstrap"), nil
+		})
+	}
+}
+
+// binary is the path of logicalID's compiled bootstrap, built if need be.
+func binary(t testing.TB, logicalID string) string {
+	t.Helper()
+	testtool.Slow(t, "the compiled functions")
+	build, ok := builds[logicalID]
+	if !ok {
+		t.Fatalf("no function %s", logicalID)
+	}
+	path, err := build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "functions")
 	if err != nil {
 		panic(err)
 	}
 	binDir = dir
-	// The builds run side by side: they share most packages, which the Go
-	// build cache compiles once.
-	failed := make(chan string, len(allFunctions))
-	var wg sync.WaitGroup
-	for _, id := range allFunctions {
-		wg.Go(func() {
-			cmd := exec.Command("make", "-s", "-C", root, "build-"+id, "ARTIFACTS_DIR="+filepath.Join(dir, id), "LAMBDA_GOARCH="+runtime.GOARCH)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				failed <- fmt.Sprintf("make build-%s: %v\n%s", id, err, out)
-			}
-		})
-	}
-	wg.Wait()
-	close(failed)
-	if len(failed) > 0 {
-		for msg := range failed {
-			fmt.Fprint(os.Stderr, msg)
-		}
-		os.Exit(1)
-	}
 	bus = eventbridgelocal.Start()
 	code := m.Run()
 	bus.Close()
@@ -93,7 +105,7 @@ func startFunction(t *testing.T, logicalID, table, endpoint string) *lambdaharne
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	p, err := lambdaharness.Start(ctx, filepath.Join(binDir, logicalID, "bootstrap"), env)
+	p, err := lambdaharness.Start(ctx, binary(t, logicalID), env)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,10 +318,11 @@ func BenchmarkColdStart(b *testing.B) {
 	}
 	for _, id := range allFunctions {
 		b.Run(id, func(b *testing.B) {
+			bin := binary(b, id)
 			var total time.Duration
 			for b.Loop() {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				p, err := lambdaharness.Start(ctx, filepath.Join(binDir, id, "bootstrap"), []string{
+				p, err := lambdaharness.Start(ctx, bin, []string{
 					"TABLE_NAME=cold-start", "DYNAMODB_ENDPOINT=http://127.0.0.1:9", "AWS_REGION=us-east-1",
 					"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "HOME=" + os.Getenv("HOME"),
 					"CREDENTIALS_DOCUMENT=" + string(doc)})
@@ -320,7 +333,7 @@ func BenchmarkColdStart(b *testing.B) {
 				total += p.ColdStart
 				p.Stop()
 			}
-			info, err := os.Stat(filepath.Join(binDir, id, "bootstrap"))
+			info, err := os.Stat(bin)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -50,7 +50,7 @@ func TestSAMLocalInvokeProcedure(t *testing.T) {
 
 	addr, apiAddr := freeAddr(t), freeAddr(t)
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr,
-		filepath.Join(binDir, "ScheduleFunction", "bootstrap"))
+		binary(t, "ScheduleFunction"))
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir,
 		// What sam local sets (samcli/local/lambdafn/env_vars.py) when no
 		// AWS credentials are configured.

@@ -92,25 +92,9 @@ func testWebhook(t *testing.T, store ...string) {
 	}
 
 	// The events' ids are the trail's record ids (the reminder's is its own).
-	req, _ = http.NewRequest(http.MethodGet, s.url+"/audit/v1/records?keyId="+id, nil)
-	devclient.SignNCP(req, dev, time.Now())
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var trail struct {
-		Records []struct {
-			EventID   string `json:"eventId"`
-			Operation string `json:"operation"`
-			Alias     string `json:"alias"`
-		} `json:"records"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&trail); err != nil {
-		t.Fatal(err)
-	}
 	var ops []string
-	for _, r := range trail.Records {
+	trail := trailOf(t, s, id)
+	for _, r := range trail {
 		ops = append(ops, r.Operation)
 		if r.Alias != "watched" {
 			t.Errorf("record without the key's alias: %+v", r)
@@ -131,8 +115,8 @@ func testWebhook(t *testing.T, store ...string) {
 			t.Errorf("event envelope %v", e)
 		}
 	}
-	if len(ids) != 3 || ids[0] != trail.Records[0].EventID || ids[1] != trail.Records[1].EventID || ids[2] != trail.Records[2].EventID {
-		t.Fatalf("event ids %v, records %+v", ids, trail.Records)
+	if len(ids) != 3 || ids[0] != trail[0].EventID || ids[1] != trail[1].EventID || ids[2] != trail[2].EventID {
+		t.Fatalf("event ids %v, records %+v", ids, trail)
 	}
 	if !s.saw("event published") {
 		t.Error("the events were not logged")

@@ -17,6 +17,7 @@ import (
 // Without it the test is skipped, or fails under REQUIRE_TOOLS.
 func Find(t testing.TB, name string, paths ...string) string {
 	t.Helper()
+	Slow(t, name)
 	for _, p := range paths {
 		if abs, err := filepath.Abs(p); err == nil {
 			if _, err := os.Stat(abs); err == nil {
@@ -32,6 +33,17 @@ func Find(t testing.TB, name string, paths ...string) string {
 	}
 	t.Skipf("%s is not installed; make test installs it", name)
 	return ""
+}
+
+// Slow skips t under `go test -short`: what needs DynamoDB Local, a
+// compiled binary or a client outside Go. `make test` never passes -short,
+// so there every test runs; -short is the developer's quick loop over the
+// packages' own logic.
+func Slow(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("-short: needs %s", what)
+	}
 }
 
 // WaitFor polls cond until it holds, failing the test after limit: the

@@ -94,6 +94,22 @@ func (f *fixture) pending(alias string) keys.Key {
 	return k
 }
 
+// finalRecords counts the final-deletion records of key id in its trail.
+func (f *fixture) finalRecords(id string) int {
+	f.t.Helper()
+	page, err := f.store.Records(f.ctx, "tenant-a", keys.TrailQuery{KeyID: id, Limit: 100}, f.clock.Now())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n := 0
+	for _, r := range page.Records {
+		if r.Op == keys.OpFinalize {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *fixture) deletedLines(id string) int {
 	n := 0
 	for _, l := range f.logs.lines("INFO", "key deleted") {
@@ -128,6 +144,9 @@ func TestFinalDeletionIsReportedOnce(t *testing.T) {
 		}
 		if tomb, err := st.Tombstone(f.ctx, k.Owner, k.ID); err != nil || tomb.ReportedAt.IsZero() {
 			t.Fatalf("tombstone after the report: %+v %v", tomb, err)
+		}
+		if n := f.finalRecords(k.ID); n != 1 {
+			t.Fatalf("%d final-deletion records in the trail after 4 deliveries, want 1", n)
 		}
 	})
 }
@@ -170,6 +189,14 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 		for _, l := range f.logs.lines("INFO", "key deleted") {
 			if l["recovered"] != true {
 				t.Errorf("a report made after a crash does not say so: %v", l)
+			}
+		}
+		for _, k := range []keys.Key{byStream, bySweep} {
+			if tomb, err := st.Tombstone(f.ctx, k.Owner, k.ID); err != nil || tomb.ReportedAt.IsZero() {
+				t.Errorf("key %s: tombstone %+v %v, want one marked reported", k.ID, tomb, err)
+			}
+			if n := f.finalRecords(k.ID); n != 1 {
+				t.Errorf("key %s: %d final-deletion records, want 1", k.ID, n)
 			}
 		}
 	})

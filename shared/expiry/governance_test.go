@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
@@ -237,6 +238,7 @@ func TestReminders(t *testing.T) {
 // the embedded store and on DynamoDB (whose schedule and cancel records are
 // written without the alias).
 func TestEventsHaveOneShapeOnEveryStore(t *testing.T) {
+	dynamodblocal.Endpoint(t) // a comparison of both stores, or none
 	shapes := map[string][]string{}
 	eachStore(t, func(t *testing.T, st storetest.Store) {
 		f := newSweep(t, st, 0)
