@@ -321,7 +321,8 @@ func (st *Store) MarkReported(ctx context.Context, owner, id string, at time.Tim
 	return wrap("mark reported", err)
 }
 
-// Tombstone implements keys.Store.
+// Tombstone returns the record of owner's finalized key id (keys.ErrNotFound if
+// none): what tests and tools read; no interface of the service asks for it.
 func (st *Store) Tombstone(ctx context.Context, owner, id string) (keys.Tombstone, error) {
 	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName: &st.table, Key: itemKey(owner, prefixTombstone+id), ConsistentRead: aws.Bool(true),
