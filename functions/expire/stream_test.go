@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +23,7 @@ import (
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/infra/eventgen"
+	"github.com/keydeletion/service/infra/testtool"
 	"github.com/keydeletion/service/shared/dynamostore"
 	evs "github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
@@ -348,38 +347,13 @@ func toEventValue(v streamtypes.AttributeValue) events.DynamoDBAttributeValue {
 	panic(fmt.Sprintf("stream attribute of type %T", v))
 }
 
-// logLines are the JSON log lines written to it.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logLines) lines(level, msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for raw := range strings.SplitSeq(l.buf.String(), "\n") {
-		var line map[string]any
-		if json.Unmarshal([]byte(raw), &line) == nil && line["level"] == level && line["msg"] == msg {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // TTL removals of items that were no key pending deletion (a key in
 // another state, an item without an id or owner) are refused for good:
 // each is logged as an error with the record's identity, and not retried.
 func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
 	db, table := dynamodblocal.NewTable(t)
 	st := dynamostore.New(db, table)
-	logs := &logLines{}
+	logs := &testtool.Logs{}
 	handler := newHandler(st, expiry.Config{Log: slog.New(slog.NewJSONHandler(logs, nil))})
 	image := func(state, id, owner string) map[string]events.DynamoDBAttributeValue {
 		img := map[string]events.DynamoDBAttributeValue{
@@ -410,7 +384,7 @@ func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("skipped removals reported as failures (they would be retried in vain): %+v %v", resp, err)
 	}
-	lines := logs.lines("ERROR", "TTL removed an item that was not a key pending deletion; nothing finalized")
+	lines := logs.Lines("ERROR", "TTL removed an item that was not a key pending deletion; nothing finalized")
 	if len(lines) != 3 {
 		t.Fatalf("%d error lines for 3 skipped removals", len(lines))
 	}

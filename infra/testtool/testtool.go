@@ -1,13 +1,18 @@
 // Package testtool finds the programs tests drive beside the service (curl,
-// the AWS CLI, strace). `make test` installs them and sets REQUIRE_TOOLS, so
+// the AWS CLI, strace), waits for conditions, captures log lines and marks
+// the tests -short skips. `make test` installs them and sets REQUIRE_TOOLS, so
 // a test that needs one fails there rather than skipping; a plain `go test`
 // skips it when the program is missing.
 package testtool
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -57,4 +62,30 @@ func WaitFor(t testing.TB, limit time.Duration, cond func() bool, what string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Logs captures a logger's JSON lines (slog.NewJSONHandler(logs, ...)).
+type Logs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *Logs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// Lines returns the captured lines with message msg at level (e.g. "INFO").
+func (l *Logs) Lines(level, msg string) []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for raw := range strings.SplitSeq(l.buf.String(), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(raw), &line) == nil && line["level"] == level && line["msg"] == msg {
+			out = append(out, line)
+		}
+	}
+	return out
 }

@@ -1,64 +1,18 @@
 package expiry_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/keydeletion/service/infra/dynamodblocal"
-	"github.com/keydeletion/service/infra/localserver/pebblestore"
-	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/infra/teststores"
+	"github.com/keydeletion/service/infra/testtool"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/storetest"
 )
-
-// logs captures JSON log lines.
-type logs struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// lines returns the captured lines with message msg at level (e.g. "INFO").
-func (l *logs) lines(level, msg string) []map[string]any {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, raw := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
-		var line map[string]any
-		if json.Unmarshal([]byte(raw), &line) == nil && line["level"] == level && line["msg"] == msg {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
-func eachStore(t *testing.T, fn func(t *testing.T, st storetest.Store)) {
-	t.Run("pebble", func(t *testing.T) {
-		st, err := pebblestore.Open(t.TempDir(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		fn(t, st)
-	})
-	t.Run("dynamodb", func(t *testing.T) {
-		db, table := dynamodblocal.NewTable(t)
-		fn(t, dynamostore.New(db, table))
-	})
-}
 
 type fixture struct {
 	t     *testing.T
@@ -67,12 +21,12 @@ type fixture struct {
 	clock *storetest.Clock
 	svc   *keys.Service
 	fin   *expiry.Finalizer
-	logs  *logs
+	logs  *testtool.Logs
 }
 
 func setup(t *testing.T, st storetest.Store) *fixture {
 	clock := storetest.NewClock(storetest.RealNow())
-	l := &logs{}
+	l := &testtool.Logs{}
 	log := slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return &fixture{t: t, ctx: context.Background(), store: st, clock: clock,
 		svc: keys.NewService(st, clock.Now), fin: expiry.New(st, expiry.Config{Now: clock.Now, Log: log}), logs: l}
@@ -112,7 +66,7 @@ func (f *fixture) finalRecords(id string) int {
 
 func (f *fixture) deletedLines(id string) int {
 	n := 0
-	for _, l := range f.logs.lines("INFO", "key deleted") {
+	for _, l := range f.logs.Lines("INFO", "key deleted") {
 		if l["key"] == id {
 			n++
 		}
@@ -123,7 +77,7 @@ func (f *fixture) deletedLines(id string) int {
 // A final deletion is reported once, when its tombstone is written; a
 // redelivery finds nothing to do and says so at debug level only.
 func TestFinalDeletionIsReportedOnce(t *testing.T) {
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		f := setup(t, st)
 		k := f.pending("reported-once")
 		f.clock.Set(k.DeleteAt)
@@ -135,10 +89,10 @@ func TestFinalDeletionIsReportedOnce(t *testing.T) {
 		if n := f.deletedLines(k.ID); n != 1 {
 			t.Fatalf("%d \"key deleted\" lines for one key, want 1", n)
 		}
-		if n := len(f.logs.lines("DEBUG", "key already deleted and reported: nothing left to do")); n != 3 {
+		if n := len(f.logs.Lines("DEBUG", "key already deleted and reported: nothing left to do")); n != 3 {
 			t.Fatalf("%d debug lines for 3 redeliveries", n)
 		}
-		line := f.logs.lines("INFO", "key deleted")[0]
+		line := f.logs.Lines("INFO", "key deleted")[0]
 		if line["owner"] != "tenant-a" || line["alias"] != "reported-once" || line["recovered"] != false {
 			t.Fatalf("report: %v", line)
 		}
@@ -155,7 +109,7 @@ func TestFinalDeletionIsReportedOnce(t *testing.T) {
 // stream's redelivery (Lambda) or the next sweep (local loop) reports it,
 // once.
 func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		f := setup(t, st)
 		byStream, bySweep := f.pending(""), f.pending("")
 		f.clock.Set(byStream.DeleteAt)
@@ -186,7 +140,7 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 				t.Errorf("key %s: %d reports, want 1", k.ID, n)
 			}
 		}
-		for _, l := range f.logs.lines("INFO", "key deleted") {
+		for _, l := range f.logs.Lines("INFO", "key deleted") {
 			if l["recovered"] != true {
 				t.Errorf("a report made after a crash does not say so: %v", l)
 			}
@@ -207,7 +161,7 @@ func TestDeletionLeftUnreportedByACrashIsReported(t *testing.T) {
 // has not ended by the finalizer's clock only for now (ErrNotYetDue);
 // nothing is written either way.
 func TestFinalizeRefusalsAreTyped(t *testing.T) {
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		f := setup(t, st)
 		early := f.pending("not-yet")
 		err := f.fin.Finalize(f.ctx, early)

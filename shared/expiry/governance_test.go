@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
+	"github.com/keydeletion/service/infra/teststores"
 	"github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
@@ -110,7 +111,7 @@ func reminders(evs []events.Event) []events.Event {
 // the record's id as the dedupe id; a publication that fails is made again
 // by the next sweep.
 func TestSweepPublishesTheTrail(t *testing.T) {
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		f := newSweep(t, st, 0)
 		k := f.schedule(7)
 		if _, err := f.svc.CancelDeletion(f.ctx, f.p, k.ID); err != nil {
@@ -140,7 +141,7 @@ func TestSweepPublishesTheTrail(t *testing.T) {
 // With a grace period (the sweep function's), the sweep leaves fresh work
 // to the stream and TTL, and takes over what they left past it.
 func TestSweepIsTheBackstop(t *testing.T) {
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		f := newSweep(t, st, 5*time.Minute)
 		k := f.schedule(7)
 		if got := f.sweep(); len(got) != 0 {
@@ -171,7 +172,7 @@ func TestSweepIsTheBackstop(t *testing.T) {
 // the window, and again for a new window.
 func TestReminders(t *testing.T) {
 	day := 24 * time.Hour
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		f := newSweep(t, st, 0)
 		// Off a whole second, as nearly every schedule is: the window's end
 		// is rounded up, so 7 days measure a fraction more.
@@ -240,7 +241,7 @@ func TestReminders(t *testing.T) {
 func TestEventsHaveOneShapeOnEveryStore(t *testing.T) {
 	dynamodblocal.Endpoint(t) // a comparison of both stores, or none
 	shapes := map[string][]string{}
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		f := newSweep(t, st, 0)
 		p := f.p
 		p.RequestID = "req-shape"

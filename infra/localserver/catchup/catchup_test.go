@@ -8,32 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/infra/localserver/catchup"
-	"github.com/keydeletion/service/infra/localserver/pebblestore"
-	"github.com/keydeletion/service/shared/dynamostore"
+	"github.com/keydeletion/service/infra/teststores"
 	"github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/storetest"
 )
-
-// eachStore runs fn on the embedded store and on DynamoDB Local: the local
-// server runs on both.
-func eachStore(t *testing.T, fn func(t *testing.T, st storetest.Store)) {
-	t.Run("pebble", func(t *testing.T) {
-		st, err := pebblestore.Open(t.TempDir(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		fn(t, st)
-	})
-	t.Run("dynamodb", func(t *testing.T) {
-		db, table := dynamodblocal.NewTable(t)
-		fn(t, dynamostore.New(db, table))
-	})
-}
 
 // publisher records what is published.
 type publisher struct {
@@ -115,7 +96,7 @@ func (c *tenantClocks) move(tenant string, by time.Duration) {
 // and in CatchUp, which carries out everything due (final deletions and
 // their events) before it returns.
 func TestTenantsClocksAreTheirOwn(t *testing.T) {
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		clocks := &tenantClocks{base: storetest.NewClock(storetest.RealNow()), offsets: map[string]time.Duration{}}
 		pub := &publisher{}
 		quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
@@ -173,7 +154,7 @@ func TestTenantsClocksAreTheirOwn(t *testing.T) {
 // A catch-up given a stop starts no work after it, says it is not complete,
 // and leaves the rest due; the next one carries it out.
 func TestCatchUpStops(t *testing.T) {
-	eachStore(t, func(t *testing.T, st storetest.Store) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
 		clock := storetest.NewClock(storetest.RealNow())
 		svc := keys.NewService(st, clock.Now)
 		quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
