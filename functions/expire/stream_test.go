@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
@@ -401,5 +402,61 @@ func TestSkippedTTLRemovalsAreLogged(t *testing.T) {
 	}
 	if _, err := st.Tombstone(context.Background(), "tenant-a", "0d0466b0-e727-4d9c-b35d-f84bb474a37f"); !errors.Is(err, keys.ErrNotFound) {
 		t.Errorf("a key that was not pending deletion got a tombstone: %v", err)
+	}
+}
+
+// A key held for approval carries no TTL attribute, so DynamoDB's TTL
+// cannot remove it: scheduled with a window that has already ended by
+// DynamoDB's clock, beside a key without a hold, it outlives the other
+// key's TTL removal; the stream's records, handed to the expire function,
+// finalize the other key only.
+func TestHeldKeySurvivesTTL(t *testing.T) {
+	db, table := dynamodblocal.NewTable(t)
+	st := dynamostore.New(db, table)
+	ctx := context.Background()
+	past := func() time.Time { return time.Now().Add(-8 * 24 * time.Hour) }
+	svc := keys.NewService(st, past)
+	pol := keys.Policy{Approval: keys.ApprovalRule{Keys: keys.Protected{Aliases: []string{"held"}}, Approvers: []string{"AKIAAPPROVER"}}}
+	p := keys.Principal{Tenant: eventgen.Owner, AccessKey: "AKIAOPERATOR", Policy: pol}
+	var ids []string
+	for _, alias := range []string{"held", "free"} {
+		k, err := svc.Create(ctx, p, keys.CreateRequest{Alias: alias})
+		if err == nil {
+			_, err = svc.ScheduleDeletion(ctx, p, k.ID, 7)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, k.ID)
+	}
+	held, free := ids[0], ids[1]
+	raw, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "T#" + eventgen.Owner},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: "K#" + held}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ttl := raw.Item["deleteAt"]; ttl || raw.Item["windowEnd"] == nil {
+		t.Fatalf("the held key's item: deleteAt present=%v, windowEnd %v; want no TTL attribute", ttl, raw.Item["windowEnd"])
+	}
+
+	records := waitForTTLRemoval(t, db, table, free)
+	for _, r := range records {
+		if r.EventName == "REMOVE" && r.Change.Keys["sk"].String() == "K#"+held {
+			t.Fatal("TTL removed the held key")
+		}
+	}
+	handler := newHandler(st, expiry.Config{Log: quiet})
+	if resp, err := handler(ctx, events.DynamoDBEvent{Records: records}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handler: %+v %v", resp, err)
+	}
+	if _, err := st.Tombstone(ctx, eventgen.Owner, free); err != nil {
+		t.Fatalf("the key without a hold was not finalized: %v", err)
+	}
+	if k, err := st.Get(ctx, eventgen.Owner, held); err != nil || !k.Held() || k.State != keys.PendingDeletion {
+		t.Fatalf("the held key after TTL and the stream: %+v %v", k, err)
+	}
+	if _, err := st.Tombstone(ctx, eventgen.Owner, held); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("the held key has a tombstone: %v", err)
 	}
 }

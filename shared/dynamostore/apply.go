@@ -137,14 +137,30 @@ func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue
 	}
 	switch c.Window {
 	case keys.WindowOpen:
-		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())), "pendingDays = "+e.value(n(int64(c.PendingDays))),
-			"scheduledAt = "+e.value(n(c.Now.UnixMilli())),
+		// A held window's end goes to windowEnd, never to the TTL
+		// attribute: TTL must not remove a held key.
+		end := attrTTL
+		if c.Hold != "" {
+			end = attrWindowEnd
+			set = append(set, attrHolds+" = "+e.value(&types.AttributeValueMemberSS{Value: []string{string(c.Hold)}}))
+		} else {
+			remove = append(remove, attrHolds)
+		}
+		remove = append(remove, other(end))
+		set = append(set, end+" = "+e.value(n(c.DeleteAt.Unix())), "pendingDays = "+e.value(n(int64(c.PendingDays))),
+			"scheduledAt = "+e.value(n(c.Now.UnixMilli())), attrScheduledBy+" = "+e.value(s(c.By.AccessKey)),
 			attrDueShard+" = "+e.value(s(dueShard(prefixKey, c.Owner, c.ID))), attrDueAt+" = "+e.value(n(c.DeleteAt.UnixMilli())))
 		remove = append(remove, attrReminded)
 	case keys.WindowClear:
-		remove = append(remove, "deleteAt", "pendingDays", "scheduledAt", attrDueShard, attrDueAt, attrReminded)
+		remove = append(remove, attrTTL, attrWindowEnd, attrHolds, attrScheduledBy, "pendingDays", "scheduledAt", attrDueShard, attrDueAt, attrReminded)
 	case keys.WindowEnd:
-		set = append(set, "deleteAt = "+e.value(n(c.DeleteAt.Unix())), attrDueAt+" = "+e.value(n(c.DeleteAt.UnixMilli())))
+		set = append(set, attrTTL+" = "+e.value(n(c.DeleteAt.Unix())), attrDueAt+" = "+e.value(n(c.DeleteAt.UnixMilli())))
+	}
+	if c.Release != "" && c.Window == keys.WindowKeep {
+		// The last hold released (the condition says it is the only one):
+		// the window's end becomes the TTL attribute again.
+		set = append(set, attrTTL+" = "+attrWindowEnd)
+		remove = append(remove, attrWindowEnd, attrHolds)
 	}
 	tagConds, tagSet, tagRemove := e.tags(c, seen)
 	conds, set, remove = append(conds, tagConds...), append(set, tagSet...), append(remove, tagRemove...)
@@ -175,7 +191,61 @@ func (e *expr) permits(c keys.Change) []string {
 		from[i] = e.value(s(string(st)))
 	}
 	conds := []string{"attribute_exists(sk)", "#owner = :owner", "#state IN (" + strings.Join(from, ", ") + ")", "(" + liveFilter + ")"}
-	return append(conds, e.protection(c.Protected)...)
+	conds = append(conds, e.protection(c.Protected)...)
+	if c.Approval != nil {
+		covered := e.covers(*c.Approval)
+		if c.Hold == "" {
+			covered = "NOT " + covered
+		}
+		conds = append(conds, covered)
+	}
+	if c.Release != "" {
+		conds = append(conds, attrHolds+" = "+e.value(&types.AttributeValueMemberSS{Value: []string{string(c.Release)}}),
+			"(attribute_not_exists("+attrScheduledBy+") OR "+attrScheduledBy+" <> "+e.value(s(c.NotScheduledBy))+")")
+	}
+	if c.Op == keys.OpDeleteNow {
+		conds = append(conds, "attribute_not_exists("+attrHolds+")")
+	}
+	return conds
+}
+
+// covers is keys.ApprovalRule.Covers in DynamoDB's words: the item is one
+// of the rule's ids or aliases, or carries its tag.
+func (e *expr) covers(r keys.ApprovalRule) string {
+	if r.All {
+		return "(attribute_exists(sk))"
+	}
+	in := func(names []string) string {
+		phs := make([]string, len(names))
+		for i, v := range names {
+			phs[i] = e.value(s(v))
+		}
+		return strings.Join(phs, ", ")
+	}
+	var parts []string
+	if len(r.Keys.IDs) > 0 {
+		parts = append(parts, e.name("id")+" IN ("+in(r.Keys.IDs)+")")
+	}
+	if len(r.Keys.Aliases) > 0 {
+		parts = append(parts, e.name("alias")+" IN ("+in(r.Keys.Aliases)+")")
+	}
+	if r.Keys.TagKey != "" {
+		path := attrTags + "." + e.name(r.Keys.TagKey)
+		if r.Keys.TagValue == "" {
+			parts = append(parts, "attribute_exists("+path+")")
+		} else {
+			parts = append(parts, path+" = "+e.value(s(r.Keys.TagValue)))
+		}
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+// other is the window-end attribute that end is not.
+func other(end string) string {
+	if end == attrTTL {
+		return attrWindowEnd
+	}
+	return attrTTL
 }
 
 // protection is keys.Protected.Protects in DynamoDB's words: the item is

@@ -128,7 +128,7 @@ func (st *Store) MarkReminded(ctx context.Context, k keys.Key, offset time.Durat
 	err := retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &st.table, Key: itemKey(k.Owner, prefixKey+k.ID),
-			ConditionExpression:      aws.String("#state = :pending AND deleteAt = :deleteAt AND (attribute_not_exists(reminded) OR reminded > :offset)"),
+			ConditionExpression:      aws.String("#state = :pending AND (deleteAt = :deleteAt OR windowEnd = :deleteAt) AND (attribute_not_exists(reminded) OR reminded > :offset)"),
 			UpdateExpression:         aws.String("SET reminded = :offset"),
 			ExpressionAttributeNames: map[string]string{"#state": "state"},
 			ExpressionAttributeValues: map[string]types.AttributeValue{

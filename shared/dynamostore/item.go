@@ -31,14 +31,18 @@ import (
 // done. Spreading each kind over dueShards partitions keeps a burst of
 // schedules from making one index partition hot.
 const (
-	attrPK         = "pk"
-	attrSK         = "sk"
-	attrTTL        = "deleteAt" // a key's deletion time, or a record's retention end (above)
-	attrTags       = "tags"
-	attrLastChange = "lastChange"
-	attrReminded   = "reminded"
-	attrDueShard   = "dueShard"
-	attrDueAt      = "dueAt"
+	attrPK  = "pk"
+	attrSK  = "sk"
+	attrTTL = "deleteAt" // a key's deletion time, or a record's retention end (above)
+	// A held key's window end: never the TTL attribute (keys.Hold).
+	attrWindowEnd   = "windowEnd"
+	attrHolds       = "holds"
+	attrScheduledBy = "scheduledBy"
+	attrTags        = "tags"
+	attrLastChange  = "lastChange"
+	attrReminded    = "reminded"
+	attrDueShard    = "dueShard"
+	attrDueAt       = "dueAt"
 
 	dueIndex  = "due"
 	dueShards = 8

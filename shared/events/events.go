@@ -28,6 +28,11 @@ const (
 	DeletionCancelled   = "KMS Key Deletion Cancelled"
 	DeletionWindowEnded = "KMS Key Deletion Window Ended"
 	DeletionReminder    = "KMS Key Deletion Reminder"
+	// DeletionAwaitingApproval tells the approvers that a schedule needs
+	// one of them: the deletion is held until then.
+	DeletionAwaitingApproval = "KMS Key Deletion Awaiting Approval"
+	DeletionApproved         = "KMS Key Deletion Approved"
+	DeletionRejected         = "KMS Key Deletion Rejected"
 )
 
 // DefaultSource is the events' source. EventBridge refuses "aws.*" sources
@@ -105,6 +110,7 @@ func (b Builder) event(detailType, owner, keyID string, at time.Time, d Detail) 
 var recordTypes = map[keys.Op]string{
 	keys.OpSchedule: DeletionScheduled, keys.OpCancel: DeletionCancelled,
 	keys.OpDeleteNow: DeletionWindowEnded, keys.OpFinalize: KeyDeleted,
+	keys.OpApprove: DeletionApproved, keys.OpReject: DeletionRejected,
 }
 
 // ForRecord is the event of an audit record.
@@ -112,6 +118,9 @@ func (b Builder) ForRecord(r keys.Record) (Event, error) {
 	dt, ok := recordTypes[r.Op]
 	if !ok {
 		return Event{}, fmt.Errorf("events: no event for operation %s", r.Op)
+	}
+	if r.Op == keys.OpSchedule && r.Hold == keys.HoldApproval {
+		dt = DeletionAwaitingApproval
 	}
 	d := Detail{KeyID: r.KeyID, EventID: r.ID, Tenant: r.Owner, Alias: r.Alias, PendingDays: r.PendingDays,
 		Principal: &Principal{Dialect: r.By.Dialect, AccessKey: r.By.AccessKey, SourceIP: r.By.Source, RequestID: r.By.RequestID}}

@@ -8,6 +8,7 @@ package keyitem
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/keydeletion/service/shared/keys"
@@ -15,24 +16,29 @@ import (
 
 // Key is a stored key.
 type Key struct {
-	ID                 string `json:"id" dynamodbav:"id"`
-	Owner              string `json:"owner" dynamodbav:"owner"`
-	Alias              string `json:"alias,omitempty" dynamodbav:"alias,omitempty"`
-	Description        string `json:"description,omitempty" dynamodbav:"description,omitempty"`
-	Spec               string `json:"spec" dynamodbav:"spec"`
-	Usage              string `json:"usage" dynamodbav:"usage"`
-	Origin             string `json:"origin" dynamodbav:"origin"`
-	State              string `json:"state" dynamodbav:"state"`
-	CreatedAt          int64  `json:"createdAt" dynamodbav:"createdAt"`
-	StateChangedAt     int64  `json:"stateChangedAt" dynamodbav:"stateChangedAt"`
-	DeleteAt           int64  `json:"deleteAt,omitempty" dynamodbav:"deleteAt,omitempty"`
-	ScheduledAt        int64  `json:"scheduledAt,omitempty" dynamodbav:"scheduledAt,omitempty"`
-	PendingDays        int    `json:"pendingDays,omitempty" dynamodbav:"pendingDays,omitempty"`
-	Reminded           int64  `json:"reminded,omitempty" dynamodbav:"reminded,omitempty"` // seconds
-	AutoRotation       bool   `json:"autoRotation,omitempty" dynamodbav:"autoRotation,omitempty"`
-	RotationPeriodDays int    `json:"rotationPeriodDays,omitempty" dynamodbav:"rotationPeriodDays,omitempty"`
-	Protection         string `json:"protection,omitempty" dynamodbav:"protection,omitempty"`
-	Convergent         bool   `json:"convergent,omitempty" dynamodbav:"convergent,omitempty"`
+	ID             string `json:"id" dynamodbav:"id"`
+	Owner          string `json:"owner" dynamodbav:"owner"`
+	Alias          string `json:"alias,omitempty" dynamodbav:"alias,omitempty"`
+	Description    string `json:"description,omitempty" dynamodbav:"description,omitempty"`
+	Spec           string `json:"spec" dynamodbav:"spec"`
+	Usage          string `json:"usage" dynamodbav:"usage"`
+	Origin         string `json:"origin" dynamodbav:"origin"`
+	State          string `json:"state" dynamodbav:"state"`
+	CreatedAt      int64  `json:"createdAt" dynamodbav:"createdAt"`
+	StateChangedAt int64  `json:"stateChangedAt" dynamodbav:"stateChangedAt"`
+	DeleteAt       int64  `json:"deleteAt,omitempty" dynamodbav:"deleteAt,omitempty"`
+	ScheduledAt    int64  `json:"scheduledAt,omitempty" dynamodbav:"scheduledAt,omitempty"`
+	PendingDays    int    `json:"pendingDays,omitempty" dynamodbav:"pendingDays,omitempty"`
+	// WindowEnd is a held key's window end (epoch seconds), kept out of
+	// deleteAt so that TTL cannot remove the key; DeleteAt is then absent.
+	WindowEnd          int64    `json:"windowEnd,omitempty" dynamodbav:"windowEnd,omitempty"`
+	Holds              []string `json:"holds,omitempty" dynamodbav:"holds,stringset,omitempty"`
+	ScheduledBy        string   `json:"scheduledBy,omitempty" dynamodbav:"scheduledBy,omitempty"`
+	Reminded           int64    `json:"reminded,omitempty" dynamodbav:"reminded,omitempty"` // seconds
+	AutoRotation       bool     `json:"autoRotation,omitempty" dynamodbav:"autoRotation,omitempty"`
+	RotationPeriodDays int      `json:"rotationPeriodDays,omitempty" dynamodbav:"rotationPeriodDays,omitempty"`
+	Protection         string   `json:"protection,omitempty" dynamodbav:"protection,omitempty"`
+	Convergent         bool     `json:"convergent,omitempty" dynamodbav:"convergent,omitempty"`
 	// Number is 0 in records written before keys had numbers: such a key
 	// has the number its id implies (keys.NumberOf), unreserved.
 	Number int64 `json:"number,omitempty" dynamodbav:"number,omitempty"`
@@ -88,13 +94,14 @@ type Record struct {
 	By           Principal `json:"by" dynamodbav:"by"`
 	DeletionDate int64     `json:"deletionDate,omitempty" dynamodbav:"deletionDate,omitempty"`
 	PendingDays  int       `json:"pendingDays,omitempty" dynamodbav:"pendingDays,omitempty"`
+	Hold         string    `json:"hold,omitempty" dynamodbav:"hold,omitempty"`
 	ExpiresAt    int64     `json:"expiresAt,omitempty" dynamodbav:"deleteAt,omitempty"`
 }
 
 // FromRecord returns the stored form of r, kept for retention (0: for good).
 func FromRecord(r keys.Record, retention time.Duration) Record {
 	out := Record{ID: r.ID, Owner: r.Owner, KeyID: r.KeyID, Alias: r.Alias, Op: string(r.Op), At: r.At.UnixMilli(),
-		By: FromPrincipal(r.By), PendingDays: r.PendingDays}
+		By: FromPrincipal(r.By), PendingDays: r.PendingDays, Hold: string(r.Hold)}
 	if !r.DeleteAt.IsZero() {
 		out.DeletionDate = r.DeleteAt.Unix()
 	}
@@ -107,7 +114,7 @@ func FromRecord(r keys.Record, retention time.Duration) Record {
 // Record returns the audit record r holds.
 func (r Record) Record() keys.Record {
 	out := keys.Record{ID: r.ID, Owner: r.Owner, KeyID: r.KeyID, Alias: r.Alias, Op: keys.Op(r.Op),
-		At: time.UnixMilli(r.At).UTC(), By: r.By.Principal(r.Owner), PendingDays: r.PendingDays}
+		At: time.UnixMilli(r.At).UTC(), By: r.By.Principal(r.Owner), PendingDays: r.PendingDays, Hold: keys.Hold(r.Hold)}
 	if r.DeletionDate != 0 {
 		out.DeleteAt = time.Unix(r.DeletionDate, 0).UTC()
 	}
@@ -127,9 +134,17 @@ func FromKey(k keys.Key) Key {
 	if r.Tags == nil {
 		r.Tags = map[string]string{}
 	}
-	if !k.DeleteAt.IsZero() {
+	switch {
+	case k.DeleteAt.IsZero():
+	case k.Held():
+		r.WindowEnd = k.DeleteAt.Unix() // never the TTL attribute: see WindowEnd
+	default:
 		r.DeleteAt = k.DeleteAt.Unix()
 	}
+	for _, h := range k.Holds {
+		r.Holds = append(r.Holds, string(h))
+	}
+	r.ScheduledBy = k.ScheduledBy
 	if !k.ScheduledAt.IsZero() {
 		r.ScheduledAt = k.ScheduledAt.UnixMilli()
 	}
@@ -155,9 +170,13 @@ func (r Key) Key() keys.Key {
 	if len(r.Tags) > 0 {
 		k.Tags = maps.Clone(r.Tags)
 	}
-	if r.DeleteAt != 0 {
-		k.DeleteAt = time.Unix(r.DeleteAt, 0).UTC()
+	if end := max(r.DeleteAt, r.WindowEnd); end != 0 {
+		k.DeleteAt = time.Unix(end, 0).UTC()
 	}
+	for _, h := range slices.Sorted(slices.Values(r.Holds)) {
+		k.Holds = append(k.Holds, keys.Hold(h))
+	}
+	k.ScheduledBy = r.ScheduledBy
 	if r.ScheduledAt != 0 {
 		k.ScheduledAt = time.UnixMilli(r.ScheduledAt).UTC()
 	}

@@ -50,9 +50,15 @@ func (e *UsageError) Is(target error) bool { return target == ErrIncompatibleUsa
 type StateError struct {
 	Op    Op
 	State State
+	// NotHeld: an approval or rejection found the deletion not held for
+	// approval (it needs none, or was approved already).
+	NotHeld bool
 }
 
 func (e *StateError) Error() string {
+	if e.NotHeld {
+		return fmt.Sprintf("cannot %s: the key's deletion does not await approval", e.Op)
+	}
 	return fmt.Sprintf("cannot %s a key in state %s", e.Op, e.State)
 }
 

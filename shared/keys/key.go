@@ -98,6 +98,13 @@ type Key struct {
 	ScheduledAt time.Time
 	// PendingDays is the waiting period the deletion was scheduled with.
 	PendingDays int
+	// ScheduledBy is the access key id that scheduled the pending
+	// deletion ("" for keys scheduled before it was kept): an approver must
+	// be someone else.
+	ScheduledBy string
+	// Holds keep a pending deletion past its window (see Hold); sorted,
+	// each once.
+	Holds []Hold
 	// Reminded is the smallest offset before DeleteAt at which a reminder
 	// of this window was sent (0: none yet); reminders at larger offsets
 	// count as sent with it.
@@ -130,9 +137,10 @@ func NumberOf(id string) int64 {
 }
 
 // Live reports whether the key exists for callers at now: a pending-deletion
-// key is deleted at the instant its window ends, whatever storage still holds.
+// key is deleted at the instant its window ends, whatever storage still
+// holds, unless a hold keeps it.
 func (k Key) Live(now time.Time) bool {
-	return k.DeleteAt.IsZero() || now.Before(k.DeleteAt)
+	return k.DeleteAt.IsZero() || now.Before(k.DeleteAt) || k.Held()
 }
 
 // Tombstone records a key's final deletion, so that the id is never served as

@@ -23,6 +23,9 @@ const (
 	OpUntag     Op = "UntagResource"
 	// OpFinalize is the final deletion of a key whose window has ended.
 	OpFinalize Op = "FinalDeletion"
+	// OpApprove and OpReject answer a deletion held for approval.
+	OpApprove Op = "ApproveDeletion"
+	OpReject  Op = "RejectDeletion"
 )
 
 // Window is what a change does to a key's deletion window.
@@ -56,6 +59,11 @@ var machine = map[Op]rule{
 	OpUntag: {from: []State{Enabled, Disabled, PendingImport}},
 	// The one transition that needs the window ended, not open; see Finalize.
 	OpFinalize: {from: []State{PendingDeletion}},
+	// An approver's answer to a held deletion: approve releases the hold
+	// (the window ends at its date, or at once if the date has passed);
+	// reject cancels, as a cancel does.
+	OpApprove: {from: []State{PendingDeletion}},
+	OpReject:  {from: []State{PendingDeletion}, to: Disabled, window: WindowClear},
 }
 
 // MaxTags is how many tags a key may carry (AWS's quota per KMS key).
@@ -87,13 +95,32 @@ type Change struct {
 	// (schedule and immediate deletion): the one rule of the policy that
 	// depends on the key, so part of the write's condition.
 	Protected Protected
+	// Approval is the policy's approval rule, on a schedule (nil: none).
+	// Whether it covers the key is part of the write's condition: Hold is
+	// HoldApproval exactly when it does.
+	Approval *ApprovalRule
+	// Hold is the hold a schedule's window starts with ("" for none).
+	Hold Hold
+	// Release is the hold an approval or rejection answers: the key must
+	// carry it, and must not have been scheduled by NotScheduledBy (the
+	// approver).
+	Release        Hold
+	NotScheduledBy string
 }
 
 func newChange(op Op, by Principal, id string, now time.Time) Change {
 	r := machine[op]
 	c := Change{Op: op, Owner: by.Tenant, By: by, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
-	if op == OpSchedule || op == OpDeleteNow {
+	switch op {
+	case OpSchedule:
 		c.Protected = by.Policy.Protected
+		if !by.Policy.Approval.IsZero() {
+			c.Approval = &by.Policy.Approval
+		}
+	case OpDeleteNow:
+		c.Protected = by.Policy.Protected
+	case OpApprove, OpReject:
+		c.Release, c.NotScheduledBy = HoldApproval, by.AccessKey
 	}
 	return c
 }
@@ -108,8 +135,17 @@ func (c Change) Permits(k *Key) bool {
 		len(c.tagsAfter(k.Tags)) > MaxTags {
 		return false
 	}
-	_, protected := c.Protected.Protects(*k)
-	return !protected
+	if _, protected := c.Protected.Protects(*k); protected {
+		return false
+	}
+	if c.Approval != nil && c.Approval.Covers(*k) != (c.Hold == HoldApproval) {
+		return false
+	}
+	if c.Release != "" && (!k.HasHold(c.Release) || k.ScheduledBy == c.NotScheduledBy) {
+		return false
+	}
+	// A held deletion ends only by its holds' release: never at once.
+	return c.Op != OpDeleteNow || !k.Held()
 }
 
 // Already reports whether a refused change found the key already where it
@@ -138,10 +174,21 @@ func (c Change) Apply(k Key) Key {
 	switch c.Window {
 	case WindowOpen:
 		k.DeleteAt, k.PendingDays, k.ScheduledAt, k.Reminded = c.DeleteAt, c.PendingDays, c.Now, 0
+		k.ScheduledBy, k.Holds = c.By.AccessKey, nil
+		if c.Hold != "" {
+			k.Holds = []Hold{c.Hold}
+		}
 	case WindowClear:
 		k.DeleteAt, k.PendingDays, k.ScheduledAt, k.Reminded = time.Time{}, 0, time.Time{}, 0
+		k.ScheduledBy, k.Holds = "", nil
 	case WindowEnd:
 		k.DeleteAt = c.DeleteAt
+	}
+	if c.Release != "" {
+		k.Holds = slices.DeleteFunc(slices.Clone(k.Holds), func(h Hold) bool { return h == c.Release })
+		if len(k.Holds) == 0 {
+			k.Holds = nil
+		}
 	}
 	if len(c.SetTags) > 0 || len(c.RemoveTags) > 0 {
 		k.Tags = c.tagsAfter(k.Tags)
@@ -190,7 +237,7 @@ type Finalization struct {
 // by is who carries it out: the service itself (System), named by the path.
 func Finalize(k Key, now time.Time, by Principal) (Finalization, error) {
 	r := machine[OpFinalize]
-	if k.ID == "" || k.Owner == "" || !slices.Contains(r.from, k.State) || k.DeleteAt.IsZero() {
+	if k.ID == "" || k.Owner == "" || !slices.Contains(r.from, k.State) || k.DeleteAt.IsZero() || k.Held() {
 		return Finalization{}, &StateError{Op: OpFinalize, State: k.State}
 	}
 	now = now.UTC().Truncate(time.Millisecond)
@@ -215,5 +262,5 @@ func Finalize(k Key, now time.Time, by Principal) (Finalization, error) {
 // have ended. Stores evaluate it, or its equivalent, in the same write.
 func (f Finalization) Permits(cur *Key) bool {
 	return cur == nil || cur.Owner == f.Key.Owner && cur.State == PendingDeletion &&
-		cur.DeleteAt.Equal(f.Key.DeleteAt) && !cur.Live(f.Now)
+		cur.DeleteAt.Equal(f.Key.DeleteAt) && !cur.Live(f.Now) // a held key is live
 }

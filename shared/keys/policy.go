@@ -20,6 +20,9 @@ type Policy struct {
 	Denied []Op
 	// Protected are the keys no one may schedule for deletion or delete.
 	Protected Protected
+	// Approval holds the scheduled deletion of the keys it covers until an
+	// approver other than the scheduler approves it.
+	Approval ApprovalRule
 }
 
 // Protected says which keys are protected from deletion: by a tag (AWS tags
@@ -64,6 +67,12 @@ const (
 	RuleProtectedID    = "protectedKeyIds"
 	RuleProtectedAlias = "protectedAliases"
 	RuleProtectedTag   = "protectedTag"
+	// RuleApprovers: the caller is not one of the approval rule's
+	// approvers, or scheduled the deletion it would approve.
+	RuleApprovers = "approvers"
+	// RuleAwaitingApproval: the key's deletion is held for approval, so it
+	// cannot end at once.
+	RuleAwaitingApproval = "approval"
 )
 
 // ErrAccessDenied matches every *PolicyError.
@@ -102,12 +111,17 @@ func (e *PolicyError) Reason() string {
 		return "the key is protected from deletion by the deletion policy (by its alias)"
 	case RuleProtectedTag:
 		return "the key is protected from deletion by the deletion policy (it carries the tag " + e.Tag + ")"
+	case RuleApprovers:
+		return "the deletion policy requires an approver other than the key's scheduler to " + opWords[e.Op]
+	case RuleAwaitingApproval:
+		return "the key's deletion awaits approval under the deletion policy"
 	}
 	return "refused by the deletion policy"
 }
 
 var opWords = map[Op]string{
 	OpSchedule: "schedule key deletion", OpCancel: "cancel key deletion", OpDeleteNow: "delete keys at once",
+	OpApprove: "approve key deletion", OpReject: "reject key deletion",
 }
 
 // Guarded reports whether op is one the policy governs.
@@ -143,6 +157,12 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("at most %d protected key ids and %d protected aliases", MaxProtectedNames, MaxProtectedNames)
 	case p.Protected.TagKey == "" && p.Protected.TagValue != "":
 		return errors.New("a protected tag value needs its tag key")
+	case len(p.Approval.Keys.IDs) > MaxProtectedNames || len(p.Approval.Keys.Aliases) > MaxProtectedNames:
+		return fmt.Errorf("at most %d key ids and %d aliases under approval", MaxProtectedNames, MaxProtectedNames)
+	case p.Approval.Keys.TagKey == "" && p.Approval.Keys.TagValue != "":
+		return errors.New("an approval tag value needs its tag key")
+	case !p.Approval.IsZero() && len(p.Approval.Approvers) == 0:
+		return errors.New("an approval rule needs its approvers")
 	}
 	for _, op := range p.Denied {
 		if !Guarded(op) {

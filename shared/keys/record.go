@@ -26,6 +26,8 @@ type Record struct {
 	// then when it ended).
 	DeleteAt    time.Time
 	PendingDays int
+	// Hold is the hold a schedule started its window with ("" for none).
+	Hold Hold
 }
 
 // Stamp is the last change made to a key, kept on the key: who, what and
@@ -46,7 +48,7 @@ func (s Stamp) Same(o Stamp) bool {
 
 // Recorded are the operations that write an audit record.
 func Recorded(op Op) bool {
-	return op == OpSchedule || op == OpCancel || op == OpDeleteNow || op == OpFinalize
+	return op == OpSchedule || op == OpCancel || op == OpDeleteNow || op == OpFinalize || op == OpApprove || op == OpReject
 }
 
 // record is the audit record of c, if its operation has one.
@@ -57,7 +59,7 @@ func (c Change) record() *Record {
 	// A version 7 id grows with time, even within a millisecond, so that
 	// records of one instant keep the order they were made in.
 	return &Record{ID: uuid.Must(uuid.NewV7()).String(), Owner: c.Owner, KeyID: c.ID, Op: c.Op, At: c.Now, By: c.By,
-		DeleteAt: c.DeleteAt, PendingDays: c.PendingDays}
+		DeleteAt: c.DeleteAt, PendingDays: c.PendingDays, Hold: c.Hold}
 }
 
 // Transition is what a recorded change did to a key: what the dialects

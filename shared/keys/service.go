@@ -321,7 +321,53 @@ func (s *Service) ScheduleDeletion(ctx context.Context, p Principal, id string, 
 	c := newChange(OpSchedule, p, id, now)
 	c.DeleteAt = CeilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
 	c.PendingDays = days
-	return s.record(ctx, c)
+	if c.Approval == nil {
+		return s.record(ctx, c)
+	}
+	// Whether the approval rule covers the key is part of the write's
+	// condition: one write when the guess is right (always, for a rule
+	// that covers every key), a second when the refusal shows the key the
+	// other way.
+	if c.Approval.All {
+		c.Hold = HoldApproval
+	}
+	t, err := s.record(ctx, c)
+	var covered *approvalCoverage
+	if errors.As(err, &covered) {
+		c.Hold = ""
+		if covered.covered {
+			c.Hold = HoldApproval
+		}
+		t, err = s.record(ctx, c)
+	}
+	return t, err
+}
+
+// approvalCoverage is a schedule refused because the approval rule's
+// coverage of the key was guessed wrong.
+type approvalCoverage struct{ covered bool }
+
+func (e *approvalCoverage) Error() string { return "approval coverage guessed wrong" }
+
+// ApproveDeletion approves the held deletion of a key: p must be one of the
+// approval rule's approvers, and not the key's scheduler. The key's window
+// then ends at its date, or at once if the date has passed (it is gone to
+// every caller from then, and finalized as any ended window is).
+func (s *Service) ApproveDeletion(ctx context.Context, p Principal, id string) (Transition, error) {
+	if !p.Policy.Approval.MayApprove(p.AccessKey) {
+		return Transition{}, &PolicyError{Op: OpApprove, Rule: RuleApprovers}
+	}
+	return s.record(ctx, newChange(OpApprove, p, id, s.clock(p.Tenant)))
+}
+
+// RejectDeletion rejects the held deletion of a key, as an approver (not
+// its scheduler): the deletion is cancelled, and the key comes back
+// Disabled.
+func (s *Service) RejectDeletion(ctx context.Context, p Principal, id string) (Transition, error) {
+	if !p.Policy.Approval.MayApprove(p.AccessKey) {
+		return Transition{}, &PolicyError{Op: OpReject, Rule: RuleApprovers}
+	}
+	return s.record(ctx, newChange(OpReject, p, id, s.clock(p.Tenant)))
 }
 
 // CancelDeletion takes a key out of PendingDeletion while its window is open;
@@ -415,6 +461,20 @@ func refusal(c Change, cur *Key) error {
 	}
 	if rule, protected := c.Protected.Protects(*cur); protected {
 		return &PolicyError{Op: c.Op, Rule: rule, Tag: c.Protected.TagKey}
+	}
+	if c.Approval != nil && slices.Contains(c.From, cur.State) && c.Approval.Covers(*cur) != (c.Hold == HoldApproval) {
+		return &approvalCoverage{covered: c.Approval.Covers(*cur)}
+	}
+	if c.Op == OpDeleteNow && cur.Held() {
+		return &PolicyError{Op: c.Op, Rule: RuleAwaitingApproval}
+	}
+	if c.Release != "" && cur.State == PendingDeletion {
+		if !cur.HasHold(c.Release) {
+			return &StateError{Op: c.Op, State: cur.State, NotHeld: true}
+		}
+		if cur.ScheduledBy == c.NotScheduledBy {
+			return &PolicyError{Op: c.Op, Rule: RuleApprovers}
+		}
 	}
 	if slices.Contains(c.From, cur.State) {
 		// The state allowed it: the tags did not fit.

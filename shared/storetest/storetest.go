@@ -93,6 +93,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("DueOf", func(t *testing.T) { testDueOf(setup(t)) })
 	t.Run("Reminded", func(t *testing.T) { testReminded(setup(t)) })
 	t.Run("Stamp", func(t *testing.T) { testStamp(setup(t)) })
+	t.Run("HeldForApproval", func(t *testing.T) { testHeldForApproval(setup(t)) })
+	t.Run("ApprovalBeforeTheDate", func(t *testing.T) { testApprovalBeforeTheDate(setup(t)) })
 }
 
 // testNumbers: every key gets a number, unique within its owner, and a

@@ -18,10 +18,14 @@ import (
 // varints of their unit (milliseconds, or seconds for window ends, as the
 // DynamoDB items keep them). A value that does not decode is an error that
 // names what was wrong, never a panic.
+//
+// Format 2 of keys and records adds, at their end, what holds need (a
+// key's scheduler and holds, a record's hold); format 1 values, written
+// before, still decode.
 const (
-	keyFormat       = 1
+	keyFormat       = 2
 	tombstoneFormat = 1
-	recordFormat    = 1
+	recordFormat    = 2
 )
 
 type encoder struct{ b []byte }
@@ -146,15 +150,22 @@ func (d *decoder) principal(tenant string) keys.Principal {
 
 // format reads and checks the version byte.
 func (d *decoder) format(what string, want byte) {
+	d.formats(what, want, want)
+}
+
+// formats reads a value's format, one from oldest to newest, and returns it.
+func (d *decoder) formats(what string, oldest, newest byte) byte {
 	if len(d.b) == 0 {
 		d.err = fmt.Errorf("empty %s", what)
-		return
+		return 0
 	}
-	if d.b[0] != want {
-		d.err = fmt.Errorf("%s in format %d, not %d", what, d.b[0], want)
-		return
+	v := d.b[0]
+	if v < oldest || v > newest {
+		d.err = fmt.Errorf("%s in format %d, not %d to %d", what, v, oldest, newest)
+		return 0
 	}
 	d.b = d.b[1:]
+	return v
 }
 
 func (d *decoder) done(what string) error {
@@ -192,6 +203,11 @@ func encodeKey(b []byte, k keys.Key) []byte {
 	e.str(string(k.LastChange.Op))
 	e.principal(k.LastChange.By)
 	e.ms(k.LastChange.At)
+	e.str(k.ScheduledBy)
+	e.b = binary.AppendUvarint(e.b, uint64(len(k.Holds)))
+	for _, h := range k.Holds {
+		e.str(string(h))
+	}
 	return e.b
 }
 
@@ -207,7 +223,7 @@ func DecodeKey(raw []byte) (keys.Key, error) {
 
 func decodeKey(raw []byte) (*keys.Key, error) {
 	d := decoder{b: raw}
-	d.format("key", keyFormat)
+	format := d.formats("key", 1, keyFormat)
 	k := &keys.Key{ID: d.str(), Owner: d.str(), Alias: d.str(), Description: d.str(), Spec: keys.Spec(d.str()),
 		Usage: keys.Usage(d.str()), Origin: keys.Origin(d.str()), State: keys.State(d.str())}
 	k.CreatedAt, k.StateChangedAt, k.DeleteAt, k.ScheduledAt = d.ms(), d.ms(), d.sec(), d.ms()
@@ -234,6 +250,18 @@ func decodeKey(raw []byte) (*keys.Key, error) {
 	} else {
 		d.principal(k.Owner)
 		d.ms()
+	}
+	if format >= 2 {
+		k.ScheduledBy = d.str()
+		if n := d.uvarint(); n > 0 && d.err == nil {
+			if n > uint64(len(d.b)) {
+				d.err = errTruncated
+			} else {
+				for range n {
+					k.Holds = append(k.Holds, keys.Hold(d.str()))
+				}
+			}
+		}
 	}
 	if k.Number == 0 && d.err == nil {
 		k.Number = keys.NumberOf(k.ID)
@@ -289,16 +317,20 @@ func encodeRecord(b []byte, r keys.Record, expiresAt int64) []byte {
 	e.sec(r.DeleteAt)
 	e.int(int64(r.PendingDays))
 	e.int(expiresAt)
+	e.str(string(r.Hold))
 	return e.b
 }
 
 func decodeRecord(raw []byte) (storedRecord, error) {
 	d := decoder{b: raw}
-	d.format("audit record", recordFormat)
+	format := d.formats("audit record", 1, recordFormat)
 	r := keys.Record{ID: d.str(), Owner: d.str(), KeyID: d.str(), Alias: d.str(), Op: keys.Op(d.str()), At: d.ms()}
 	r.By = d.principal(r.Owner)
 	r.DeleteAt = d.sec()
 	r.PendingDays = int(d.int())
 	s := storedRecord{Record: r, expiresAt: d.int()}
+	if format >= 2 {
+		s.Record.Hold = keys.Hold(d.str())
+	}
 	return s, d.done("audit record")
 }

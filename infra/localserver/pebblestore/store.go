@@ -172,18 +172,21 @@ func (s *Store) apply(ctx context.Context, c keys.Change, r *keys.Record) (keys.
 
 // Due implements expiry.Store with the due index: keys in deleteAt order.
 func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Key, error) {
-	return s.due("", before, limit)
+	return s.due("", before, limit, true)
 }
 
 // DueOf (the clock API's, package catchup) reads the due index up to before, owner's
 // entries only (the owner is in the index key: others are not decoded).
 func (s *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
-	return s.due(owner, before, limit)
+	return s.due(owner, before, limit, false)
 }
 
 // due reads the due index up to before: every owner's entries, or only
 // owner's when it is not "".
-func (s *Store) due(owner string, before time.Time, limit int) ([]keys.Key, error) {
+// due reads the due index up to before: keys whose window ended by then,
+// and with held, those a hold keeps past it (the sweep reminds of them; a
+// catch-up finalizes none of them).
+func (s *Store) due(owner string, before time.Time, limit int, held bool) ([]keys.Key, error) {
 	var out []keys.Key
 	end := u64(before.Unix() + 1) // due when deleteAt <= before, in whole seconds
 	err := s.read(func(r pebble.Reader) error {
@@ -196,7 +199,7 @@ func (s *Store) due(owner string, before time.Time, limit int) ([]keys.Key, erro
 			if err != nil {
 				return false, err
 			}
-			if key != nil && !key.Live(before) {
+			if key != nil && (!key.Live(before) || held && key.Held() && !key.DeleteAt.After(before)) {
 				out = append(out, *key)
 			}
 			return len(out) < limit, nil
