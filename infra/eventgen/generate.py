@@ -127,6 +127,13 @@ ncp("ncp-request-deletion-other-tenant", "schedule", "POST", "/kms/v1/keys/{keyT
 api_event("trail-list-records", "keys", "GET", "/audit/v1/records", "/audit/v1/records", query=f"keyId={KEY_ID}&limit=10", seed="PendingDeletion")
 api_event("trail-list-records-bad-limit", "keys", "GET", "/audit/v1/records", "/audit/v1/records", query="limit=0", status=400, code="InvalidParameter")
 
+# The governance API (signed with AWS SigV4 here; any dialect's scheme works).
+# dev-a has no approval rule, so its access key is no approver.
+for verb, function in (("approve", "schedule"), ("reject", "cancel")):
+    route = "/governance/v1/keys/{keyId}/" + verb + "-deletion"
+    api_event(f"governance-{verb}-deletion-not-approver", function, "POST", route, route.replace("{keyId}", KEY_ID),
+              path_params={"keyId": KEY_ID}, seed="PendingDeletion", status=403, code="AccessDenied")
+
 # DynamoDB stream events for the expire function.
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/kms-keys/stream/2026-11-01T00:00:00.000"
 TTL = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}

@@ -244,7 +244,7 @@ func TestHealth(t *testing.T) {
 		}
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil || resp.StatusCode != 200 || h.Status != "ok" ||
-		h.Server.Store["kind"] != "embedded" || len(h.Server.Tenants) != 3 {
+		h.Server.Store["kind"] != "embedded" || len(h.Server.Tenants) != 4 {
 		t.Errorf("health: %d %+v %v", resp.StatusCode, h, err)
 	}
 	if resp, err := http.Post(s.url+"/_local/health", "application/json", nil); err != nil || resp.StatusCode != 405 {

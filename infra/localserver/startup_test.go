@@ -81,7 +81,7 @@ func TestFlagsAndStartupLine(t *testing.T) {
 	store, _ := line["store"].(map[string]any)
 	clock, _ := line["clock"].(map[string]any)
 	tenants, _ := line["tenants"].([]any)
-	if store["dir"] != data || store["kind"] != "embedded" || clock["offset"] != "48h0m0s" || len(tenants) != 3 ||
+	if store["dir"] != data || store["kind"] != "embedded" || clock["offset"] != "48h0m0s" || len(tenants) != 4 ||
 		!strings.HasPrefix(line["version"].(string), "localserver ") {
 		t.Errorf("startup line: %v", line)
 	}

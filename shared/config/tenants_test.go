@@ -30,7 +30,7 @@ func TestTenantsFromSecret(t *testing.T) {
 	const arn = "arn:aws:secretsmanager:us-east-1:111122223333:secret:kms-tenants-AbCdEf"
 	f := &fakeSecrets{value: aws.String(string(doc))}
 	d, err := TenantsFromSecret(context.Background(), f, arn)
-	if err != nil || len(d.Tenants()) != 3 || len(f.asked) != 1 || f.asked[0] != arn {
+	if err != nil || len(d.Tenants()) != 4 || len(f.asked) != 1 || f.asked[0] != arn {
 		t.Fatalf("%v %v %v", d, err, f.asked)
 	}
 	if _, err := TenantsFromSecret(context.Background(), &fakeSecrets{err: errors.New("AccessDenied")}, arn); err == nil {
@@ -54,7 +54,7 @@ func TestTenantsSources(t *testing.T) {
 	t.Setenv("CREDENTIALS_SECRET_ARN", "")
 	t.Setenv("CREDENTIALS_DOCUMENT", string(doc))
 	t.Setenv("CREDENTIALS_FILE", "/nonexistent")
-	if d, err := Tenants(context.Background(), noAWS); err != nil || len(d.Tenants()) != 3 {
+	if d, err := Tenants(context.Background(), noAWS); err != nil || len(d.Tenants()) != 4 {
 		t.Fatalf("inline document: %v", err)
 	}
 	t.Setenv("CREDENTIALS_DOCUMENT", "")
@@ -62,7 +62,7 @@ func TestTenantsSources(t *testing.T) {
 		t.Fatal("a missing file gave tenants")
 	}
 	t.Setenv("CREDENTIALS_FILE", "../../infra/local/credentials.json")
-	if d, err := Tenants(context.Background(), noAWS); err != nil || len(d.Tenants()) != 3 {
+	if d, err := Tenants(context.Background(), noAWS); err != nil || len(d.Tenants()) != 4 {
 		t.Fatalf("file: %v", err)
 	}
 }

@@ -143,3 +143,24 @@ func TestReminderIDIsStable(t *testing.T) {
 		t.Fatalf("reminder %+v", e)
 	}
 }
+
+// A schedule held for approval tells the approvers (its own detail type);
+// approvals and rejections have theirs.
+func TestApprovalEvents(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		op   keys.Op
+		hold keys.Hold
+		want string
+	}{
+		{keys.OpSchedule, "", events.DeletionScheduled},
+		{keys.OpSchedule, keys.HoldApproval, events.DeletionAwaitingApproval},
+		{keys.OpApprove, "", events.DeletionApproved},
+		{keys.OpReject, "", events.DeletionRejected},
+	} {
+		e, err := builder.ForRecord(keys.Record{ID: "r", Owner: "dev-a", KeyID: "k", Op: c.op, At: at, Hold: c.hold})
+		if err != nil || e.DetailType != c.want {
+			t.Errorf("%s held=%q: %q %v, want %q", c.op, c.hold, e.DetailType, err, c.want)
+		}
+	}
+}

@@ -40,6 +40,9 @@ const (
 	Disable  Action = "disable"
 	Schedule Action = "schedule"
 	Cancel   Action = "cancel"
+	// Approve and Reject answer a deletion held for approval.
+	Approve Action = "approve"
+	Reject  Action = "reject"
 	// Dispatch is a route that serves many actions chosen by a header
 	// (AWS's POST / with X-Amz-Target).
 	Dispatch Action = "dispatch"

@@ -112,7 +112,7 @@ func (e *PolicyError) Reason() string {
 	case RuleProtectedTag:
 		return "the key is protected from deletion by the deletion policy (it carries the tag " + e.Tag + ")"
 	case RuleApprovers:
-		return "the deletion policy requires an approver other than the key's scheduler to " + opWords[e.Op]
+		return "only the deletion policy's approvers, and not the key's scheduler, may " + opWords[e.Op]
 	case RuleAwaitingApproval:
 		return "the key's deletion awaits approval under the deletion policy"
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/keydeletion/service/shared/dialect/awsjson"
 	"github.com/keydeletion/service/shared/dialect/huawei"
 	"github.com/keydeletion/service/shared/dialect/ncp"
+	"github.com/keydeletion/service/shared/governance"
 	"github.com/keydeletion/service/shared/httpapi"
 	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
@@ -18,8 +19,8 @@ import (
 // The actions each API function serves. The function mains and the tests
 // that replay events/ share these lists.
 var (
-	ScheduleFunction = []httpapi.Action{httpapi.Schedule}
-	CancelFunction   = []httpapi.Action{httpapi.Cancel}
+	ScheduleFunction = []httpapi.Action{httpapi.Schedule, httpapi.Approve}
+	CancelFunction   = []httpapi.Action{httpapi.Cancel, httpapi.Reject}
 	KeysFunction     = []httpapi.Action{httpapi.Create, httpapi.Describe, httpapi.List, httpapi.Enable, httpapi.Disable, httpapi.Trail}
 	AWSFunction      = []httpapi.Action{httpapi.Dispatch}
 )
@@ -34,7 +35,8 @@ var APIFunctions = map[string][]httpapi.Action{
 
 // All returns every route of every dialect, authenticating callers against dir.
 func All(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
-	return slices.Concat(huawei.Routes(svc, dir, log), ncp.Routes(svc, dir, log), trailapi.Routes(svc, dir, log), awsjson.Routes(svc, dir, log))
+	return slices.Concat(huawei.Routes(svc, dir, log), ncp.Routes(svc, dir, log), trailapi.Routes(svc, dir, log),
+		governance.Routes(svc, dir, log), awsjson.Routes(svc, dir, log))
 }
 
 // Handler serves the routes of every dialect that perform one of actions

@@ -102,10 +102,12 @@ func Verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) 
 
 func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect string, log *slog.Logger) {
 	var (
-		ae      *Error
-		verr    *validation.Error
-		syntax  *httpapi.SyntaxError
-		typeErr *httpapi.TypeError
+		ae       *Error
+		verr     *validation.Error
+		syntax   *httpapi.SyntaxError
+		typeErr  *httpapi.TypeError
+		denied   *keys.PolicyError
+		stateErr *keys.StateError
 	)
 	authErr, isAuth := auth.As(err)
 	switch {
@@ -125,6 +127,12 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect s
 		ae = &Error{http.StatusBadRequest, "MalformedRequest", "The body is not valid JSON: " + syntax.Error()}
 	case errors.As(err, &typeErr):
 		ae = &Error{http.StatusBadRequest, "MalformedRequest", typeErr.Error()}
+	case errors.As(err, &denied):
+		ae = &Error{http.StatusForbidden, "AccessDenied", denied.Reason()}
+	case errors.As(err, &stateErr):
+		ae = &Error{http.StatusConflict, "InvalidState", stateMessage(stateErr)}
+	case errors.Is(err, keys.ErrNotFound):
+		ae = &Error{http.StatusNotFound, "KeyNotFound", "No such key."}
 	case errors.Is(err, keys.ErrBusy):
 		log.WarnContext(ctx, "store busy", "dialect", dialect, "error", err.Error())
 		ae = &Error{http.StatusTooManyRequests, "Throttled", "The service is busy; retry."}
@@ -140,4 +148,12 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect s
 	}
 	httpapi.InfoFrom(ctx).ErrorCode = ae.Code
 	writeJSON(w, ae.Status, map[string]map[string]string{"error": {"code": ae.Code, "message": ae.Message}})
+}
+
+// stateMessage says why the key's state refused the call.
+func stateMessage(e *keys.StateError) string {
+	if e.NotHeld {
+		return "The key's deletion does not await approval."
+	}
+	return "The key is " + string(e.State) + "."
 }

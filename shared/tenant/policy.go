@@ -27,6 +27,19 @@ type policyDocument struct {
 	} `json:"protectedTag"`
 	ProtectedKeyIDs  []string `json:"protectedKeyIds"`
 	ProtectedAliases []string `json:"protectedAliases"`
+	// Approval holds the scheduled deletion of the keys it covers (every
+	// key with "allKeys", or by tag, id or alias) until one of approvers,
+	// not the scheduler, approves it.
+	Approval *struct {
+		AllKeys bool `json:"allKeys"`
+		Tag     *struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		} `json:"tag"`
+		KeyIDs    []string `json:"keyIds"`
+		Aliases   []string `json:"aliases"`
+		Approvers []string `json:"approvers"`
+	} `json:"approval"`
 	// AccessKeys bound the waiting period tighter for some credentials.
 	AccessKeys map[string]struct {
 		MinPendingWindowDays int `json:"minPendingWindowDays"`
@@ -78,14 +91,32 @@ func parsePolicy(tenantID string, doc *policyDocument, creds []string) (*deletio
 		p.base.Protected.TagKey, p.base.Protected.TagValue = t.Key, t.Value
 	}
 	p.base.Protected.IDs, p.base.Protected.Aliases = doc.ProtectedKeyIDs, doc.ProtectedAliases
-	if err := p.base.Validate(); err != nil {
-		return fail("%v", err)
-	}
 	known := func(what, id string) error {
 		if !slices.Contains(creds, id) {
 			return fmt.Errorf("%s names %q, which is none of the tenant's access keys or tokens", what, id)
 		}
 		return nil
+	}
+	if a := doc.Approval; a != nil {
+		r := keys.ApprovalRule{All: a.AllKeys, Keys: keys.Protected{IDs: a.KeyIDs, Aliases: a.Aliases}, Approvers: a.Approvers}
+		if a.Tag != nil {
+			if a.Tag.Key == "" {
+				return fail("approval.tag needs a key")
+			}
+			r.Keys.TagKey, r.Keys.TagValue = a.Tag.Key, a.Tag.Value
+		}
+		if r.IsZero() {
+			return fail("approval covers no key: give allKeys, tag, keyIds or aliases")
+		}
+		for _, id := range a.Approvers {
+			if err := known("approval.approvers", id); err != nil {
+				return fail("%v", err)
+			}
+		}
+		p.base.Approval = r
+	}
+	if err := p.base.Validate(); err != nil {
+		return fail("%v", err)
 	}
 	for op, list := range map[keys.Op]*[]string{keys.OpSchedule: doc.ScheduleDeletion, keys.OpCancel: doc.CancelDeletion, keys.OpDeleteNow: doc.DeleteNow} {
 		if list == nil {

@@ -47,6 +47,22 @@ func TestPolicyFor(t *testing.T) {
 
 // A policy that cannot be applied stops the document from loading, and says
 // why.
+// The approval rule applies to every credential of the tenant, with its
+// approvers and the keys it covers.
+func TestApprovalRule(t *testing.T) {
+	d, err := Parse([]byte(withPolicy(`{"approval":{"tag":{"key":"critical"},"aliases":["root"],"approvers":["AKR","HA"]}}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := d.ByID("a")
+	want := keys.ApprovalRule{Keys: keys.Protected{TagKey: "critical", Aliases: []string{"root"}}, Approvers: []string{"AKR", "HA"}}
+	for _, cred := range []string{"AKA", "AKR", "HA"} {
+		if got := a.PolicyFor(cred).Approval; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %+v, want %+v", cred, got, want)
+		}
+	}
+}
+
 func TestPolicyRefusedAtLoad(t *testing.T) {
 	for name, c := range map[string]struct{ policy, says string }{
 		"minimum above maximum": {`{"minPendingWindowDays":31,"maxPendingWindowDays":30}`, "minPendingWindowDays 31 is above maxPendingWindowDays 30"},
@@ -56,6 +72,10 @@ func TestPolicyRefusedAtLoad(t *testing.T) {
 		"a negative bound":      {`{"minPendingWindowDays":-1}`, "0 (none) to 1096 days"},
 		"an override inverted":  {`{"maxPendingWindowDays":20,"accessKeys":{"AKR":{"minPendingWindowDays":21}}}`, "accessKeys AKR: minPendingWindowDays 21 is above maxPendingWindowDays 20"},
 		"a tag without its key": {`{"protectedTag":{"value":"on"}}`, "protectedTag needs a key"},
+		"an unknown approver":   {`{"approval":{"allKeys":true,"approvers":["AKX"]}}`, `approval.approvers names "AKX"`},
+		"approval of no key":    {`{"approval":{"approvers":["AKR"]}}`, "approval covers no key"},
+		"approval, no approver": {`{"approval":{"allKeys":true}}`, "an approval rule needs its approvers"},
+		"an approval tag's key": {`{"approval":{"tag":{"value":"on"},"approvers":["AKR"]}}`, "approval.tag needs a key"},
 		"an unknown rule":       {`{"minimumDays":14}`, "credentials document"},
 		"too many protected":    {`{"protectedAliases":[` + strings.TrimSuffix(strings.Repeat(`"x",`, 101), ",") + `]}`, "at most 100"},
 	} {

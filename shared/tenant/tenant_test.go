@@ -69,14 +69,14 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
-// The shipped development document parses: two tenants, every dialect.
+// The shipped development document parses: four tenants, every dialect.
 func TestShippedDevelopmentTenants(t *testing.T) {
 	d, err := LoadFile("../../infra/local/credentials.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := d.Tenants()
-	if len(ts) != 3 {
+	if len(ts) != 4 {
 		t.Fatalf("%d tenants", len(ts))
 	}
 	for _, tn := range ts {

@@ -98,7 +98,7 @@ func keyOp(serve func(c *httpapi.Call, id string) (any, error)) httpapi.Operatio
 	}
 }
 
-// Statuses on the wire. NCP has no import or frozen state; those keys show
+// Statuses on the wire. NCP has no import state; those keys show
 // the internal state's name, so that no NCP status misstates them.
 var statusNames = map[keys.State]string{
 	keys.Enabled: "ENABLE", keys.Disabled: "DISABLE", keys.PendingDeletion: "REVOKE",

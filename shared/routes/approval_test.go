@@ -1,0 +1,158 @@
+package routes_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/services/kms/v2/model"
+
+	"github.com/keydeletion/service/infra/devclient"
+	"github.com/keydeletion/service/shared/keys"
+	"github.com/keydeletion/service/shared/validation"
+)
+
+// dev-d of infra/local/credentials.json holds every scheduled deletion for
+// approval; its second AWS key, AKIADEVDAPPROVER0000, is the approver.
+var (
+	dualTenant = creds["dev-d"]
+	approver   = func() devclient.Creds {
+		c := creds["dev-d"]
+		c.AWSKey, c.AWSSecret = "AKIADEVDAPPROVER0000", "dev-d-aws-approver-secret-do-not-use-in-production"
+		return c
+	}()
+)
+
+// governanceCall posts to the governance API, signed by c (AWS SigV4), and
+// returns the status and the decoded answer.
+func governanceCall(t *testing.T, base string, c devclient.Creds, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if err := devclient.Sign(req, []byte(body), c, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s: %d %q is not JSON", path, resp.StatusCode, raw)
+	}
+	return resp.StatusCode, m
+}
+
+func errorCode(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+// Dual approval through the dialects: schedules by AWS, Huawei and NCP
+// callers of a tenant whose policy holds every deletion are held; past
+// their dates the keys are still pending deletion in each dialect, NCP's
+// immediate deletion is refused, and neither the scheduler nor a
+// non-approver can approve. The approver's approval ends a key at once (its
+// date has passed); a rejection brings one back Disabled. Bad input to the
+// governance API gets a 4xx and changes nothing.
+func TestDualApprovalThroughTheDialects(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		operator := awsClientAs(e.url, dualTenant.AWSKey, dualTenant.AWSSecret, dualTenant.AWSRegion)
+		hw := huaweiClientAs(t, e.url, dualTenant.HuaweiAK, dualTenant.HuaweiSK, dualTenant.HuaweiProjID)
+		var ids []string
+		for range 3 {
+			out, err := operator.CreateKey(ctx, &kms.CreateKeyInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, *out.KeyMetadata.KeyId)
+		}
+		if _, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[0], PendingWindowInDays: aws.Int32(7)}); err != nil {
+			t.Fatalf("AWS schedule: %v", err)
+		}
+		if _, err := hw.DeleteKey(&model.DeleteKeyRequest{Body: &model.ScheduleKeyDeletionRequestBody{KeyId: ids[1], PendingDays: "7"}}); err != nil {
+			t.Fatalf("Huawei schedule: %v", err)
+		}
+		tag := validation.KeyTagFor(ids[2])
+		if r := doAs(t, &dualTenant, http.MethodPost, e.url+"/kms/v1/keys/"+tag+"/request-deletion", nil, ""); r.status != 200 {
+			t.Fatalf("NCP request-deletion: %d %s", r.status, r.raw)
+		}
+		for _, id := range ids {
+			if k, err := e.store.Get(ctx, "dev-d", id); err != nil || !k.HasHold(keys.HoldApproval) {
+				t.Fatalf("%s after its schedule: %+v %v, want held for approval", id, k, err)
+			}
+		}
+
+		e.clock.Advance(8 * 24 * time.Hour) // past every date
+		d, err := operator.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &ids[0]})
+		if err != nil || d.KeyMetadata.KeyState != "PendingDeletion" {
+			t.Fatalf("AWS describe of a held key past its date: %v %v", d, err)
+		}
+		hd, err := hw.ListKeyDetail(&model.ListKeyDetailRequest{Body: &model.OperateKeyRequestBody{KeyId: ids[1]}})
+		if err != nil || *hd.KeyInfo.KeyState != "4" {
+			t.Fatalf("Huawei describe of a held key past its date: %v %v", hd, err)
+		}
+		// NCP's own refusal by policy: 401, errorCode 210, as for every rule.
+		if r := doAs(t, &dualTenant, http.MethodDelete, e.url+"/kms/v1/keys/"+tag, nil, ""); r.status != 401 || r.path("error.errorCode") != "210" {
+			t.Fatalf("NCP DELETE of a held key: %d %s, want NCP's refusal by policy", r.status, r.raw)
+		}
+		approve := func(c devclient.Creds, id string) (int, map[string]any) {
+			return governanceCall(t, e.url, c, "/governance/v1/keys/"+id+"/approve-deletion", "")
+		}
+		if status, m := approve(dualTenant, ids[0]); status != 403 || errorCode(m) != "AccessDenied" {
+			t.Fatalf("the scheduler's approval: %d %v", status, m)
+		}
+		// Another tenant's caller is no approver of dev-d's: refused before
+		// the key is looked up, so the refusal says nothing of it.
+		if status, m := approve(creds["dev-a"], ids[0]); status != 403 || errorCode(m) != "AccessDenied" {
+			t.Fatalf("another tenant's approval: %d %v, want 403", status, m)
+		}
+		for _, bad := range []struct{ path, body string }{
+			{"/governance/v1/keys/" + ids[0] + "/approve-deletion", `{"force":true}`},
+			{"/governance/v1/keys/not-a-key/approve-deletion", ""},
+			{"/governance/v1/keys/" + ids[0] + "/approve-deletion", `[`},
+		} {
+			if status, m := governanceCall(t, e.url, approver, bad.path, bad.body); status != 400 {
+				t.Fatalf("%s %s: %d %v, want 400", bad.path, bad.body, status, m)
+			}
+		}
+		if status, _ := governanceCall(t, e.url, approver, "/governance/v1/keys/"+ids[0]+"/erase", ""); status != 404 {
+			t.Fatalf("an unknown governance path: %d, want 404", status)
+		}
+		if k, _ := e.store.Get(ctx, "dev-d", ids[0]); !k.Held() {
+			t.Fatal("refused calls released the hold")
+		}
+
+		status, m := approve(approver, ids[0])
+		if status != 200 || m["keyState"] != "PendingDeletion" || m["keyId"] != ids[0] {
+			t.Fatalf("the approver's approval: %d %v", status, m)
+		}
+		if _, err := operator.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &ids[0]}); err == nil {
+			t.Fatal("an approved key past its date is still there")
+		}
+		status, m = governanceCall(t, e.url, approver, "/governance/v1/keys/"+ids[1]+"/reject-deletion", "{}")
+		if status != 200 || m["keyState"] != "Disabled" {
+			t.Fatalf("the approver's rejection: %d %v", status, m)
+		}
+		if d, err := operator.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &ids[1]}); err != nil || d.KeyMetadata.KeyState != "Disabled" {
+			t.Fatalf("a rejected key: %v %v", d, err)
+		}
+		if status, m := approve(approver, ids[1]); status != 409 || errorCode(m) != "InvalidState" {
+			t.Fatalf("approving a rejected key: %d %v, want 409", status, m)
+		}
+	})
+}
