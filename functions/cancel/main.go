@@ -4,13 +4,11 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/keydeletion/service/shared/config"
-	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/routes"
 )
 
@@ -20,6 +18,6 @@ func main() {
 	awsConfig := config.AWS(ctx) // loaded once, shared by the store and the secret read
 	store := config.MustDynamoStore(awsConfig, log)
 	tenants := config.MustTenants(ctx, awsConfig, log) // read once per cold start
-	handler := routes.Handler(keys.NewService(store, time.Now), tenants, log, routes.CancelFunction...)
+	handler := routes.Handler(config.MustService(store, log), tenants, log, routes.CancelFunction...)
 	lambda.Start(httpadapter.NewV2(handler).ProxyWithContext)
 }

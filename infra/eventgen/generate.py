@@ -133,6 +133,13 @@ for verb, function in (("approve", "schedule"), ("reject", "cancel")):
     route = "/governance/v1/keys/{keyId}/" + verb + "-deletion"
     api_event(f"governance-{verb}-deletion-not-approver", function, "POST", route, route.replace("{keyId}", KEY_ID),
               path_params={"keyId": KEY_ID}, seed="PendingDeletion", status=403, code="AccessDenied")
+dry_run = "/governance/v1/keys/{keyId}/schedule-deletion/dry-run"
+api_event("governance-schedule-deletion-dry-run", "keys", "POST", dry_run, dry_run.replace("{keyId}", KEY_ID),
+          body={"pendingWindowInDays": 7}, headers={"content-type": "application/json"},
+          path_params={"keyId": KEY_ID}, seed="Enabled")
+api_event("governance-schedule-deletion-dry-run-unknown-member", "keys", "POST", dry_run, dry_run.replace("{keyId}", KEY_ID),
+          body={"pendingWindowInDays": 7, "force": True}, headers={"content-type": "application/json"},
+          path_params={"keyId": KEY_ID}, seed="Enabled", status=400, code="InvalidParameter")
 
 # DynamoDB stream events for the expire function.
 STREAM_ARN = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/kms-keys/stream/2026-11-01T00:00:00.000"

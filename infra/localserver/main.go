@@ -121,6 +121,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	svc.SetReminders(expiryConfig.Reminders)
 	expiryConfig.Now, expiryConfig.Clock, expiryConfig.Source = clocks.Latest, clocks.Now, "local"
 	if os.Getenv("DYNAMODB_ENDPOINT") != "" {
 		// DynamoDB Local carries out one write at a time (about 55 ms per

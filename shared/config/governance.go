@@ -14,6 +14,7 @@ import (
 
 	"github.com/keydeletion/service/shared/events"
 	"github.com/keydeletion/service/shared/expiry"
+	"github.com/keydeletion/service/shared/keys"
 	"github.com/keydeletion/service/shared/tenant"
 	"github.com/keydeletion/service/shared/validation"
 )
@@ -60,6 +61,20 @@ func Reminders() ([]time.Duration, error) {
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// MustService is the key service on store, with the deployment's reminder
+// offsets (which its dry run reports); a bad REMINDER_OFFSETS stops the
+// function at its start.
+func MustService(store keys.Store, log *slog.Logger) *keys.Service {
+	reminders, err := Reminders()
+	if err != nil {
+		log.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
+	svc := keys.NewService(store, time.Now)
+	svc.SetReminders(reminders)
+	return svc
 }
 
 // Expiry is the configuration of the work after a window, from the

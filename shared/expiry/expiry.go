@@ -34,8 +34,8 @@ type Store interface {
 }
 
 // DefaultReminders are the offsets before a deletion date at which
-// reminders are sent.
-var DefaultReminders = []time.Duration{7 * 24 * time.Hour, 24 * time.Hour}
+// reminders are sent (the domain's: a dry run reports the same).
+var DefaultReminders = keys.DefaultReminders
 
 // Config says how a Finalizer works; the zero value of each field takes
 // its default.

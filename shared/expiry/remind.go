@@ -69,8 +69,8 @@ func (f *Finalizer) reminderDue(k keys.Key, now time.Time) (time.Duration, bool)
 		window = k.DeleteAt.Sub(k.ScheduledAt)
 	}
 	left := k.DeleteAt.Sub(now)
-	for _, offset := range f.cfg.Reminders { // smallest first
-		if offset >= window || left > offset {
+	for _, offset := range keys.ReminderOffsets(f.cfg.Reminders, window) { // smallest first
+		if left > offset {
 			continue
 		}
 		if k.Reminded != 0 && k.Reminded <= offset {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,12 +24,14 @@ const Dialect = "governance"
 const Prefix = "/governance/v1/"
 
 // Routes returns the governance API's routes: the approvers' answers to a
-// deletion held for approval.
+// deletion held for approval, and the dry run of a schedule.
 //
 //	POST /governance/v1/keys/{keyId}/approve-deletion
 //	POST /governance/v1/keys/{keyId}/reject-deletion
+//	POST /governance/v1/keys/{keyId}/schedule-deletion/dry-run
 //
-// Either takes an empty body (or {}), and answers the key's state after it.
+// The answers take an empty body (or {}) and answer the key's state after
+// them; the dry run takes {"pendingWindowInDays": n} (see dryrun.go).
 func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpapi.Route {
 	wire := serviceapi.Wire(Dialect, dir, log)
 	wire.Refused = Refusals(log)
@@ -58,6 +61,8 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 			Handler: wire.Handler("RejectDeletion", answer(func(c *httpapi.Call, id string) (keys.Transition, error) {
 				return svc.RejectDeletion(c.Ctx, c.Principal, id)
 			}))},
+		{Action: httpapi.DryRun, Method: http.MethodPost, Path: Prefix + "keys/{keyId}/schedule-deletion/dry-run",
+			Handler: wire.Handler("ScheduleKeyDeletionDryRun", func(c *httpapi.Call) (any, error) { return dryRun(svc, c) })},
 		serviceapi.NotFound(wire, "/governance/"),
 	}
 }
@@ -68,14 +73,23 @@ func noMembers(body []byte) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(body, &members); err != nil {
-		return serviceapi.Invalid("the body must be empty or a JSON object: " + err.Error())
+	_, err := members(body)
+	return err
+}
+
+// members decodes a JSON object body whose members are all among known,
+// and returns them.
+func members(body []byte, known ...string) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil || m == nil {
+		return nil, serviceapi.Invalid("the body must be a JSON object")
 	}
-	for name := range members {
-		return serviceapi.Invalid("unknown member " + strconv.Quote(name) + ": the body takes none")
+	for name := range m {
+		if !slices.Contains(known, name) {
+			return nil, serviceapi.Invalid("unknown member " + strconv.Quote(name))
+		}
 	}
-	return nil
+	return m, nil
 }
 
 // keyAnswer is a key's state after an approver's answer.

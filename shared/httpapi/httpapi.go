@@ -43,6 +43,8 @@ const (
 	// Approve and Reject answer a deletion held for approval.
 	Approve Action = "approve"
 	Reject  Action = "reject"
+	// DryRun answers what a schedule would do, changing nothing.
+	DryRun Action = "dry-run"
 	// Dispatch is a route that serves many actions chosen by a header
 	// (AWS's POST / with X-Amz-Target).
 	Dispatch Action = "dispatch"

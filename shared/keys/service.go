@@ -15,6 +15,8 @@ import (
 type Service struct {
 	store Store
 	clock Clock
+	// reminders are the offsets a dry run reports (SetReminders).
+	reminders []time.Duration
 }
 
 // Clock tells a tenant's time: the time its keys' windows are measured in.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -153,6 +154,72 @@ func TestDualApprovalThroughTheDialects(t *testing.T) {
 		}
 		if status, m := approve(approver, ids[1]); status != 409 || errorCode(m) != "InvalidState" {
 			t.Fatalf("approving a rejected key: %d %v, want 409", status, m)
+		}
+	})
+}
+
+// The dry run of a schedule answers what the schedule would do, decided as
+// it is, and changes and records nothing: dev-a's key is allowed, with its
+// date and reminders; dev-c's policy refuses a 7-day window and names the
+// rule; dev-d's key would need its approver; bad input gets a 400.
+func TestScheduleDryRun(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		dryRun := func(c devclient.Creds, id, body string) (int, map[string]any) {
+			return governanceCall(t, e.url, c, "/governance/v1/keys/"+id+"/schedule-deletion/dry-run", body)
+		}
+		ids := map[string]string{}
+		for _, tenant := range []string{"dev-a", "dev-c", "dev-d"} {
+			c := creds[tenant]
+			out, err := awsClientAs(e.url, c.AWSKey, c.AWSSecret, c.AWSRegion).CreateKey(ctx, &kms.CreateKeyInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[tenant] = *out.KeyMetadata.KeyId
+		}
+		now := e.clock.Now()
+		status, m := dryRun(creds["dev-a"], ids["dev-a"], `{"pendingWindowInDays":10}`)
+		if status != 200 || m["allowed"] != true || m["keyState"] != "Enabled" || m["approvalRequired"] != false {
+			t.Fatalf("dev-a: %d %v", status, m)
+		}
+		date, _ := time.Parse(time.RFC3339, m["deletionDate"].(string))
+		if want := keys.CeilSecond(now.Add(10 * 24 * time.Hour)); date.Before(want.Add(-time.Second)) || date.After(want.Add(time.Minute)) {
+			t.Fatalf("deletion date %v, want about %v", date, want)
+		}
+		if r, _ := m["reminders"].([]any); len(r) != 2 || r[0] != date.Add(-7*24*time.Hour).Format(time.RFC3339) {
+			t.Fatalf("reminders %v, want 7 days and 1 day before %v", m["reminders"], date)
+		}
+		status, m = dryRun(creds["dev-c"], ids["dev-c"], `{"pendingWindowInDays":7}`)
+		ref, _ := m["refusal"].(map[string]any)
+		if status != 200 || m["allowed"] != false || ref["rule"] != keys.RuleMinWindow || ref["code"] != "AccessDenied" {
+			t.Fatalf("dev-c under its minimum: %d %v", status, m)
+		}
+		status, m = dryRun(creds["dev-d"], ids["dev-d"], `{"pendingWindowInDays":7}`)
+		if status != 200 || m["allowed"] != true || m["approvalRequired"] != true ||
+			!reflect.DeepEqual(m["approvers"], []any{"AKIADEVDAPPROVER0000"}) {
+			t.Fatalf("dev-d: %d %v", status, m)
+		}
+		for _, bad := range []struct {
+			id, body string
+			status   int
+		}{
+			{ids["dev-a"], `{}`, 400},
+			{ids["dev-a"], `{"pendingWindowInDays":0}`, 400},
+			{ids["dev-a"], `{"pendingWindowInDays":"7"}`, 400},
+			{ids["dev-a"], `{"pendingWindowInDays":7,"force":true}`, 400},
+			{ids["dev-a"], `[7]`, 400},
+			{"not-a-key", `{"pendingWindowInDays":7}`, 400},
+			{ids["dev-c"], `{"pendingWindowInDays":7}`, 404}, // dev-c's key, asked by dev-a
+		} {
+			if status, m := dryRun(creds["dev-a"], bad.id, bad.body); status != bad.status {
+				t.Errorf("%s %s: %d %v, want %d", bad.id, bad.body, status, m, bad.status)
+			}
+		}
+		for tenant, id := range ids {
+			k, err := e.store.Get(ctx, tenant, id)
+			if err != nil || k.State != keys.Enabled || k.LastChange.Op != keys.OpCreate {
+				t.Errorf("%s's key after dry runs: %+v %v", tenant, k, err)
+			}
 		}
 	})
 }

@@ -21,7 +21,7 @@ import (
 var (
 	ScheduleFunction = []httpapi.Action{httpapi.Schedule, httpapi.Approve}
 	CancelFunction   = []httpapi.Action{httpapi.Cancel, httpapi.Reject}
-	KeysFunction     = []httpapi.Action{httpapi.Create, httpapi.Describe, httpapi.List, httpapi.Enable, httpapi.Disable, httpapi.Trail}
+	KeysFunction     = []httpapi.Action{httpapi.Create, httpapi.Describe, httpapi.List, httpapi.Enable, httpapi.Disable, httpapi.Trail, httpapi.DryRun}
 	AWSFunction      = []httpapi.Action{httpapi.Dispatch}
 )
 
