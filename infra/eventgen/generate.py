@@ -133,6 +133,9 @@ for verb, function in (("approve", "schedule"), ("reject", "cancel")):
     route = "/governance/v1/keys/{keyId}/" + verb + "-deletion"
     api_event(f"governance-{verb}-deletion-not-approver", function, "POST", route, route.replace("{keyId}", KEY_ID),
               path_params={"keyId": KEY_ID}, seed="PendingDeletion", status=403, code="AccessDenied")
+api_event("governance-bulk-cancel-deletion-dry-run", "cancel", "POST", "/governance/v1/bulk-cancel-deletion",
+          "/governance/v1/bulk-cancel-deletion", body={"filter": {"scheduledBy": "AKIADEVA0000000000AA"}, "dryRun": True},
+          headers={"content-type": "application/json"}, seed="PendingDeletion")
 dry_run = "/governance/v1/keys/{keyId}/schedule-deletion/dry-run"
 api_event("governance-schedule-deletion-dry-run", "keys", "POST", dry_run, dry_run.replace("{keyId}", KEY_ID),
           body={"pendingWindowInDays": 7}, headers={"content-type": "application/json"},

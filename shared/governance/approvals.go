@@ -29,6 +29,7 @@ const Prefix = "/governance/v1/"
 //	POST /governance/v1/keys/{keyId}/approve-deletion
 //	POST /governance/v1/keys/{keyId}/reject-deletion
 //	POST /governance/v1/keys/{keyId}/schedule-deletion/dry-run
+//	POST /governance/v1/bulk-cancel-deletion (see bulk.go)
 //
 // The answers take an empty body (or {}) and answer the key's state after
 // them; the dry run takes {"pendingWindowInDays": n} (see dryrun.go).
@@ -63,6 +64,8 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 			}))},
 		{Action: httpapi.DryRun, Method: http.MethodPost, Path: Prefix + "keys/{keyId}/schedule-deletion/dry-run",
 			Handler: wire.Handler("ScheduleKeyDeletionDryRun", func(c *httpapi.Call) (any, error) { return dryRun(svc, c) })},
+		{Action: httpapi.BulkCancel, Method: http.MethodPost, Path: Prefix + "bulk-cancel-deletion",
+			Handler: wire.Handler("BulkCancelKeyDeletion", func(c *httpapi.Call) (any, error) { return bulkCancel(svc, c) })},
 		serviceapi.NotFound(wire, "/governance/"),
 	}
 }

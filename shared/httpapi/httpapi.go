@@ -45,6 +45,8 @@ const (
 	Reject  Action = "reject"
 	// DryRun answers what a schedule would do, changing nothing.
 	DryRun Action = "dry-run"
+	// BulkCancel cancels the pending deletions a filter selects.
+	BulkCancel Action = "bulk-cancel"
 	// Dispatch is a route that serves many actions chosen by a header
 	// (AWS's POST / with X-Amz-Target).
 	Dispatch Action = "dispatch"

@@ -20,7 +20,7 @@ import (
 // that replay events/ share these lists.
 var (
 	ScheduleFunction = []httpapi.Action{httpapi.Schedule, httpapi.Approve}
-	CancelFunction   = []httpapi.Action{httpapi.Cancel, httpapi.Reject}
+	CancelFunction   = []httpapi.Action{httpapi.Cancel, httpapi.Reject, httpapi.BulkCancel}
 	KeysFunction     = []httpapi.Action{httpapi.Create, httpapi.Describe, httpapi.List, httpapi.Enable, httpapi.Disable, httpapi.Trail, httpapi.DryRun}
 	AWSFunction      = []httpapi.Action{httpapi.Dispatch}
 )

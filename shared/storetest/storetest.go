@@ -95,6 +95,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("Stamp", func(t *testing.T) { testStamp(setup(t)) })
 	t.Run("HeldForApproval", func(t *testing.T) { testHeldForApproval(setup(t)) })
 	t.Run("ApprovalBeforeTheDate", func(t *testing.T) { testApprovalBeforeTheDate(setup(t)) })
+	t.Run("BulkCancelPages", func(t *testing.T) { testBulkCancelPages(setup(t)) })
 }
 
 // testNumbers: every key gets a number, unique within its owner, and a
