@@ -213,11 +213,17 @@ type trailRecord struct {
 	Alias     string `json:"alias"`
 }
 
-// trailOf is key id's audit trail, read through the trail API.
+// trailOf is key id's audit trail, read through the trail API as dev-a.
 func trailOf(t *testing.T, s *server, id string) []trailRecord {
 	t.Helper()
+	return trailOfAs(t, s, dev, id)
+}
+
+// trailOfAs is key id's audit trail, read through the trail API as c.
+func trailOfAs(t *testing.T, s *server, c devclient.Creds, id string) []trailRecord {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.url+"/audit/v1/records?keyId="+id, nil)
-	devclient.SignNCP(req, dev, time.Now())
+	devclient.SignNCP(req, c, time.Now())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
