@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -89,6 +90,10 @@ func (h *streamHandler) record(ctx context.Context, rec lambdaevents.DynamoDBEve
 	}
 	switch {
 	case err == nil:
+		return false
+	case errors.Is(err, keys.ErrFrozen):
+		h.log.WarnContext(ctx, "TTL removed a key of a frozen tenant: restored, held until the freeze is lifted",
+			"eventId", rec.EventID, "keys", recordKeys(rec))
 		return false
 	case expiry.Permanent(err):
 		h.log.ErrorContext(ctx, "TTL removed an item that was not a key pending deletion; nothing finalized",

@@ -21,6 +21,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"github.com/google/uuid"
 
 	"github.com/keydeletion/service/infra/dynamodblocal"
 	"github.com/keydeletion/service/infra/eventgen"
@@ -458,5 +459,51 @@ func TestHeldKeySurvivesTTL(t *testing.T) {
 	}
 	if _, err := st.Tombstone(ctx, eventgen.Owner, held); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("the held key has a tombstone: %v", err)
+	}
+}
+
+// A frozen tenant's key is never lost to TTL: when DynamoDB's TTL removes
+// a key the freeze did not yet hold (its window ended by DynamoDB's clock),
+// the expire function's final deletion is refused by the freeze, and the
+// key is put back, held until the freeze is lifted, with no TTL attribute.
+func TestFrozenKeyTakenByTTLIsRestored(t *testing.T) {
+	db, table := dynamodblocal.NewTable(t)
+	st := dynamostore.New(db, table)
+	ctx := context.Background()
+	past := func() time.Time { return time.Now().Add(-8 * 24 * time.Hour) }
+	svc := keys.NewService(st, past)
+	p := keys.Principal{Tenant: eventgen.Owner, AccessKey: "AKIAOPERATOR"}
+	k, err := svc.Create(ctx, p, keys.CreateRequest{Alias: "frozen"})
+	if err == nil {
+		_, err = svc.ScheduleDeletion(ctx, p, k.ID, 7)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The freeze set, its keys not yet held: the race the restore closes.
+	if err := st.SetFreeze(ctx, keys.FreezeChange{Owner: eventgen.Owner, Frozen: true, By: p, Now: time.Now()},
+		keys.Record{ID: uuid.Must(uuid.NewV7()).String(), Owner: eventgen.Owner, Op: keys.OpFreeze, At: time.Now(), By: p}); err != nil {
+		t.Fatal(err)
+	}
+	records := waitForTTLRemoval(t, db, table, k.ID)
+	handler := newHandler(st, expiry.Config{Log: quiet})
+	if resp, err := handler(ctx, events.DynamoDBEvent{Records: records}); err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("handler: %+v %v", resp, err)
+	}
+	got, err := st.Get(ctx, eventgen.Owner, k.ID)
+	if err != nil || !got.HasHold(keys.HoldFreeze) || got.State != keys.PendingDeletion || got.Alias != "frozen" {
+		t.Fatalf("the key TTL took while frozen: %+v %v, want it back and held", got, err)
+	}
+	if _, err := st.Tombstone(ctx, eventgen.Owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("a tombstone while frozen: %v", err)
+	}
+	raw, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "T#" + eventgen.Owner},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: "K#" + k.ID}}})
+	if err != nil || raw.Item == nil {
+		t.Fatalf("the restored item: %v", err)
+	}
+	if _, ttl := raw.Item["deleteAt"]; ttl {
+		t.Fatal("the restored key carries the TTL attribute")
 	}
 }

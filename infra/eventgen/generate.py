@@ -136,6 +136,12 @@ for verb, function in (("approve", "schedule"), ("reject", "cancel")):
 api_event("governance-bulk-cancel-deletion-dry-run", "cancel", "POST", "/governance/v1/bulk-cancel-deletion",
           "/governance/v1/bulk-cancel-deletion", body={"filter": {"scheduledBy": "AKIADEVA0000000000AA"}, "dryRun": True},
           headers={"content-type": "application/json"}, seed="PendingDeletion")
+api_event("governance-freeze-not-allowed", "cancel", "POST", "/governance/v1/freeze", "/governance/v1/freeze",
+          body={"frozen": True}, headers={"content-type": "application/json"}, status=403, code="AccessDenied")
+api_event("governance-freeze-state", "keys", "GET", "/governance/v1/freeze", "/governance/v1/freeze")
+# dev-d's operator key may freeze its tenant's deletions.
+api_event("governance-freeze", "cancel", "POST", "/governance/v1/freeze", "/governance/v1/freeze",
+          body={"frozen": True}, headers={"content-type": "application/json"}, auth="dev-d")
 dry_run = "/governance/v1/keys/{keyId}/schedule-deletion/dry-run"
 api_event("governance-schedule-deletion-dry-run", "keys", "POST", dry_run, dry_run.replace("{keyId}", KEY_ID),
           body={"pendingWindowInDays": 7}, headers={"content-type": "application/json"},

@@ -73,11 +73,17 @@ func (st *Store) ApplyRecorded(ctx context.Context, c keys.Change, r keys.Record
 			{Put: rec},
 		},
 	}
+	if c.CheckFreeze {
+		tx.TransactItems = append(tx.TransactItems, st.notFrozen(c.Owner))
+	}
 	err = retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.TransactWriteItems(ctx, tx)
 		return err
 	})
 	var cancelled *types.TransactionCanceledException
+	if failed := cancelledConditions(err); failed != nil && c.CheckFreeze && failed[2] {
+		return fmt.Errorf("dynamostore: %s %s: %w", c.Op, c.ID, keys.ErrFrozen)
+	}
 	if failed := cancelledConditions(err); failed != nil && failed[1] {
 		// The record exists: this very transaction committed, and this is a
 		// retry of it (past the token's ten minutes, or any store).
@@ -156,11 +162,21 @@ func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue
 	case keys.WindowEnd:
 		set = append(set, attrTTL+" = "+e.value(n(c.DeleteAt.Unix())), attrDueAt+" = "+e.value(n(c.DeleteAt.UnixMilli())))
 	}
-	if c.Release != "" && c.Window == keys.WindowKeep {
+	var add, del []string
+	switch {
+	case c.Release != "" && c.Window == keys.WindowKeep && c.KeepHeld:
+		del = append(del, attrHolds+" "+e.value(&types.AttributeValueMemberSS{Value: []string{string(c.Release)}}))
+	case c.Release != "" && c.Window == keys.WindowKeep:
 		// The last hold released (the condition says it is the only one):
 		// the window's end becomes the TTL attribute again.
 		set = append(set, attrTTL+" = "+attrWindowEnd)
 		remove = append(remove, attrWindowEnd, attrHolds)
+	case c.AddHold != "" && c.WasHeld:
+		add = append(add, attrHolds+" "+e.value(&types.AttributeValueMemberSS{Value: []string{string(c.AddHold)}}))
+	case c.AddHold != "":
+		// The first hold: the window's end moves off the TTL attribute.
+		set = append(set, attrWindowEnd+" = "+attrTTL, attrHolds+" = "+e.value(&types.AttributeValueMemberSS{Value: []string{string(c.AddHold)}}))
+		remove = append(remove, attrTTL)
 	}
 	tagConds, tagSet, tagRemove := e.tags(c, seen)
 	conds, set, remove = append(conds, tagConds...), append(set, tagSet...), append(remove, tagRemove...)
@@ -168,6 +184,12 @@ func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue
 	update := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
 		update += " REMOVE " + strings.Join(remove, ", ")
+	}
+	if len(add) > 0 {
+		update += " ADD " + strings.Join(add, ", ")
+	}
+	if len(del) > 0 {
+		update += " DELETE " + strings.Join(del, ", ")
 	}
 	return &dynamodb.UpdateItemInput{
 		TableName: &st.table, Key: itemKey(c.Owner, prefixKey+c.ID),
@@ -185,12 +207,16 @@ func (st *Store) updateInput(c keys.Change, seen map[string]types.AttributeValue
 // the change allows, is live and is not protected from the change.
 func (e *expr) permits(c keys.Change) []string {
 	e.names["#owner"], e.names["#state"] = "owner", "state"
-	e.values[":owner"], e.values[":now"] = s(c.Owner), n(c.Now.Unix())
+	e.values[":owner"] = s(c.Owner)
 	from := make([]string, len(c.From))
 	for i, st := range c.From {
 		from[i] = e.value(s(string(st)))
 	}
-	conds := []string{"attribute_exists(sk)", "#owner = :owner", "#state IN (" + strings.Join(from, ", ") + ")", "(" + liveFilter + ")"}
+	conds := []string{"attribute_exists(sk)", "#owner = :owner", "#state IN (" + strings.Join(from, ", ") + ")"}
+	if c.Op != keys.OpHoldFrozen { // keys.Change.Permits: the freeze holds even a key past its date
+		e.values[":now"] = n(c.Now.Unix())
+		conds = append(conds, "("+liveFilter+")")
+	}
 	conds = append(conds, e.protection(c.Protected)...)
 	if c.Approval != nil {
 		covered := e.covers(*c.Approval)
@@ -200,8 +226,21 @@ func (e *expr) permits(c keys.Change) []string {
 		conds = append(conds, covered)
 	}
 	if c.Release != "" {
-		conds = append(conds, attrHolds+" = "+e.value(&types.AttributeValueMemberSS{Value: []string{string(c.Release)}}),
-			"(attribute_not_exists("+attrScheduledBy+") OR "+attrScheduledBy+" <> "+e.value(s(c.NotScheduledBy))+")")
+		if c.KeepHeld {
+			conds = append(conds, "contains("+attrHolds+", "+e.value(s(string(c.Release)))+")", "size("+attrHolds+") > "+e.value(n(1)))
+		} else {
+			conds = append(conds, attrHolds+" = "+e.value(&types.AttributeValueMemberSS{Value: []string{string(c.Release)}}))
+		}
+		if c.NotScheduledBy != "" {
+			conds = append(conds, "(attribute_not_exists("+attrScheduledBy+") OR "+attrScheduledBy+" <> "+e.value(s(c.NotScheduledBy))+")")
+		}
+	}
+	if c.AddHold != "" {
+		if c.WasHeld {
+			conds = append(conds, "attribute_exists("+attrHolds+")", "NOT contains("+attrHolds+", "+e.value(s(string(c.AddHold)))+")")
+		} else {
+			conds = append(conds, "attribute_not_exists("+attrHolds+")", "attribute_exists("+attrTTL+")")
+		}
 	}
 	if c.Op == keys.OpDeleteNow {
 		conds = append(conds, "attribute_not_exists("+attrHolds+")")
@@ -388,6 +427,7 @@ func (st *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f 
 		{Put: deleteRecord},
 		{Put: finalRecord},
 		{Put: &types.Put{TableName: &st.table, Item: tomb, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
+		st.notFrozen(c.Owner),
 	}
 	if a := f.Key.Alias; a != "" {
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
@@ -405,6 +445,8 @@ func (st *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f 
 	switch {
 	case failed != nil && failed[1]:
 		return nil // this very transaction committed: a retry of it
+	case failed != nil && failed[4]:
+		return fmt.Errorf("dynamostore: delete %s now: %w", c.ID, keys.ErrFrozen)
 	case failed != nil && failed[0] && errors.As(err, &cancelled):
 		if item := cancelled.CancellationReasons[0].Item; item != nil {
 			cur, err := decodeKey(item)

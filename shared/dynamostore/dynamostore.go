@@ -258,7 +258,8 @@ func (st *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombst
 	if err != nil {
 		return keys.Tombstone{}, false, err
 	}
-	items = append(items, types.TransactWriteItem{Put: rec})
+	// The freeze's check, then the record, last: its failure is the witness.
+	items = append(items, st.notFrozen(k.Owner), types.TransactWriteItem{Put: rec})
 	err = retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 			ClientRequestToken: aws.String(f.Record.ID), TransactItems: items})
@@ -266,6 +267,9 @@ func (st *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombst
 	})
 	var cancelled *types.TransactionCanceledException
 	if failed := cancelledConditions(err); failed != nil && errors.As(err, &cancelled) {
+		if failed[len(failed)-2] {
+			return keys.Tombstone{}, false, fmt.Errorf("dynamostore: finalize %s: %w", k.ID, keys.ErrFrozen)
+		}
 		if failed[len(failed)-1] {
 			// The record exists: this very finalization committed, and
 			// this is the SDK's retry of it.

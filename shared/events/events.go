@@ -33,6 +33,10 @@ const (
 	DeletionAwaitingApproval = "KMS Key Deletion Awaiting Approval"
 	DeletionApproved         = "KMS Key Deletion Approved"
 	DeletionRejected         = "KMS Key Deletion Rejected"
+	// DeletionsFrozen and DeletionsUnfrozen: a tenant's deletion freeze was
+	// set or lifted (no key: the event names the tenant).
+	DeletionsFrozen   = "KMS Key Deletions Frozen"
+	DeletionsUnfrozen = "KMS Key Deletions Unfrozen"
 )
 
 // DefaultSource is the events' source. EventBridge refuses "aws.*" sources
@@ -111,6 +115,7 @@ var recordTypes = map[keys.Op]string{
 	keys.OpSchedule: DeletionScheduled, keys.OpCancel: DeletionCancelled,
 	keys.OpDeleteNow: DeletionWindowEnded, keys.OpFinalize: KeyDeleted,
 	keys.OpApprove: DeletionApproved, keys.OpReject: DeletionRejected,
+	keys.OpFreeze: DeletionsFrozen, keys.OpUnfreeze: DeletionsUnfrozen,
 }
 
 // ForRecord is the event of an audit record.

@@ -30,6 +30,10 @@ type FinalStore interface {
 	// Unreported returns up to limit tombstones, deleted at or before
 	// before, whose deletion has not been reported.
 	Unreported(ctx context.Context, before time.Time, limit int) ([]keys.Tombstone, error)
+	// Restore puts k back under the freeze's hold if its item is gone (TTL
+	// removed it) and it has no tombstone: a frozen tenant's key is never
+	// lost to TTL.
+	Restore(ctx context.Context, k keys.Key) error
 }
 
 // The refusals of a final deletion. Permanent says which a retry cannot
@@ -58,7 +62,8 @@ func Permanent(err error) bool {
 // once, when it is written, and again only if a crash came between the
 // write and the report (the tombstone remembers whether it was reported); a
 // repeat that finds nothing to do says so at debug level. A refusal wraps
-// ErrNotPending, ErrChanged or ErrNotYetDue.
+// ErrNotPending, ErrChanged, ErrNotYetDue or keys.ErrFrozen (then the key,
+// if TTL took it, is restored, held until the freeze is lifted).
 func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
 	by := keys.System(k.Owner, requestID(ctx))
 	by.Source = f.cfg.Source
@@ -72,6 +77,14 @@ func (f *Finalizer) Finalize(ctx context.Context, k keys.Key) error {
 		f.log.WarnContext(ctx, "finalizing before the deletion time", "key", k.ID, "deleteAt", k.DeleteAt)
 	}
 	stored, created, err := f.final.Finalize(ctx, fin)
+	if errors.Is(err, keys.ErrFrozen) {
+		// Nothing is finally deleted while the tenant is frozen; a key TTL
+		// took meanwhile comes back, held until the freeze is lifted.
+		if err := f.final.Restore(ctx, k); err != nil {
+			return fmt.Errorf("finalize %s: frozen, and the restore failed: %w", k.ID, err)
+		}
+		return fmt.Errorf("finalize %s: %w", k.ID, err)
+	}
 	if cf := (*keys.ConditionFailed)(nil); errors.As(err, &cf) {
 		return fmt.Errorf("finalize %s: %w", k.ID, refusal(fin, cf.Current))
 	}
@@ -132,6 +145,10 @@ func (f *Finalizer) FinalizeEach(ctx context.Context, ks []keys.Key, stop time.T
 // failure of the sweep, only a line of the log.
 func (f *Finalizer) finalizeDue(ctx context.Context, k keys.Key) (finalized bool, err error) {
 	err = f.Finalize(ctx, k)
+	if errors.Is(err, keys.ErrFrozen) {
+		f.log.DebugContext(ctx, "due, but the tenant's deletions are frozen", "key", k.ID, "owner", k.Owner)
+		return false, nil
+	}
 	if Permanent(err) {
 		f.log.WarnContext(ctx, "key read as due changed before its final deletion; left as it is", "key", k.ID, "owner", k.Owner, "error", err.Error())
 		return false, nil

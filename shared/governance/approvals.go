@@ -30,6 +30,7 @@ const Prefix = "/governance/v1/"
 //	POST /governance/v1/keys/{keyId}/reject-deletion
 //	POST /governance/v1/keys/{keyId}/schedule-deletion/dry-run
 //	POST /governance/v1/bulk-cancel-deletion (see bulk.go)
+//	POST /governance/v1/freeze, GET /governance/v1/freeze (see freeze.go)
 //
 // The answers take an empty body (or {}) and answer the key's state after
 // them; the dry run takes {"pendingWindowInDays": n} (see dryrun.go).
@@ -66,6 +67,10 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 			Handler: wire.Handler("ScheduleKeyDeletionDryRun", func(c *httpapi.Call) (any, error) { return dryRun(svc, c) })},
 		{Action: httpapi.BulkCancel, Method: http.MethodPost, Path: Prefix + "bulk-cancel-deletion",
 			Handler: wire.Handler("BulkCancelKeyDeletion", func(c *httpapi.Call) (any, error) { return bulkCancel(svc, c) })},
+		{Action: httpapi.Freeze, Method: http.MethodPost, Path: Prefix + "freeze",
+			Handler: wire.Handler("SetDeletionFreeze", func(c *httpapi.Call) (any, error) { return setFreeze(svc, c) })},
+		{Action: httpapi.FreezeState, Method: http.MethodGet, Path: Prefix + "freeze",
+			Handler: wire.Handler("GetDeletionFreeze", func(c *httpapi.Call) (any, error) { return freezeState(svc, c) })},
 		serviceapi.NotFound(wire, "/governance/"),
 	}
 }

@@ -47,6 +47,9 @@ const (
 	DryRun Action = "dry-run"
 	// BulkCancel cancels the pending deletions a filter selects.
 	BulkCancel Action = "bulk-cancel"
+	// Freeze sets or lifts a tenant's deletion freeze; FreezeState reads it.
+	Freeze      Action = "freeze"
+	FreezeState Action = "freeze-state"
 	// Dispatch is a route that serves many actions chosen by a header
 	// (AWS's POST / with X-Amz-Target).
 	Dispatch Action = "dispatch"

@@ -103,9 +103,18 @@ type Change struct {
 	Hold Hold
 	// Release is the hold an approval or rejection answers: the key must
 	// carry it, and must not have been scheduled by NotScheduledBy (the
-	// approver).
+	// approver). KeepHeld says the key carries other holds too, which stay
+	// (else Release is its only hold, and its window is given back).
 	Release        Hold
 	NotScheduledBy string
+	KeepHeld       bool
+	// AddHold puts a pending key under a hold; WasHeld says it carries one
+	// already (else its window's end moves off the TTL attribute).
+	AddHold Hold
+	WasHeld bool
+	// CheckFreeze makes the write's condition that the owner's deletions
+	// are not frozen (the store returns ErrFrozen if they are).
+	CheckFreeze bool
 }
 
 func newChange(op Op, by Principal, id string, now time.Time) Change {
@@ -113,12 +122,12 @@ func newChange(op Op, by Principal, id string, now time.Time) Change {
 	c := Change{Op: op, Owner: by.Tenant, By: by, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
 	switch op {
 	case OpSchedule:
-		c.Protected = by.Policy.Protected
+		c.Protected, c.CheckFreeze = by.Policy.Protected, true
 		if !by.Policy.Approval.IsZero() {
 			c.Approval = &by.Policy.Approval
 		}
 	case OpDeleteNow:
-		c.Protected = by.Policy.Protected
+		c.Protected, c.CheckFreeze = by.Policy.Protected, true
 	case OpApprove, OpReject:
 		c.Release, c.NotScheduledBy = HoldApproval, by.AccessKey
 	}
@@ -131,8 +140,14 @@ func (c Change) ChangesState() bool { return c.To != "" }
 // Permits reports whether the change may be applied to k (nil: no such item).
 // Stores that cannot express the condition natively evaluate this.
 func (c Change) Permits(k *Key) bool {
-	if k == nil || k.Owner != c.Owner || k.ID != c.ID || !k.Live(c.Now) || !slices.Contains(c.From, k.State) ||
+	// The freeze holds even a key whose date has passed but which is not
+	// finalized yet: nothing is finally deleted while it lasts.
+	live := k != nil && (k.Live(c.Now) || c.Op == OpHoldFrozen)
+	if k == nil || k.Owner != c.Owner || k.ID != c.ID || !live || !slices.Contains(c.From, k.State) ||
 		len(c.tagsAfter(k.Tags)) > MaxTags {
+		return false
+	}
+	if c.AddHold != "" && (k.HasHold(c.AddHold) || k.Held() != c.WasHeld) {
 		return false
 	}
 	if _, protected := c.Protected.Protects(*k); protected {
@@ -141,7 +156,8 @@ func (c Change) Permits(k *Key) bool {
 	if c.Approval != nil && c.Approval.Covers(*k) != (c.Hold == HoldApproval) {
 		return false
 	}
-	if c.Release != "" && (!k.HasHold(c.Release) || k.ScheduledBy == c.NotScheduledBy) {
+	if c.Release != "" && (!k.HasHold(c.Release) || c.NotScheduledBy != "" && k.ScheduledBy == c.NotScheduledBy ||
+		(len(k.Holds) > 1) != c.KeepHeld) {
 		return false
 	}
 	// A held deletion ends only by its holds' release: never at once.
@@ -189,6 +205,10 @@ func (c Change) Apply(k Key) Key {
 		if len(k.Holds) == 0 {
 			k.Holds = nil
 		}
+	}
+	if c.AddHold != "" {
+		k.Holds = append(slices.Clone(k.Holds), c.AddHold)
+		slices.Sort(k.Holds)
 	}
 	if len(c.SetTags) > 0 || len(c.RemoveTags) > 0 {
 		k.Tags = c.tagsAfter(k.Tags)

@@ -23,6 +23,9 @@ type Policy struct {
 	// Approval holds the scheduled deletion of the keys it covers until an
 	// approver other than the scheduler approves it.
 	Approval ApprovalRule
+	// FreezeBy are the credentials that may freeze the tenant's deletions
+	// and lift the freeze.
+	FreezeBy []string
 }
 
 // Protected says which keys are protected from deletion: by a tag (AWS tags
@@ -115,6 +118,11 @@ func (e *PolicyError) Reason() string {
 		return "only the deletion policy's approvers, and not the key's scheduler, may " + opWords[e.Op]
 	case RuleAwaitingApproval:
 		return "the key's deletion awaits approval under the deletion policy"
+	case RuleFrozen:
+		if e.Op == OpFreeze || e.Op == OpUnfreeze {
+			return "the deletion policy does not name this access key among those who may freeze deletions"
+		}
+		return "the tenant's key deletions are frozen"
 	}
 	return "refused by the deletion policy"
 }
@@ -122,6 +130,7 @@ func (e *PolicyError) Reason() string {
 var opWords = map[Op]string{
 	OpSchedule: "schedule key deletion", OpCancel: "cancel key deletion", OpDeleteNow: "delete keys at once",
 	OpApprove: "approve key deletion", OpReject: "reject key deletion",
+	OpFreeze: "freeze key deletion", OpUnfreeze: "unfreeze key deletion",
 }
 
 // Guarded reports whether op is one the policy governs.

@@ -48,7 +48,8 @@ func (s Stamp) Same(o Stamp) bool {
 
 // Recorded are the operations that write an audit record.
 func Recorded(op Op) bool {
-	return op == OpSchedule || op == OpCancel || op == OpDeleteNow || op == OpFinalize || op == OpApprove || op == OpReject
+	return op == OpSchedule || op == OpCancel || op == OpDeleteNow || op == OpFinalize || op == OpApprove || op == OpReject ||
+		op == OpFreeze || op == OpUnfreeze
 }
 
 // record is the audit record of c, if its operation has one.

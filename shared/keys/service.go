@@ -295,6 +295,8 @@ func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Transi
 		err = s.store.DeleteNow(ctx, c, *r, fin)
 		var failed *ConditionFailed
 		switch {
+		case errors.Is(err, ErrFrozen):
+			return Transition{}, &PolicyError{Op: c.Op, Rule: RuleFrozen}
 		case err == nil:
 			return Transition{KeyID: id, State: PendingDeletion, DeleteAt: c.DeleteAt, Record: *r}, nil
 		case !errors.As(err, &failed):
@@ -359,8 +361,26 @@ func (s *Service) ApproveDeletion(ctx context.Context, p Principal, id string) (
 	if !p.Policy.Approval.MayApprove(p.AccessKey) {
 		return Transition{}, &PolicyError{Op: OpApprove, Rule: RuleApprovers}
 	}
-	return s.record(ctx, newChange(OpApprove, p, id, s.clock(p.Tenant)))
+	return s.answer(ctx, newChange(OpApprove, p, id, s.clock(p.Tenant)))
 }
+
+// answer records an approver's answer: first as the key's only hold, then,
+// if the refusal shows it held by others too (a freeze), as one of them.
+func (s *Service) answer(ctx context.Context, c Change) (Transition, error) {
+	t, err := s.record(ctx, c)
+	var others *otherHolds
+	if errors.As(err, &others) {
+		c.KeepHeld = true
+		t, err = s.record(ctx, c)
+	}
+	return t, err
+}
+
+// otherHolds is an answer refused because the key carries other holds
+// than the one it answers.
+type otherHolds struct{}
+
+func (*otherHolds) Error() string { return "the key carries other holds" }
 
 // RejectDeletion rejects the held deletion of a key, as an approver (not
 // its scheduler): the deletion is cancelled, and the key comes back
@@ -369,7 +389,7 @@ func (s *Service) RejectDeletion(ctx context.Context, p Principal, id string) (T
 	if !p.Policy.Approval.MayApprove(p.AccessKey) {
 		return Transition{}, &PolicyError{Op: OpReject, Rule: RuleApprovers}
 	}
-	return s.record(ctx, newChange(OpReject, p, id, s.clock(p.Tenant)))
+	return s.answer(ctx, newChange(OpReject, p, id, s.clock(p.Tenant)))
 }
 
 // CancelDeletion takes a key out of PendingDeletion while its window is open;
@@ -418,6 +438,8 @@ func (s *Service) record(ctx context.Context, c Change) (Transition, error) {
 		err = nil
 	}
 	switch {
+	case errors.Is(err, ErrFrozen):
+		return Transition{}, &PolicyError{Op: c.Op, Rule: RuleFrozen}
 	case err == nil:
 		k := c.Apply(Key{ID: c.ID, Owner: c.Owner})
 		if k.State == "" && len(c.From) == 1 {
@@ -467,6 +489,9 @@ func refusal(c Change, cur *Key) error {
 	if c.Approval != nil && slices.Contains(c.From, cur.State) && c.Approval.Covers(*cur) != (c.Hold == HoldApproval) {
 		return &approvalCoverage{covered: c.Approval.Covers(*cur)}
 	}
+	if c.Op == OpDeleteNow && cur.HasHold(HoldFreeze) {
+		return &PolicyError{Op: c.Op, Rule: RuleFrozen}
+	}
 	if c.Op == OpDeleteNow && cur.Held() {
 		return &PolicyError{Op: c.Op, Rule: RuleAwaitingApproval}
 	}
@@ -474,8 +499,11 @@ func refusal(c Change, cur *Key) error {
 		if !cur.HasHold(c.Release) {
 			return &StateError{Op: c.Op, State: cur.State, NotHeld: true}
 		}
-		if cur.ScheduledBy == c.NotScheduledBy {
+		if c.NotScheduledBy != "" && cur.ScheduledBy == c.NotScheduledBy {
 			return &PolicyError{Op: c.Op, Rule: RuleApprovers}
+		}
+		if (len(cur.Holds) > 1) != c.KeepHeld {
+			return &otherHolds{}
 		}
 	}
 	if slices.Contains(c.From, cur.State) {

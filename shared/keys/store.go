@@ -42,4 +42,11 @@ type Store interface {
 	// every record's alias (the key's, if the record was written without
 	// it); records whose retention ended by now are left out.
 	Records(ctx context.Context, owner string, q TrailQuery, now time.Time) (TrailPage, error)
+	// SetFreeze sets or lifts owner's deletion freeze and writes its record
+	// r, in one atomic write; *ConditionFailed if the freeze is already as
+	// f asks, and nothing written. Changes with CheckFreeze, and every
+	// final deletion, are refused with ErrFrozen while it is set.
+	SetFreeze(ctx context.Context, f FreezeChange, r Record) error
+	// Freeze is owner's deletion freeze (the zero Freeze if never set).
+	Freeze(ctx context.Context, owner string) (Freeze, error)
 }

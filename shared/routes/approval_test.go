@@ -223,3 +223,69 @@ func TestScheduleDryRun(t *testing.T) {
 		}
 	})
 }
+
+// A freeze through the dialects: set by the credential the policy names
+// (dev-d's operator key), it holds the tenant's pending deletions, and
+// every dialect refuses a schedule with its own access-denied answer; a
+// credential the policy does not name cannot set or lift it; GET says how
+// it stands; lifted, schedules work again. Bad input gets a 400.
+func TestFreezeThroughTheDialects(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		operator := awsClientAs(e.url, dualTenant.AWSKey, dualTenant.AWSSecret, dualTenant.AWSRegion)
+		hw := huaweiClientAs(t, e.url, dualTenant.HuaweiAK, dualTenant.HuaweiSK, dualTenant.HuaweiProjID)
+		var ids []string
+		for range 3 {
+			out, err := operator.CreateKey(ctx, &kms.CreateKeyInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, *out.KeyMetadata.KeyId)
+		}
+		if _, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[0], PendingWindowInDays: aws.Int32(7)}); err != nil {
+			t.Fatal(err)
+		}
+		if status, m := governanceCall(t, e.url, approver, "/governance/v1/freeze", `{"frozen":true}`); status != 403 || errorCode(m) != "AccessDenied" {
+			t.Fatalf("a freeze by a credential the policy does not name: %d %v", status, m)
+		}
+		for _, bad := range []string{`{}`, `{"frozen":"yes"}`, `{"frozen":true,"reason":"x"}`, `[true]`} {
+			if status, m := governanceCall(t, e.url, dualTenant, "/governance/v1/freeze", bad); status != 400 {
+				t.Fatalf("%s: %d %v, want 400", bad, status, m)
+			}
+		}
+		status, m := governanceCall(t, e.url, dualTenant, "/governance/v1/freeze", `{"frozen":true}`)
+		if status != 200 || m["frozen"] != true || m["keysChanged"] != float64(1) || m["complete"] != true || m["changedBy"] != dualTenant.AWSKey {
+			t.Fatalf("freeze: %d %v", status, m)
+		}
+		if k, _ := e.store.Get(ctx, "dev-d", ids[0]); !k.HasHold(keys.HoldFreeze) || !k.HasHold(keys.HoldApproval) {
+			t.Fatalf("the pending key under the freeze: %v", k.Holds)
+		}
+		r := doAs(t, &dualTenant, http.MethodGet, e.url+"/governance/v1/freeze", nil, "")
+		if r.status != 200 || r.path("frozen") != true {
+			t.Fatalf("GET freeze: %d %s", r.status, r.raw)
+		}
+		_, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[1], PendingWindowInDays: aws.Int32(7)})
+		if code, msg := awsErr(err); code != "AccessDeniedException" || !strings.Contains(msg, "frozen") {
+			t.Fatalf("AWS schedule while frozen: %v", err)
+		}
+		if _, err := hw.DeleteKey(&model.DeleteKeyRequest{Body: &model.ScheduleKeyDeletionRequestBody{KeyId: ids[1], PendingDays: "7"}}); err == nil {
+			t.Fatal("Huawei schedule while frozen: accepted")
+		}
+		tag := validation.KeyTagFor(ids[2])
+		if r := doAs(t, &dualTenant, http.MethodPost, e.url+"/kms/v1/keys/"+tag+"/request-deletion", nil, ""); r.status != 401 || r.path("error.errorCode") != "210" {
+			t.Fatalf("NCP request-deletion while frozen: %d %s", r.status, r.raw)
+		}
+		for _, id := range ids[1:] {
+			if k, _ := e.store.Get(ctx, "dev-d", id); k.State != keys.Enabled {
+				t.Fatalf("%s after refused schedules: %s", id, k.State)
+			}
+		}
+		status, m = governanceCall(t, e.url, dualTenant, "/governance/v1/freeze", `{"frozen":false}`)
+		if status != 200 || m["frozen"] != false || m["keysChanged"] != float64(1) {
+			t.Fatalf("unfreeze: %d %v", status, m)
+		}
+		if _, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[1], PendingWindowInDays: aws.Int32(7)}); err != nil {
+			t.Fatalf("a schedule after the freeze: %v", err)
+		}
+	})
+}

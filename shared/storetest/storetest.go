@@ -96,6 +96,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("HeldForApproval", func(t *testing.T) { testHeldForApproval(setup(t)) })
 	t.Run("ApprovalBeforeTheDate", func(t *testing.T) { testApprovalBeforeTheDate(setup(t)) })
 	t.Run("BulkCancelPages", func(t *testing.T) { testBulkCancelPages(setup(t)) })
+	t.Run("Freeze", func(t *testing.T) { testFreeze(setup(t)) })
+	t.Run("FreezeOverApproval", func(t *testing.T) { testFreezeOverApproval(setup(t)) })
 }
 
 // testNumbers: every key gets a number, unique within its owner, and a

@@ -27,6 +27,9 @@ type policyDocument struct {
 	} `json:"protectedTag"`
 	ProtectedKeyIDs  []string `json:"protectedKeyIds"`
 	ProtectedAliases []string `json:"protectedAliases"`
+	// Freeze names the credentials that may freeze the tenant's deletions
+	// and lift the freeze (none if absent).
+	Freeze []string `json:"freeze"`
 	// Approval holds the scheduled deletion of the keys it covers (every
 	// key with "allKeys", or by tag, id or alias) until one of approvers,
 	// not the scheduler, approves it.
@@ -115,6 +118,12 @@ func parsePolicy(tenantID string, doc *policyDocument, creds []string) (*deletio
 		}
 		p.base.Approval = r
 	}
+	for _, id := range doc.Freeze {
+		if err := known("freeze", id); err != nil {
+			return fail("%v", err)
+		}
+	}
+	p.base.FreezeBy = doc.Freeze
 	if err := p.base.Validate(); err != nil {
 		return fail("%v", err)
 	}

@@ -26,6 +26,7 @@ const (
 	keyFormat       = 2
 	tombstoneFormat = 1
 	recordFormat    = 2
+	freezeFormat    = 1
 )
 
 type encoder struct{ b []byte }
@@ -333,4 +334,20 @@ func decodeRecord(raw []byte) (storedRecord, error) {
 		s.Record.Hold = keys.Hold(d.str())
 	}
 	return s, d.done("audit record")
+}
+
+func encodeFreeze(b []byte, f keys.Freeze) []byte {
+	e := encoder{b: append(b, freezeFormat)}
+	e.bool(f.Frozen)
+	e.ms(f.At)
+	e.principal(f.By)
+	return e.b
+}
+
+func decodeFreeze(raw []byte, owner string) (keys.Freeze, error) {
+	d := decoder{b: raw}
+	d.format("freeze", freezeFormat)
+	f := keys.Freeze{Frozen: d.bool(), At: d.ms()}
+	f.By = d.principal(owner)
+	return f, d.done("freeze")
 }

@@ -33,6 +33,7 @@ const (
 	kindDue       = 'd'
 	kindTrail     = 'l'
 	kindOutbox    = 'o'
+	kindFreeze    = 'f' // a tenant's deletion freeze (owner, no name)
 )
 
 func named(kind byte, owner, name string) []byte {

@@ -138,6 +138,11 @@ func (s *Store) apply(ctx context.Context, c keys.Change, r *keys.Record) (keys.
 		if err != nil {
 			return err, nil
 		}
+		if c.CheckFreeze {
+			if frozen, err := isFrozen(t.b, c.Owner); err != nil || frozen {
+				return err, keys.ErrFrozen
+			}
+		}
 		if !c.Permits(cur) {
 			return nil, &keys.ConditionFailed{Current: cur}
 		}
@@ -229,6 +234,9 @@ func (s *Store) Finalize(ctx context.Context, f keys.Finalization) (keys.Tombsto
 		if err != nil {
 			return err, nil
 		}
+		if frozen, err := isFrozen(t.b, k.Owner); err != nil || frozen {
+			return err, keys.ErrFrozen
+		}
 		if !f.Permits(cur) {
 			return nil, fmt.Errorf("pebblestore: finalize %s: key is %s, not the pending deletion to finalize: %w", k.ID, cur.State, &keys.ConditionFailed{Current: cur})
 		}
@@ -280,6 +288,9 @@ func (s *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f k
 		cur, err := getKey(t.b, c.Owner, c.ID)
 		if err != nil {
 			return err, nil
+		}
+		if frozen, err := isFrozen(t.b, c.Owner); err != nil || frozen {
+			return err, keys.ErrFrozen
 		}
 		if !c.Permits(cur) || !cur.DeleteAt.Equal(f.Key.DeleteAt) || !cur.StateChangedAt.Equal(f.Key.StateChangedAt) {
 			return nil, &keys.ConditionFailed{Current: cur}
@@ -488,3 +499,49 @@ func (s *Store) ExpireRecords(ctx context.Context, clock keys.Clock) (int, error
 }
 
 var _ keys.Store = (*Store)(nil) // and expiry.Store: storetest.Run holds it to both
+
+// isFrozen reads owner's freeze inside a commit.
+func isFrozen(r pebble.Reader, owner string) (bool, error) {
+	raw, err := get(r, named(kindFreeze, owner, ""))
+	if err != nil || raw == nil {
+		return false, err
+	}
+	f, err := decodeFreeze(raw, owner)
+	return f.Frozen, err
+}
+
+// SetFreeze implements keys.Store: the freeze and its record commit
+// together.
+func (s *Store) SetFreeze(ctx context.Context, f keys.FreezeChange, r keys.Record) error {
+	return s.refusable(ctx, func(t *txn) (error, error) {
+		frozen, err := isFrozen(t.b, f.Owner)
+		if err != nil {
+			return err, nil
+		}
+		if frozen == f.Frozen {
+			return nil, &keys.ConditionFailed{}
+		}
+		if err := t.set(named(kindFreeze, f.Owner, ""), encodeFreeze(nil, keys.Freeze{Frozen: f.Frozen, At: f.Now, By: f.By})); err != nil {
+			return err, nil
+		}
+		return t.putTrail(r, s.retention), nil
+	})
+}
+
+// Freeze implements keys.Store.
+func (s *Store) Freeze(ctx context.Context, owner string) (keys.Freeze, error) {
+	var out keys.Freeze
+	err := s.read(func(r pebble.Reader) error {
+		raw, err := get(r, named(kindFreeze, owner, ""))
+		if err != nil || raw == nil {
+			return err
+		}
+		out, err = decodeFreeze(raw, owner)
+		return err
+	})
+	return out, err
+}
+
+// Restore implements expiry.FinalStore: nothing to do here, where no TTL
+// removes a key behind the store's back.
+func (s *Store) Restore(context.Context, keys.Key) error { return nil }

@@ -1,0 +1,116 @@
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/keydeletion/service/shared/keyitem"
+	"github.com/keydeletion/service/shared/keys"
+)
+
+// A tenant's deletion freeze is one item of its partition:
+//
+//	pk = "T#<owner>"  sk = "G#freeze"  frozen (BOOL), at (ms), by (principal)
+//
+// Writes that must not happen while it is set (a schedule, an immediate
+// deletion, a final deletion) carry a ConditionCheck of it in their
+// transaction: still one request.
+const freezeSK = "G#freeze"
+
+type freezeItem struct {
+	PK     string            `dynamodbav:"pk"`
+	SK     string            `dynamodbav:"sk"`
+	Frozen bool              `dynamodbav:"frozen"`
+	At     int64             `dynamodbav:"at"`
+	By     keyitem.Principal `dynamodbav:"by"`
+}
+
+// notFrozen is the ConditionCheck that owner's deletions are not frozen.
+func (st *Store) notFrozen(owner string) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: &st.table, Key: itemKey(owner, freezeSK),
+		ConditionExpression:       aws.String("attribute_not_exists(frozen) OR frozen = :false"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":false": &types.AttributeValueMemberBOOL{Value: false}},
+	}}
+}
+
+// SetFreeze implements keys.Store: one TransactWriteItems of the freeze
+// item (on condition that it is not already as asked) and the record.
+func (st *Store) SetFreeze(ctx context.Context, f keys.FreezeChange, r keys.Record) error {
+	av, err := attributevalue.MarshalMap(freezeItem{PK: partition(f.Owner), SK: freezeSK, Frozen: f.Frozen,
+		At: f.Now.UnixMilli(), By: keyitem.FromPrincipal(f.By)})
+	if err != nil {
+		return fmt.Errorf("dynamostore: marshal freeze: %w", err)
+	}
+	cond := "attribute_not_exists(frozen) OR frozen = :false"
+	if !f.Frozen {
+		cond = "frozen = :true"
+	}
+	rec, err := st.recordItem(r)
+	if err != nil {
+		return err
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		ClientRequestToken: aws.String(r.ID),
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: aws.String(cond),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":" + fmt.Sprint(!f.Frozen): &types.AttributeValueMemberBOOL{Value: !f.Frozen}}}},
+			{Put: rec},
+		},
+	})
+	if failed := cancelledConditions(err); failed != nil {
+		if failed[1] {
+			return nil // the record exists: this very write committed before
+		}
+		return &keys.ConditionFailed{}
+	}
+	return wrap("set freeze", err)
+}
+
+// Freeze implements keys.Store with a strongly consistent read.
+func (st *Store) Freeze(ctx context.Context, owner string) (keys.Freeze, error) {
+	out, err := st.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &st.table, Key: itemKey(owner, freezeSK), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return keys.Freeze{}, wrap("freeze", err)
+	}
+	if out.Item == nil {
+		return keys.Freeze{}, nil
+	}
+	var it freezeItem
+	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {
+		return keys.Freeze{}, fmt.Errorf("dynamostore: decode freeze: %w", err)
+	}
+	return keys.Freeze{Frozen: it.Frozen, At: time.UnixMilli(it.At).UTC(), By: it.By.Principal(owner)}, nil
+}
+
+// Restore implements expiry.FinalStore: a key whose final deletion a freeze
+// refused after TTL had removed its item is put back as it was, under the
+// freeze's hold (its window's end off the TTL attribute), unless its item
+// or tombstone exists.
+func (st *Store) Restore(ctx context.Context, k keys.Key) error {
+	if !k.HasHold(keys.HoldFreeze) {
+		k.Holds = append(k.Holds, keys.HoldFreeze)
+	}
+	av, err := attributevalue.MarshalMap(toItem(k))
+	if err != nil {
+		return fmt.Errorf("dynamostore: marshal: %w", err)
+	}
+	notExists := aws.String("attribute_not_exists(pk)")
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: notExists}},
+		{ConditionCheck: &types.ConditionCheck{TableName: &st.table, Key: itemKey(k.Owner, prefixTombstone+k.ID), ConditionExpression: notExists}},
+	}})
+	var cancelled *types.TransactionCanceledException
+	if cancelledConditions(err) != nil && errors.As(err, &cancelled) {
+		return nil // the item is there, or the key is finalized: nothing to restore
+	}
+	return wrap("restore", err)
+}
