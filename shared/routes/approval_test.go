@@ -287,5 +287,20 @@ func TestFreezeThroughTheDialects(t *testing.T) {
 		if _, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[1], PendingWindowInDays: aws.Int32(7)}); err != nil {
 			t.Fatalf("a schedule after the freeze: %v", err)
 		}
+		// The trail filters by operation: the freeze and its lifting.
+		for _, op := range []string{"FreezeDeletion", "UnfreezeDeletion"} {
+			r := doAs(t, &dualTenant, http.MethodGet, e.url+"/audit/v1/records?operation="+op, nil, "")
+			recs, _ := r.path("records").([]any)
+			if r.status != 200 || len(recs) != 1 {
+				t.Fatalf("trail of %s: %d %s", op, r.status, r.raw)
+			}
+			rec := recs[0].(map[string]any)
+			if rec["operation"] != op || rec["accessKeyId"] != dualTenant.AWSKey || rec["keyId"] != nil {
+				t.Fatalf("trail of %s: %v", op, rec)
+			}
+		}
+		if r := doAs(t, &dualTenant, http.MethodGet, e.url+"/audit/v1/records?operation=Erase", nil, ""); r.status != 400 {
+			t.Fatalf("trail of an unknown operation: %d %s", r.status, r.raw)
+		}
 	})
 }

@@ -8,7 +8,8 @@
 // reads its trail with the credentials it already has.
 //
 // Query: keyId (one key's records), from and to (RFC 3339; from inclusive,
-// to exclusive), limit (1-1000, default 100), nextToken (from the last
+// to exclusive), operation (one operation's records, e.g. FreezeDeletion,
+// ApproveDeletion), limit (1-1000, default 100), nextToken (from the last
 // page). Records come oldest first.
 package trailapi
 
@@ -55,7 +56,7 @@ type record struct {
 	EventID      string  `json:"eventId"`
 	EventTime    string  `json:"eventTime"`
 	Operation    string  `json:"operation"`
-	KeyID        string  `json:"keyId"`
+	KeyID        string  `json:"keyId,omitempty"` // none on a freeze's records
 	Alias        string  `json:"alias,omitempty"`
 	Tenant       string  `json:"tenant"`
 	Dialect      string  `json:"dialect"`
@@ -65,6 +66,8 @@ type record struct {
 	RequestID    string  `json:"requestId,omitempty"`
 	DeletionDate *string `json:"deletionDate,omitempty"`
 	PendingDays  int     `json:"pendingWindowInDays,omitempty"`
+	// Hold is the hold a schedule started with ("approval").
+	Hold string `json:"hold,omitempty"`
 }
 
 func wireTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
@@ -74,7 +77,7 @@ func (a *api) records(c *httpapi.Call) (any, error) {
 	tq := keys.TrailQuery{Limit: defaultLimit}
 	for name := range q {
 		switch name {
-		case "keyId", "from", "to", "limit", "nextToken":
+		case "keyId", "from", "to", "limit", "nextToken", "operation":
 		default:
 			return nil, serviceapi.Invalid("unknown parameter " + name)
 		}
@@ -110,21 +113,31 @@ func (a *api) records(c *httpapi.Call) (any, error) {
 			return nil, serviceapi.Invalid("nextToken is not one this API issued")
 		}
 	}
+	op := keys.Op(q.Get("operation"))
+	if op != "" && !keys.Recorded(op) {
+		return nil, serviceapi.Invalid("operation " + strconv.Quote(string(op)) + " is none the trail records")
+	}
 	page, err := a.svc.Trail(c.Ctx, c.Principal, tq)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]record, len(page.Records))
-	for i, r := range page.Records {
-		out[i] = record{EventID: r.ID, EventTime: wireTime(r.At), Operation: string(r.Op), KeyID: r.KeyID, Alias: r.Alias,
+	out := make([]record, 0, len(page.Records))
+	for _, r := range page.Records {
+		// Filtered within the page: a page may hold fewer than limit
+		// records; nextToken goes on after the last one read.
+		if op != "" && r.Op != op {
+			continue
+		}
+		out = append(out, record{EventID: r.ID, EventTime: wireTime(r.At), Operation: string(r.Op), KeyID: r.KeyID, Alias: r.Alias,
 			Tenant: r.Owner, Dialect: r.By.Dialect, AccessKeyID: r.By.AccessKey, SourceIP: r.By.Source,
-			RequestID: r.By.RequestID, PendingDays: r.PendingDays}
+			RequestID: r.By.RequestID, PendingDays: r.PendingDays, Hold: string(r.Hold)})
+		last := &out[len(out)-1]
 		if r.By.Dialect == keys.SystemDialect {
-			out[i].SourceIP, out[i].InvokedBy = "", r.By.Source
+			last.SourceIP, last.InvokedBy = "", r.By.Source
 		}
 		if !r.DeleteAt.IsZero() {
 			d := wireTime(r.DeleteAt)
-			out[i].DeletionDate = &d
+			last.DeletionDate = &d
 		}
 	}
 	resp := map[string]any{"records": out}
