@@ -142,6 +142,13 @@ api_event("governance-freeze-state", "keys", "GET", "/governance/v1/freeze", "/g
 # dev-d's operator key may freeze its tenant's deletions.
 api_event("governance-freeze", "cancel", "POST", "/governance/v1/freeze", "/governance/v1/freeze",
           body={"frozen": True}, headers={"content-type": "application/json"}, auth="dev-d")
+api_event("governance-guard-state", "keys", "GET", "/governance/v1/guard", "/governance/v1/guard")
+api_event("governance-guard-release-none-tripped", "cancel", "POST", "/governance/v1/guard/release",
+          "/governance/v1/guard/release", body={"scope": "AKIADEVB0000000000BB"}, headers={"content-type": "application/json"},
+          status=404, code="NotTripped")
+# dev-d counts its deletion requests (its guard) before a schedule: dev-a's key is not its own.
+ncp("ncp-request-deletion-guarded-tenant", "schedule", "POST", "/kms/v1/keys/{keyTag}/request-deletion",
+    seed="Enabled", status=404, code="300", auth="dev-d")
 dry_run = "/governance/v1/keys/{keyId}/schedule-deletion/dry-run"
 api_event("governance-schedule-deletion-dry-run", "keys", "POST", dry_run, dry_run.replace("{keyId}", KEY_ID),
           body={"pendingWindowInDays": 7}, headers={"content-type": "application/json"},

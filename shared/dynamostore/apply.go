@@ -73,16 +73,27 @@ func (st *Store) ApplyRecorded(ctx context.Context, c keys.Change, r keys.Record
 			{Put: rec},
 		},
 	}
+	freezeAt := -1
 	if c.CheckFreeze {
+		freezeAt = len(tx.TransactItems)
 		tx.TransactItems = append(tx.TransactItems, st.notFrozen(c.Owner))
+	}
+	guardFrom := len(tx.TransactItems)
+	for _, scope := range c.GuardScopes {
+		tx.TransactItems = append(tx.TransactItems, st.notTripped(c.Owner, scope))
 	}
 	err = retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.TransactWriteItems(ctx, tx)
 		return err
 	})
 	var cancelled *types.TransactionCanceledException
-	if failed := cancelledConditions(err); failed != nil && c.CheckFreeze && failed[2] {
-		return fmt.Errorf("dynamostore: %s %s: %w", c.Op, c.ID, keys.ErrFrozen)
+	if failed := cancelledConditions(err); failed != nil {
+		if freezeAt >= 0 && failed[freezeAt] {
+			return fmt.Errorf("dynamostore: %s %s: %w", c.Op, c.ID, keys.ErrFrozen)
+		}
+		if slices.Contains(failed[guardFrom:], true) {
+			return fmt.Errorf("dynamostore: %s %s: %w", c.Op, c.ID, keys.ErrGuardTripped)
+		}
 	}
 	if failed := cancelledConditions(err); failed != nil && failed[1] {
 		// The record exists: this very transaction committed, and this is a
@@ -429,6 +440,9 @@ func (st *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f 
 		{Put: &types.Put{TableName: &st.table, Item: tomb, ConditionExpression: aws.String("attribute_not_exists(pk)")}},
 		st.notFrozen(c.Owner),
 	}
+	for _, scope := range c.GuardScopes { // at 5 and after
+		items = append(items, st.notTripped(c.Owner, scope))
+	}
 	if a := f.Key.Alias; a != "" {
 		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
 			TableName: &st.table, Key: itemKey(c.Owner, prefixAlias+a),
@@ -447,6 +461,8 @@ func (st *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f 
 		return nil // this very transaction committed: a retry of it
 	case failed != nil && failed[4]:
 		return fmt.Errorf("dynamostore: delete %s now: %w", c.ID, keys.ErrFrozen)
+	case failed != nil && slices.Contains(failed[5:5+len(c.GuardScopes)], true):
+		return fmt.Errorf("dynamostore: delete %s now: %w", c.ID, keys.ErrGuardTripped)
 	case failed != nil && failed[0] && errors.As(err, &cancelled):
 		if item := cancelled.CancellationReasons[0].Item; item != nil {
 			cur, err := decodeKey(item)

@@ -114,3 +114,84 @@ func (st *Store) Restore(ctx context.Context, k keys.Key) error {
 	}
 	return wrap("restore", err)
 }
+
+// A credential's (or the tenant's) tripped deletion guard is an item too:
+//
+//	pk = "T#<owner>"  sk = "G#guard#<access key id, or *>"  tripped (BOOL), at, by
+const guardSK = "G#guard#"
+
+type guardItem struct {
+	PK      string            `dynamodbav:"pk"`
+	SK      string            `dynamodbav:"sk"`
+	Tripped bool              `dynamodbav:"tripped"`
+	At      int64             `dynamodbav:"at"`
+	By      keyitem.Principal `dynamodbav:"by"`
+}
+
+// notTripped is the ConditionCheck that scope's guard is not tripped.
+func (st *Store) notTripped(owner, scope string) types.TransactWriteItem {
+	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+		TableName: &st.table, Key: itemKey(owner, guardSK+scope),
+		ConditionExpression:       aws.String("attribute_not_exists(tripped) OR tripped = :false"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":false": &types.AttributeValueMemberBOOL{Value: false}},
+	}}
+}
+
+// SetGuard implements keys.Store: one TransactWriteItems of the guard's
+// item (on condition that it is not already as asked) and the record.
+func (st *Store) SetGuard(ctx context.Context, g keys.GuardChange, r keys.Record) error {
+	av, err := attributevalue.MarshalMap(guardItem{PK: partition(g.Owner), SK: guardSK + g.Scope, Tripped: g.Tripped,
+		At: g.Now.UnixMilli(), By: keyitem.FromPrincipal(g.By)})
+	if err != nil {
+		return fmt.Errorf("dynamostore: marshal guard: %w", err)
+	}
+	cond, want := "attribute_not_exists(tripped) OR tripped = :v", false
+	if !g.Tripped {
+		cond, want = "tripped = :v", true
+	}
+	rec, err := st.recordItem(r)
+	if err != nil {
+		return err
+	}
+	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+		ClientRequestToken: aws.String(r.ID),
+		TransactItems: []types.TransactWriteItem{
+			{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: aws.String(cond),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberBOOL{Value: want}}}},
+			{Put: rec},
+		},
+	})
+	if failed := cancelledConditions(err); failed != nil {
+		if failed[1] {
+			return nil
+		}
+		return &keys.ConditionFailed{}
+	}
+	return wrap("set guard", err)
+}
+
+// GuardTrips implements keys.Store: one strongly consistent Query of the
+// owner's guard items.
+func (st *Store) GuardTrips(ctx context.Context, owner string) ([]keys.GuardTrip, error) {
+	out, err := st.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &st.table, ConsistentRead: aws.Bool(true),
+		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :g)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": s(partition(owner)), ":g": s(guardSK),
+		},
+	})
+	if err != nil {
+		return nil, wrap("guard trips", err)
+	}
+	var trips []keys.GuardTrip
+	for _, av := range out.Items {
+		var it guardItem
+		if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+			return nil, fmt.Errorf("dynamostore: decode guard: %w", err)
+		}
+		if it.Tripped {
+			trips = append(trips, keys.GuardTrip{Scope: it.SK[len(guardSK):], At: time.UnixMilli(it.At).UTC(), By: it.By.Principal(owner)})
+		}
+	}
+	return trips, nil
+}

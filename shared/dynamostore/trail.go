@@ -82,12 +82,12 @@ func (st *Store) Records(ctx context.Context, owner string, q keys.TrailQuery, n
 			}
 			if len(page.Records) == q.Limit {
 				page.More = true
-				return page, st.fillAliases(ctx, page.Records)
+				return page, st.aliases(ctx, q, page.Records)
 			}
 			page.Records = append(page.Records, r.Record())
 		}
 		if out.LastEvaluatedKey == nil {
-			return page, st.fillAliases(ctx, page.Records)
+			return page, st.aliases(ctx, q, page.Records)
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
@@ -106,6 +106,14 @@ func withoutAlias(r keys.Record) bool {
 // consistent BatchGetItems of those keys and their tombstones, 100 items a
 // request (aliases never change, so either item says it; "" if the key has
 // none).
+// aliases fills in recs' aliases unless q says it needs none.
+func (st *Store) aliases(ctx context.Context, q keys.TrailQuery, recs []keys.Record) error {
+	if q.NoAlias {
+		return nil
+	}
+	return st.fillAliases(ctx, recs)
+}
+
 func (st *Store) fillAliases(ctx context.Context, recs []keys.Record) error {
 	type ref struct{ owner, id string }
 	var reads []map[string]types.AttributeValue

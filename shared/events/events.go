@@ -37,6 +37,10 @@ const (
 	// set or lifted (no key: the event names the tenant).
 	DeletionsFrozen   = "KMS Key Deletions Frozen"
 	DeletionsUnfrozen = "KMS Key Deletions Unfrozen"
+	// GuardTripped: a burst of deletion requests tripped the tenant's guard
+	// (the principal is who tripped it); GuardReleased: another released it.
+	GuardTripped  = "KMS Key Deletion Guard Tripped"
+	GuardReleased = "KMS Key Deletion Guard Released"
 )
 
 // DefaultSource is the events' source. EventBridge refuses "aws.*" sources
@@ -116,6 +120,7 @@ var recordTypes = map[keys.Op]string{
 	keys.OpDeleteNow: DeletionWindowEnded, keys.OpFinalize: KeyDeleted,
 	keys.OpApprove: DeletionApproved, keys.OpReject: DeletionRejected,
 	keys.OpFreeze: DeletionsFrozen, keys.OpUnfreeze: DeletionsUnfrozen,
+	keys.OpGuardTripped: GuardTripped, keys.OpGuardReleased: GuardReleased,
 }
 
 // ForRecord is the event of an audit record.

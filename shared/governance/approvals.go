@@ -31,6 +31,7 @@ const Prefix = "/governance/v1/"
 //	POST /governance/v1/keys/{keyId}/schedule-deletion/dry-run
 //	POST /governance/v1/bulk-cancel-deletion (see bulk.go)
 //	POST /governance/v1/freeze, GET /governance/v1/freeze (see freeze.go)
+//	GET /governance/v1/guard, POST /governance/v1/guard/release (see guard.go)
 //
 // The answers take an empty body (or {}) and answer the key's state after
 // them; the dry run takes {"pendingWindowInDays": n} (see dryrun.go).
@@ -71,6 +72,10 @@ func Routes(svc *keys.Service, dir *tenant.Directory, log *slog.Logger) []httpap
 			Handler: wire.Handler("SetDeletionFreeze", func(c *httpapi.Call) (any, error) { return setFreeze(svc, c) })},
 		{Action: httpapi.FreezeState, Method: http.MethodGet, Path: Prefix + "freeze",
 			Handler: wire.Handler("GetDeletionFreeze", func(c *httpapi.Call) (any, error) { return freezeState(svc, c) })},
+		{Action: httpapi.GuardState, Method: http.MethodGet, Path: Prefix + "guard",
+			Handler: wire.Handler("GetDeletionGuard", func(c *httpapi.Call) (any, error) { return guardState(svc, c) })},
+		{Action: httpapi.GuardRelease, Method: http.MethodPost, Path: Prefix + "guard/release",
+			Handler: wire.Handler("ReleaseDeletionGuard", func(c *httpapi.Call) (any, error) { return releaseGuard(svc, c) })},
 		serviceapi.NotFound(wire, "/governance/"),
 	}
 }

@@ -50,6 +50,9 @@ const (
 	// Freeze sets or lifts a tenant's deletion freeze; FreezeState reads it.
 	Freeze      Action = "freeze"
 	FreezeState Action = "freeze-state"
+	// GuardState reads the tripped guards; GuardRelease releases one.
+	GuardState   Action = "guard-state"
+	GuardRelease Action = "guard-release"
 	// Dispatch is a route that serves many actions chosen by a header
 	// (AWS's POST / with X-Amz-Target).
 	Dispatch Action = "dispatch"

@@ -48,18 +48,6 @@ type FreezeChange struct {
 	Now    time.Time
 }
 
-// freezeChange is the change that puts a frozen tenant's key under the
-// freeze's hold (or, with release, takes it off).
-func freezeChange(by Principal, id string, now time.Time, release bool) Change {
-	c := Change{Owner: by.Tenant, By: by, ID: id, From: []State{PendingDeletion}, Now: now}
-	if release {
-		c.Op, c.Release = OpReleaseFrozen, HoldFreeze
-	} else {
-		c.Op, c.AddHold = OpHoldFrozen, HoldFreeze
-	}
-	return c
-}
-
 // MayFreeze reports whether p's credential may set or lift the freeze.
 func (p Principal) MayFreeze() bool {
 	return p.AccessKey != "" && slices.Contains(p.Policy.FreezeBy, p.AccessKey)
@@ -98,44 +86,21 @@ func (s *Service) SetFreeze(ctx context.Context, p Principal, frozen bool, stop 
 	if res.Freeze, err = s.store.Freeze(ctx, p.Tenant); err != nil {
 		return res, err
 	}
-	after := ""
-	for {
-		page, more, err := s.store.List(ctx, p.Tenant, after, 100, time.Time{}) // every key, live or not
-		if err != nil {
-			return res, err
-		}
-		for _, k := range page {
-			if !stop.IsZero() && !time.Now().Before(stop) {
-				res.Complete = false
-				return res, nil
-			}
-			if k.State != PendingDeletion || k.HasHold(HoldFreeze) == frozen {
-				continue
-			}
-			if err := s.holdFrozen(ctx, p, k, !frozen); err != nil {
-				return res, err
-			}
-			res.Keys++
-		}
-		if !more || len(page) == 0 {
-			return res, nil
-		}
-		after = page[len(page)-1].ID
+	op, release := OpHoldFrozen, !frozen
+	if release {
+		op = OpReleaseFrozen
 	}
-}
-
-// holdFrozen puts k under the freeze's hold (or releases it), as k was
-// read; a key that changed meanwhile (cancelled, finalized, held
-// otherwise) is left as it is: call again.
-func (s *Service) holdFrozen(ctx context.Context, p Principal, k Key, release bool) error {
-	c := freezeChange(p, k.ID, s.clock(p.Tenant).UTC().Truncate(time.Millisecond), release)
-	c.WasHeld, c.KeepHeld = k.Held(), len(k.Holds) > 1
-	_, err := s.store.Apply(ctx, c)
-	var failed *ConditionFailed
-	if errors.As(err, &failed) {
-		return nil
+	err = s.eachPending(ctx, p.Tenant, func(k Key) error {
+		if k.HasHold(HoldFreeze) == frozen {
+			return nil
+		}
+		res.Keys++
+		return s.changeHold(ctx, p, k, op, HoldFreeze, release)
+	}, stop)
+	if errors.Is(err, errStopped) {
+		res.Complete, err = false, nil
 	}
-	return err
+	return res, err
 }
 
 // Frozen is p's tenant's freeze.

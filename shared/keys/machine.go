@@ -115,11 +115,17 @@ type Change struct {
 	// CheckFreeze makes the write's condition that the owner's deletions
 	// are not frozen (the store returns ErrFrozen if they are).
 	CheckFreeze bool
+	// GuardScopes make the write's condition that none of these guards
+	// (the caller's credential, the tenant) is tripped (ErrGuardTripped).
+	GuardScopes []string
 }
 
 func newChange(op Op, by Principal, id string, now time.Time) Change {
 	r := machine[op]
 	c := Change{Op: op, Owner: by.Tenant, By: by, ID: id, From: r.from, To: r.to, Window: r.window, Now: now}
+	if (op == OpSchedule || op == OpDeleteNow) && by.Policy.Guard.On() {
+		c.GuardScopes = []string{by.AccessKey, TenantScope}
+	}
 	switch op {
 	case OpSchedule:
 		c.Protected, c.CheckFreeze = by.Policy.Protected, true

@@ -26,6 +26,8 @@ type Policy struct {
 	// FreezeBy are the credentials that may freeze the tenant's deletions
 	// and lift the freeze.
 	FreezeBy []string
+	// Guard trips on a burst of deletion requests.
+	Guard GuardRule
 }
 
 // Protected says which keys are protected from deletion: by a tag (AWS tags
@@ -118,6 +120,11 @@ func (e *PolicyError) Reason() string {
 		return "only the deletion policy's approvers, and not the key's scheduler, may " + opWords[e.Op]
 	case RuleAwaitingApproval:
 		return "the key's deletion awaits approval under the deletion policy"
+	case RuleGuard:
+		if e.Op == OpGuardReleased {
+			return "the deletion guard is released by another principal than the one that tripped it"
+		}
+		return "the deletion policy's guard tripped on a burst of deletion requests; another principal must release it"
 	case RuleFrozen:
 		if e.Op == OpFreeze || e.Op == OpUnfreeze {
 			return "the deletion policy does not name this access key among those who may freeze deletions"
@@ -130,7 +137,7 @@ func (e *PolicyError) Reason() string {
 var opWords = map[Op]string{
 	OpSchedule: "schedule key deletion", OpCancel: "cancel key deletion", OpDeleteNow: "delete keys at once",
 	OpApprove: "approve key deletion", OpReject: "reject key deletion",
-	OpFreeze: "freeze key deletion", OpUnfreeze: "unfreeze key deletion",
+	OpFreeze: "freeze key deletion", OpUnfreeze: "unfreeze key deletion", OpGuardReleased: "release the deletion guard",
 }
 
 // Guarded reports whether op is one the policy governs.
@@ -172,6 +179,8 @@ func (p Policy) Validate() error {
 		return errors.New("an approval tag value needs its tag key")
 	case !p.Approval.IsZero() && len(p.Approval.Approvers) == 0:
 		return errors.New("an approval rule needs its approvers")
+	case p.Guard.Max < 0 || p.Guard.Span < 0 || (p.Guard.Max > 0) != (p.Guard.Span > 0):
+		return errors.New("a guard needs both maxDeletions and withinMinutes, above 0")
 	}
 	for _, op := range p.Denied {
 		if !Guarded(op) {

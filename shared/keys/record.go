@@ -49,7 +49,7 @@ func (s Stamp) Same(o Stamp) bool {
 // Recorded are the operations that write an audit record.
 func Recorded(op Op) bool {
 	return op == OpSchedule || op == OpCancel || op == OpDeleteNow || op == OpFinalize || op == OpApprove || op == OpReject ||
-		op == OpFreeze || op == OpUnfreeze
+		op == OpFreeze || op == OpUnfreeze || op == OpGuardTripped || op == OpGuardReleased
 }
 
 // record is the audit record of c, if its operation has one.
@@ -88,6 +88,9 @@ type TrailQuery struct {
 	// first), with its time: records are ordered by time, then by ID.
 	After   string
 	AfterAt time.Time
+	// NoAlias spares the store filling in records' aliases (the guard
+	// counts records; it needs none).
+	NoAlias bool
 }
 
 // TrailPage is one page of audit records; More when others may follow.

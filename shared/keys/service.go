@@ -269,6 +269,9 @@ func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Transi
 		return Transition{}, err
 	}
 	now := s.clock(p.Tenant).UTC().Truncate(time.Millisecond)
+	if err := s.guardAllows(ctx, p, OpDeleteNow, now); err != nil {
+		return Transition{}, err
+	}
 	c := newChange(OpDeleteNow, p, id, now)
 	c.DeleteAt = now.Truncate(time.Second) // whole seconds, as TTL counts; not after now
 	// The tombstone is made of the key as it is: read it, and write only if
@@ -297,6 +300,8 @@ func (s *Service) DeleteNow(ctx context.Context, p Principal, id string) (Transi
 		switch {
 		case errors.Is(err, ErrFrozen):
 			return Transition{}, &PolicyError{Op: c.Op, Rule: RuleFrozen}
+		case errors.Is(err, ErrGuardTripped):
+			return Transition{}, &PolicyError{Op: c.Op, Rule: RuleGuard}
 		case err == nil:
 			return Transition{KeyID: id, State: PendingDeletion, DeleteAt: c.DeleteAt, Record: *r}, nil
 		case !errors.As(err, &failed):
@@ -322,6 +327,9 @@ func (s *Service) ScheduleDeletion(ctx context.Context, p Principal, id string, 
 		return Transition{}, err
 	}
 	now := s.clock(p.Tenant)
+	if err := s.guardAllows(ctx, p, OpSchedule, now); err != nil {
+		return Transition{}, err
+	}
 	c := newChange(OpSchedule, p, id, now)
 	c.DeleteAt = CeilSecond(now.Add(time.Duration(days) * 24 * time.Hour))
 	c.PendingDays = days
@@ -440,6 +448,8 @@ func (s *Service) record(ctx context.Context, c Change) (Transition, error) {
 	switch {
 	case errors.Is(err, ErrFrozen):
 		return Transition{}, &PolicyError{Op: c.Op, Rule: RuleFrozen}
+	case errors.Is(err, ErrGuardTripped):
+		return Transition{}, &PolicyError{Op: c.Op, Rule: RuleGuard}
 	case err == nil:
 		k := c.Apply(Key{ID: c.ID, Owner: c.Owner})
 		if k.State == "" && len(c.From) == 1 {
@@ -491,6 +501,9 @@ func refusal(c Change, cur *Key) error {
 	}
 	if c.Op == OpDeleteNow && cur.HasHold(HoldFreeze) {
 		return &PolicyError{Op: c.Op, Rule: RuleFrozen}
+	}
+	if c.Op == OpDeleteNow && cur.HasHold(HoldGuard) {
+		return &PolicyError{Op: c.Op, Rule: RuleGuard}
 	}
 	if c.Op == OpDeleteNow && cur.Held() {
 		return &PolicyError{Op: c.Op, Rule: RuleAwaitingApproval}

@@ -49,4 +49,11 @@ type Store interface {
 	SetFreeze(ctx context.Context, f FreezeChange, r Record) error
 	// Freeze is owner's deletion freeze (the zero Freeze if never set).
 	Freeze(ctx context.Context, owner string) (Freeze, error)
+	// SetGuard trips or releases the guard of g.Scope and writes its
+	// record r, in one atomic write; *ConditionFailed if it is already as
+	// g asks. Changes with GuardScopes are refused with ErrGuardTripped
+	// while one of their scopes is tripped.
+	SetGuard(ctx context.Context, g GuardChange, r Record) error
+	// GuardTrips are owner's tripped guards.
+	GuardTrips(ctx context.Context, owner string) ([]GuardTrip, error)
 }

@@ -304,3 +304,68 @@ func TestFreezeThroughTheDialects(t *testing.T) {
 		}
 	})
 }
+
+// The anomaly guard through the dialects: dev-d's guard allows 5 deletion
+// requests an hour per credential. A sixth by the AWS key is refused with
+// AWS's access-denied answer naming the guard, every deletion it scheduled
+// is held, and its NCP DELETE is refused too; the Huawei credential, another
+// one, still schedules. GET lists the trip; the credential that tripped it
+// cannot release it; another can.
+func TestGuardThroughTheDialects(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		attacker := awsClientAs(e.url, dualTenant.AWSKey, dualTenant.AWSSecret, dualTenant.AWSRegion)
+		hw := huaweiClientAs(t, e.url, dualTenant.HuaweiAK, dualTenant.HuaweiSK, dualTenant.HuaweiProjID)
+		var ids []string
+		for range 7 {
+			out, err := attacker.CreateKey(ctx, &kms.CreateKeyInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, *out.KeyMetadata.KeyId)
+		}
+		for _, id := range ids[:5] {
+			if _, err := attacker.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := attacker.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[5], PendingWindowInDays: aws.Int32(7)})
+		if code, msg := awsErr(err); code != "AccessDeniedException" || !strings.Contains(msg, "guard") {
+			t.Fatalf("the sixth schedule: %v", err)
+		}
+		for _, id := range ids[:5] {
+			if k, _ := e.store.Get(ctx, "dev-d", id); !k.HasHold(keys.HoldGuard) {
+				t.Fatalf("%s after the trip: %v", id, k.Holds)
+			}
+		}
+		if _, err := hw.DeleteKey(&model.DeleteKeyRequest{Body: &model.ScheduleKeyDeletionRequestBody{KeyId: ids[6], PendingDays: "7"}}); err != nil {
+			t.Fatalf("another credential's schedule: %v", err)
+		}
+		r := doAs(t, &dualTenant, http.MethodGet, e.url+"/governance/v1/guard", nil, "")
+		trips, _ := r.path("trips").([]any)
+		if r.status != 200 || len(trips) != 1 || trips[0].(map[string]any)["scope"] != dualTenant.AWSKey {
+			t.Fatalf("GET guard: %d %s", r.status, r.raw)
+		}
+		release := `{"scope":"` + dualTenant.AWSKey + `"}`
+		if status, m := governanceCall(t, e.url, dualTenant, "/governance/v1/guard/release", release); status != 403 {
+			t.Fatalf("a release by the credential that tripped it: %d %v", status, m)
+		}
+		for _, bad := range []string{`{}`, `{"scope":""}`, `{"scope":"x","all":true}`} {
+			if status, m := governanceCall(t, e.url, approver, "/governance/v1/guard/release", bad); status != 400 {
+				t.Fatalf("%s: %d %v, want 400", bad, status, m)
+			}
+		}
+		if status, m := governanceCall(t, e.url, approver, "/governance/v1/guard/release", `{"scope":"AKIANOTTRIPPED000000"}`); status != 404 || errorCode(m) != "NotTripped" {
+			t.Fatalf("a release of no trip: %d %v", status, m)
+		}
+		status, m := governanceCall(t, e.url, approver, "/governance/v1/guard/release", release)
+		if status != 200 || m["released"] != float64(5) || m["complete"] != true {
+			t.Fatalf("release: %d %v", status, m)
+		}
+		for _, id := range ids[:5] {
+			if k, _ := e.store.Get(ctx, "dev-d", id); k.HasHold(keys.HoldGuard) || k.State != keys.PendingDeletion {
+				t.Fatalf("%s after the release: %+v", id, k)
+			}
+		}
+	})
+}

@@ -20,8 +20,8 @@ import (
 // that replay events/ share these lists.
 var (
 	ScheduleFunction = []httpapi.Action{httpapi.Schedule, httpapi.Approve}
-	CancelFunction   = []httpapi.Action{httpapi.Cancel, httpapi.Reject, httpapi.BulkCancel, httpapi.Freeze}
-	KeysFunction     = []httpapi.Action{httpapi.Create, httpapi.Describe, httpapi.List, httpapi.Enable, httpapi.Disable, httpapi.Trail, httpapi.DryRun, httpapi.FreezeState}
+	CancelFunction   = []httpapi.Action{httpapi.Cancel, httpapi.Reject, httpapi.BulkCancel, httpapi.Freeze, httpapi.GuardRelease}
+	KeysFunction     = []httpapi.Action{httpapi.Create, httpapi.Describe, httpapi.List, httpapi.Enable, httpapi.Disable, httpapi.Trail, httpapi.DryRun, httpapi.FreezeState, httpapi.GuardState}
 	AWSFunction      = []httpapi.Action{httpapi.Dispatch}
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/keydeletion/service/shared/keys"
 )
@@ -27,6 +28,13 @@ type policyDocument struct {
 	} `json:"protectedTag"`
 	ProtectedKeyIDs  []string `json:"protectedKeyIds"`
 	ProtectedAliases []string `json:"protectedAliases"`
+	// Guard trips on more than maxDeletions deletion requests within
+	// withinMinutes, by one credential (or the tenant, with perTenant).
+	Guard *struct {
+		MaxDeletions  int  `json:"maxDeletions"`
+		WithinMinutes int  `json:"withinMinutes"`
+		PerTenant     bool `json:"perTenant"`
+	} `json:"guard"`
 	// Freeze names the credentials that may freeze the tenant's deletions
 	// and lift the freeze (none if absent).
 	Freeze []string `json:"freeze"`
@@ -124,6 +132,12 @@ func parsePolicy(tenantID string, doc *policyDocument, creds []string) (*deletio
 		}
 	}
 	p.base.FreezeBy = doc.Freeze
+	if g := doc.Guard; g != nil {
+		if g.MaxDeletions < 1 || g.WithinMinutes < 1 || g.WithinMinutes > 7*24*60 {
+			return fail("guard needs maxDeletions of 1 or more and withinMinutes from 1 to %d", 7*24*60)
+		}
+		p.base.Guard = keys.GuardRule{Max: g.MaxDeletions, Span: time.Duration(g.WithinMinutes) * time.Minute, PerTenant: g.PerTenant}
+	}
 	if err := p.base.Validate(); err != nil {
 		return fail("%v", err)
 	}

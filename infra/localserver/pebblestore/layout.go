@@ -34,6 +34,7 @@ const (
 	kindTrail     = 'l'
 	kindOutbox    = 'o'
 	kindFreeze    = 'f' // a tenant's deletion freeze (owner, no name)
+	kindGuard     = 'g' // a tripped deletion guard (owner, scope)
 )
 
 func named(kind byte, owner, name string) []byte {

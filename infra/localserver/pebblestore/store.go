@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -142,6 +143,9 @@ func (s *Store) apply(ctx context.Context, c keys.Change, r *keys.Record) (keys.
 			if frozen, err := isFrozen(t.b, c.Owner); err != nil || frozen {
 				return err, keys.ErrFrozen
 			}
+		}
+		if tripped, err := anyTripped(t.b, c.Owner, c.GuardScopes); err != nil || tripped {
+			return err, keys.ErrGuardTripped
 		}
 		if !c.Permits(cur) {
 			return nil, &keys.ConditionFailed{Current: cur}
@@ -291,6 +295,9 @@ func (s *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f k
 		}
 		if frozen, err := isFrozen(t.b, c.Owner); err != nil || frozen {
 			return err, keys.ErrFrozen
+		}
+		if tripped, err := anyTripped(t.b, c.Owner, c.GuardScopes); err != nil || tripped {
+			return err, keys.ErrGuardTripped
 		}
 		if !c.Permits(cur) || !cur.DeleteAt.Equal(f.Key.DeleteAt) || !cur.StateChangedAt.Equal(f.Key.StateChangedAt) {
 			return nil, &keys.ConditionFailed{Current: cur}
@@ -545,3 +552,56 @@ func (s *Store) Freeze(ctx context.Context, owner string) (keys.Freeze, error) {
 // Restore implements expiry.FinalStore: nothing to do here, where no TTL
 // removes a key behind the store's back.
 func (s *Store) Restore(context.Context, keys.Key) error { return nil }
+
+// anyTripped reads, inside a commit, whether one of scopes' guards is
+// tripped.
+func anyTripped(r pebble.Reader, owner string, scopes []string) (bool, error) {
+	for _, scope := range scopes {
+		raw, err := get(r, named(kindGuard, owner, scope))
+		if err != nil || raw != nil {
+			return raw != nil, err
+		}
+	}
+	return false, nil
+}
+
+// SetGuard implements keys.Store: a tripped guard is an item, its release
+// the item's removal; either commits with its record.
+func (s *Store) SetGuard(ctx context.Context, g keys.GuardChange, r keys.Record) error {
+	return s.refusable(ctx, func(t *txn) (error, error) {
+		k := named(kindGuard, g.Owner, g.Scope)
+		tripped, err := has(t.b, k)
+		if err != nil {
+			return err, nil
+		}
+		if tripped == g.Tripped {
+			return nil, &keys.ConditionFailed{}
+		}
+		if g.Tripped {
+			err = t.set(k, encodeFreeze(nil, keys.Freeze{Frozen: true, At: g.Now, By: g.By}))
+		} else {
+			err = t.del(k)
+		}
+		if err != nil {
+			return err, nil
+		}
+		return t.putTrail(r, s.retention), nil
+	})
+}
+
+// GuardTrips implements keys.Store.
+func (s *Store) GuardTrips(ctx context.Context, owner string) ([]keys.GuardTrip, error) {
+	var trips []keys.GuardTrip
+	prefix := ownerPrefix(kindGuard, owner)
+	err := s.read(func(r pebble.Reader) error {
+		return scan(r, prefix, append(slices.Clone(prefix), 0xff), func(k, v []byte) (bool, error) {
+			f, err := decodeFreeze(v, owner) // a trip is stored as a freeze is: when, by whom
+			if err != nil {
+				return false, err
+			}
+			trips = append(trips, keys.GuardTrip{Scope: string(k[len(prefix):]), At: f.At, By: f.By})
+			return true, nil
+		})
+	})
+	return trips, err
+}
