@@ -94,6 +94,13 @@ func Load(path string) (map[string]Creds, error) {
 			c.NCPKey, c.NCPSecret = t.NCP.AccessKeys[0].ID, t.NCP.AccessKeys[0].Secret
 		}
 		out[t.ID] = c
+		// Each further AWS key of the tenant, as "<tenant>/<key id>": a
+		// second credential of one tenant (an approver, a responder).
+		for _, k := range t.AWS.AccessKeys[min(1, len(t.AWS.AccessKeys)):] {
+			other := c
+			other.AWSKey, other.AWSSecret = k.ID, k.Secret
+			out[t.ID+"/"+k.ID] = other
+		}
 	}
 	return out, nil
 }

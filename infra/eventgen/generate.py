@@ -139,9 +139,9 @@ api_event("governance-bulk-cancel-deletion-dry-run", "cancel", "POST", "/governa
 api_event("governance-freeze-not-allowed", "cancel", "POST", "/governance/v1/freeze", "/governance/v1/freeze",
           body={"frozen": True}, headers={"content-type": "application/json"}, status=403, code="AccessDenied")
 api_event("governance-freeze-state", "keys", "GET", "/governance/v1/freeze", "/governance/v1/freeze")
-# dev-d's operator key may freeze its tenant's deletions.
+# dev-d's second AWS key (its approver, its responder) may freeze its tenant's deletions.
 api_event("governance-freeze", "cancel", "POST", "/governance/v1/freeze", "/governance/v1/freeze",
-          body={"frozen": True}, headers={"content-type": "application/json"}, auth="dev-d")
+          body={"frozen": True}, headers={"content-type": "application/json"}, auth="dev-d/AKIADEVDAPPROVER0000")
 api_event("governance-guard-state", "keys", "GET", "/governance/v1/guard", "/governance/v1/guard")
 api_event("governance-guard-release-none-tripped", "cancel", "POST", "/governance/v1/guard/release",
           "/governance/v1/guard/release", body={"scope": "AKIADEVB0000000000BB"}, headers={"content-type": "application/json"},

@@ -23,8 +23,7 @@ func TestHeldKeySurvivesTheClockUntilApproved(t *testing.T) {
 		t.Fatal(err)
 	}
 	operator := all["dev-d"]
-	approver := operator
-	approver.AWSKey, approver.AWSSecret = "AKIADEVDAPPROVER0000", "dev-d-aws-approver-secret-do-not-use-in-production"
+	approver := all["dev-d/AKIADEVDAPPROVER0000"]
 	call := func(c devclient.Creds, method, path, body string) (int, string) {
 		req, _ := http.NewRequest(method, s.url+path, strings.NewReader(body))
 		if body != "" {

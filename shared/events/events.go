@@ -32,7 +32,10 @@ const (
 	// one of them: the deletion is held until then.
 	DeletionAwaitingApproval = "KMS Key Deletion Awaiting Approval"
 	DeletionApproved         = "KMS Key Deletion Approved"
-	DeletionRejected         = "KMS Key Deletion Rejected"
+	// DeletionHeld tells the approvers that a deletion's date passed with
+	// no approval: the key is kept until one comes.
+	DeletionHeld     = "KMS Key Deletion Held"
+	DeletionRejected = "KMS Key Deletion Rejected"
 	// DeletionsFrozen and DeletionsUnfrozen: a tenant's deletion freeze was
 	// set or lifted (no key: the event names the tenant).
 	DeletionsFrozen   = "KMS Key Deletions Frozen"
@@ -150,6 +153,16 @@ func (b Builder) Reminder(k keys.Key, offset time.Duration, now time.Time) Event
 	return b.event(DeletionReminder, k.Owner, k.ID, now, Detail{
 		KeyID: k.ID, EventID: ReminderID(k, offset), Tenant: k.Owner, Alias: k.Alias,
 		DeletionDate: &deletion, PendingDays: k.PendingDays, RemindBefore: int64(offset / time.Second),
+	})
+}
+
+// Held is the event that k's deletion date passed (at now) while it waits
+// for approval; its id is stable for the key's window.
+func (b Builder) Held(k keys.Key, now time.Time) Event {
+	deletion := k.DeleteAt.UTC()
+	return b.event(DeletionHeld, k.Owner, k.ID, now, Detail{
+		KeyID: k.ID, EventID: ReminderID(k, -time.Second), Tenant: k.Owner, Alias: k.Alias,
+		DeletionDate: &deletion, PendingDays: k.PendingDays,
 	})
 }
 

@@ -286,3 +286,36 @@ func TestEventsHaveOneShapeOnEveryStore(t *testing.T) {
 		t.Fatalf("events %v", shapes)
 	}
 }
+
+// A deletion held for approval: its reminders go out as any pending
+// deletion's; when its date passes with no approval, the approvers are told
+// once (KMS Key Deletion Held), the key is kept, and no reminder follows.
+func TestHeldDeletionIsNoticedOnce(t *testing.T) {
+	teststores.Each(t, func(t *testing.T, st storetest.Store) {
+		f := newSweep(t, st, 0)
+		f.p.Policy = keys.Policy{Approval: keys.ApprovalRule{All: true, Approvers: []string{"AKIAAPPROVER1"}}}
+		k := f.schedule(8)
+		if !k.HasHold(keys.HoldApproval) {
+			t.Fatalf("not held: %+v", k.Holds)
+		}
+		f.sweep()
+		f.clock.Set(k.DeleteAt.Add(-24*time.Hour + time.Second))
+		if got := reminders(f.sweep()); len(got) != 1 {
+			t.Fatalf("the 1-day reminder of a held deletion: %+v", got)
+		}
+		f.clock.Set(k.DeleteAt.Add(time.Hour))
+		got := f.sweep()
+		if len(got) != 1 || got[0].DetailType != events.DeletionHeld || got[0].Detail.KeyID != k.ID {
+			t.Fatalf("past the date, held: %v", detailTypes(got))
+		}
+		if again := f.sweep(); len(again) != 0 {
+			t.Fatalf("told twice: %v", detailTypes(again))
+		}
+		if cur, err := st.Get(f.ctx, f.p.Tenant, k.ID); err != nil || !cur.Held() {
+			t.Fatalf("the held key after the sweeps: %+v %v", cur, err)
+		}
+		if _, err := st.Tombstone(f.ctx, f.p.Tenant, k.ID); !errors.Is(err, keys.ErrNotFound) {
+			t.Fatalf("a held key was finalized: %v", err)
+		}
+	})
+}

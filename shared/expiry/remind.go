@@ -18,6 +18,26 @@ type ReminderStore interface {
 	MarkReminded(ctx context.Context, k keys.Key, offset time.Duration) error
 }
 
+// heldNotice marks, where reminders are marked, that the approvers were
+// told a held deletion's date passed: below every offset, so that no
+// reminder follows it.
+const heldNotice = -time.Second
+
+// noticeHeld tells the approvers, once, that k's date passed while it waits
+// for approval (sent before it is marked, as a reminder is).
+func (f *Finalizer) noticeHeld(ctx context.Context, k keys.Key, now time.Time) error {
+	if k.Reminded == heldNotice {
+		return nil
+	}
+	if err := f.cfg.Publisher.Publish(ctx, []events.Event{f.cfg.Events.Held(k, now)}); err != nil {
+		return err
+	}
+	if err := f.reminders.MarkReminded(ctx, k, heldNotice); err != nil && !errors.Is(err, keys.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
 // reminderHorizon is how far past now a reminder can be due: the largest
 // offset (none: now).
 func (f *Finalizer) reminderHorizon(now time.Time) time.Time {
@@ -34,12 +54,13 @@ func (f *Finalizer) reminderHorizon(now time.Time) time.Time {
 // before the schedule. A reminder is sent before it is marked sent, so a
 // crash between the two sends it again, with the same id.
 func (f *Finalizer) remind(ctx context.Context, pending []keys.Key) error {
-	if len(f.cfg.Reminders) == 0 {
-		return nil
-	}
 	var errs []error
 	for _, k := range pending {
 		now := f.cfg.Clock(k.Owner)
+		if k.HasHold(keys.HoldApproval) && !now.Before(k.DeleteAt) {
+			errs = append(errs, f.noticeHeld(ctx, k, now))
+			continue
+		}
 		if !k.Live(now) {
 			continue // the final deletion's, not a reminder's
 		}

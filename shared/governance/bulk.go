@@ -89,10 +89,10 @@ func bulkCancel(svc *keys.Service, c *httpapi.Call) (any, error) {
 		f.TagKey, f.TagValue = tag.Key, tag.Value
 	}
 	switch keys.Hold(req.Filter.Held) {
-	case "", keys.HoldApproval:
+	case "", keys.HoldApproval, keys.HoldGuard, keys.HoldFreeze:
 		f.Held = keys.Hold(req.Filter.Held)
 	default:
-		return nil, serviceapi.Invalid(`filter.held must be "approval"`)
+		return nil, serviceapi.Invalid(`filter.held must be "approval", "guard" or "freeze"`)
 	}
 	after := ""
 	if req.NextToken != "" {

@@ -19,14 +19,11 @@ import (
 )
 
 // dev-d of infra/local/credentials.json holds every scheduled deletion for
-// approval; its second AWS key, AKIADEVDAPPROVER0000, is the approver.
+// approval; its second AWS key, AKIADEVDAPPROVER0000, is the approver, and
+// the responder who may freeze.
 var (
 	dualTenant = creds["dev-d"]
-	approver   = func() devclient.Creds {
-		c := creds["dev-d"]
-		c.AWSKey, c.AWSSecret = "AKIADEVDAPPROVER0000", "dev-d-aws-approver-secret-do-not-use-in-production"
-		return c
-	}()
+	approver   = creds["dev-d/AKIADEVDAPPROVER0000"]
 )
 
 // governanceCall posts to the governance API, signed by c (AWS SigV4), and
@@ -245,16 +242,16 @@ func TestFreezeThroughTheDialects(t *testing.T) {
 		if _, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[0], PendingWindowInDays: aws.Int32(7)}); err != nil {
 			t.Fatal(err)
 		}
-		if status, m := governanceCall(t, e.url, approver, "/governance/v1/freeze", `{"frozen":true}`); status != 403 || errorCode(m) != "AccessDenied" {
+		if status, m := governanceCall(t, e.url, dualTenant, "/governance/v1/freeze", `{"frozen":true}`); status != 403 || errorCode(m) != "AccessDenied" {
 			t.Fatalf("a freeze by a credential the policy does not name: %d %v", status, m)
 		}
 		for _, bad := range []string{`{}`, `{"frozen":"yes"}`, `{"frozen":true,"reason":"x"}`, `[true]`} {
-			if status, m := governanceCall(t, e.url, dualTenant, "/governance/v1/freeze", bad); status != 400 {
+			if status, m := governanceCall(t, e.url, approver, "/governance/v1/freeze", bad); status != 400 {
 				t.Fatalf("%s: %d %v, want 400", bad, status, m)
 			}
 		}
-		status, m := governanceCall(t, e.url, dualTenant, "/governance/v1/freeze", `{"frozen":true}`)
-		if status != 200 || m["frozen"] != true || m["keysChanged"] != float64(1) || m["complete"] != true || m["changedBy"] != dualTenant.AWSKey {
+		status, m := governanceCall(t, e.url, approver, "/governance/v1/freeze", `{"frozen":true}`)
+		if status != 200 || m["frozen"] != true || m["keysChanged"] != float64(1) || m["complete"] != true || m["changedBy"] != approver.AWSKey {
 			t.Fatalf("freeze: %d %v", status, m)
 		}
 		if k, _ := e.store.Get(ctx, "dev-d", ids[0]); !k.HasHold(keys.HoldFreeze) || !k.HasHold(keys.HoldApproval) {
@@ -280,7 +277,7 @@ func TestFreezeThroughTheDialects(t *testing.T) {
 				t.Fatalf("%s after refused schedules: %s", id, k.State)
 			}
 		}
-		status, m = governanceCall(t, e.url, dualTenant, "/governance/v1/freeze", `{"frozen":false}`)
+		status, m = governanceCall(t, e.url, approver, "/governance/v1/freeze", `{"frozen":false}`)
 		if status != 200 || m["frozen"] != false || m["keysChanged"] != float64(1) {
 			t.Fatalf("unfreeze: %d %v", status, m)
 		}
@@ -295,7 +292,7 @@ func TestFreezeThroughTheDialects(t *testing.T) {
 				t.Fatalf("trail of %s: %d %s", op, r.status, r.raw)
 			}
 			rec := recs[0].(map[string]any)
-			if rec["operation"] != op || rec["accessKeyId"] != dualTenant.AWSKey || rec["keyId"] != nil {
+			if rec["operation"] != op || rec["accessKeyId"] != approver.AWSKey || rec["keyId"] != nil {
 				t.Fatalf("trail of %s: %v", op, rec)
 			}
 		}

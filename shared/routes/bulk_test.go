@@ -81,7 +81,7 @@ func TestBulkCancel(t *testing.T) {
 		}
 		for _, bad := range []string{
 			`{"filter":{"scheduledBy":"x","force":true}}`, `{"filter":{"scheduledFrom":"yesterday"}}`,
-			`{"filter":{"tag":{"value":"v"}}}`, `{"filter":{"held":"guard"}}`, `{"dryRun":"yes"}`,
+			`{"filter":{"tag":{"value":"v"}}}`, `{"filter":{"held":"everything"}}`, `{"dryRun":"yes"}`,
 			`{"nextToken":"!!"}`, `{"purge":true}`, `[]`,
 		} {
 			if status, m := governanceCall(t, e.url, a, "/governance/v1/bulk-cancel-deletion", bad); status != 400 {
