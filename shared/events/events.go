@@ -79,6 +79,8 @@ type Detail struct {
 	// RemindBefore is how long before the deletion date a reminder is
 	// due, in seconds (reminders only).
 	RemindBefore int64 `json:"reminder-before-seconds,omitempty"`
+	// HeldKeys are the deletions a guard's trip held.
+	HeldKeys []string `json:"held-key-ids,omitempty"`
 }
 
 // Principal is who made a change, in an event.
@@ -135,7 +137,7 @@ func (b Builder) ForRecord(r keys.Record) (Event, error) {
 	if r.Op == keys.OpSchedule && r.Hold == keys.HoldApproval {
 		dt = DeletionAwaitingApproval
 	}
-	d := Detail{KeyID: r.KeyID, EventID: r.ID, Tenant: r.Owner, Alias: r.Alias, PendingDays: r.PendingDays,
+	d := Detail{KeyID: r.KeyID, EventID: r.ID, Tenant: r.Owner, Alias: r.Alias, PendingDays: r.PendingDays, HeldKeys: r.KeyIDs,
 		Principal: &Principal{Dialect: r.By.Dialect, AccessKey: r.By.AccessKey, SourceIP: r.By.Source, RequestID: r.By.RequestID}}
 	if r.By.Dialect == keys.SystemDialect {
 		d.Principal.SourceIP, d.Principal.InvokedBy = "", r.By.Source

@@ -29,6 +29,16 @@ type dryRunAnswer struct {
 	// not the scheduler, approves it.
 	ApprovalRequired bool     `json:"approvalRequired"`
 	Approvers        []string `json:"approvers,omitempty"`
+	// Frozen: the tenant's deletions are frozen. Guard, if the policy has
+	// one: whether it is tripped for the caller, and its count in the span.
+	Frozen bool       `json:"frozen"`
+	Guard  *planGuard `json:"guard,omitempty"`
+}
+
+type planGuard struct {
+	Tripped bool `json:"tripped"`
+	Count   int  `json:"count"`
+	Max     int  `json:"maxDeletions"`
 }
 
 type refusal struct {
@@ -68,7 +78,10 @@ func dryRun(svc *keys.Service, c *httpapi.Call) (any, error) {
 	}
 	a := dryRunAnswer{KeyID: id, KeyState: string(plan.Key.State), Allowed: plan.Refusal == nil,
 		DeletionDate: plan.DeleteAt.UTC().Format(time.RFC3339), Reminders: []string{},
-		ApprovalRequired: len(plan.Approvers) > 0, Approvers: plan.Approvers}
+		ApprovalRequired: len(plan.Approvers) > 0, Approvers: plan.Approvers, Frozen: plan.Frozen}
+	if plan.GuardMax > 0 {
+		a.Guard = &planGuard{Tripped: plan.GuardTripped, Count: plan.GuardCount, Max: plan.GuardMax}
+	}
 	for _, r := range plan.Reminders {
 		a.Reminders = append(a.Reminders, r.UTC().Format(time.RFC3339))
 	}

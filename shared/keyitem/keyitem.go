@@ -95,13 +95,14 @@ type Record struct {
 	DeletionDate int64     `json:"deletionDate,omitempty" dynamodbav:"deletionDate,omitempty"`
 	PendingDays  int       `json:"pendingDays,omitempty" dynamodbav:"pendingDays,omitempty"`
 	Hold         string    `json:"hold,omitempty" dynamodbav:"hold,omitempty"`
+	KeyIDs       []string  `json:"keyIds,omitempty" dynamodbav:"keyIds,omitempty"`
 	ExpiresAt    int64     `json:"expiresAt,omitempty" dynamodbav:"deleteAt,omitempty"`
 }
 
 // FromRecord returns the stored form of r, kept for retention (0: for good).
 func FromRecord(r keys.Record, retention time.Duration) Record {
 	out := Record{ID: r.ID, Owner: r.Owner, KeyID: r.KeyID, Alias: r.Alias, Op: string(r.Op), At: r.At.UnixMilli(),
-		By: FromPrincipal(r.By), PendingDays: r.PendingDays, Hold: string(r.Hold)}
+		By: FromPrincipal(r.By), PendingDays: r.PendingDays, Hold: string(r.Hold), KeyIDs: r.KeyIDs}
 	if !r.DeleteAt.IsZero() {
 		out.DeletionDate = r.DeleteAt.Unix()
 	}
@@ -114,7 +115,8 @@ func FromRecord(r keys.Record, retention time.Duration) Record {
 // Record returns the audit record r holds.
 func (r Record) Record() keys.Record {
 	out := keys.Record{ID: r.ID, Owner: r.Owner, KeyID: r.KeyID, Alias: r.Alias, Op: keys.Op(r.Op),
-		At: time.UnixMilli(r.At).UTC(), By: r.By.Principal(r.Owner), PendingDays: r.PendingDays, Hold: keys.Hold(r.Hold)}
+		At: time.UnixMilli(r.At).UTC(), By: r.By.Principal(r.Owner), PendingDays: r.PendingDays, Hold: keys.Hold(r.Hold),
+		KeyIDs: r.KeyIDs}
 	if r.DeletionDate != 0 {
 		out.DeleteAt = time.Unix(r.DeletionDate, 0).UTC()
 	}

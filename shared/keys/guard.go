@@ -67,28 +67,10 @@ func (s *Service) guardAllows(ctx context.Context, p Principal, op Op, now time.
 	if !g.On() {
 		return nil
 	}
-	scope := g.scope(p)
-	from := now.Add(-g.Span)
-	count := 0
-	q := TrailQuery{From: from, Limit: MaxTrailPage, NoAlias: true}
-	for {
-		page, err := s.store.Records(ctx, p.Tenant, q, now)
-		if err != nil {
-			return fmt.Errorf("guard: %w", err)
-		}
-		for _, r := range page.Records { // oldest first
-			switch {
-			case r.Op == OpGuardReleased:
-				count = 0 // a release starts the count anew
-			case (r.Op == OpSchedule || r.Op == OpDeleteNow) && (scope == TenantScope || r.By.AccessKey == scope):
-				count++
-			}
-		}
-		if !page.More || len(page.Records) == 0 {
-			break
-		}
-		last := page.Records[len(page.Records)-1]
-		q.After, q.AfterAt = last.ID, last.At
+	scope, from := g.scope(p), now.Add(-g.Span)
+	count, err := s.guardCount(ctx, p, now)
+	if err != nil {
+		return err
 	}
 	if count < g.Max {
 		return nil
@@ -99,25 +81,66 @@ func (s *Service) guardAllows(ctx context.Context, p Principal, op Op, now time.
 	return &PolicyError{Op: op, Rule: RuleGuard}
 }
 
-// tripGuard records the trip (once) and holds every deletion scope
-// scheduled since from.
-func (s *Service) tripGuard(ctx context.Context, p Principal, scope string, from, now time.Time) error {
-	c := Change{Op: OpGuardTripped, Owner: p.Tenant, By: p, Now: now.UTC().Truncate(time.Millisecond)}
-	err := s.store.SetGuard(ctx, GuardChange{Owner: p.Tenant, Scope: scope, Tripped: true, By: p, Now: c.Now}, *c.record())
-	var failed *ConditionFailed
-	if err != nil && !errors.As(err, &failed) {
-		return fmt.Errorf("trip guard: %w", err)
+// guardCount counts the deletion requests p's guard scope made in the span
+// before now, since the last release.
+func (s *Service) guardCount(ctx context.Context, p Principal, now time.Time) (int, error) {
+	g := p.Policy.Guard
+	scope := g.scope(p)
+	count := 0
+	q := TrailQuery{From: now.Add(-g.Span), Limit: MaxTrailPage, NoAlias: true}
+	for {
+		page, err := s.store.Records(ctx, p.Tenant, q, now)
+		if err != nil {
+			return 0, fmt.Errorf("guard: %w", err)
+		}
+		for _, r := range page.Records { // oldest first
+			switch {
+			case r.Op == OpGuardReleased:
+				count = 0 // a release starts the count anew
+			case (r.Op == OpSchedule || r.Op == OpDeleteNow) && (scope == TenantScope || r.By.AccessKey == scope):
+				count++
+			}
+		}
+		if !page.More || len(page.Records) == 0 {
+			return count, nil
+		}
+		last := page.Records[len(page.Records)-1]
+		q.After, q.AfterAt = last.ID, last.At
 	}
+}
+
+// tripGuard records the trip (once), naming the deletions scope scheduled
+// since from, and holds them.
+func (s *Service) tripGuard(ctx context.Context, p Principal, scope string, from, now time.Time) error {
 	f := CancelFilter{ScheduledFrom: from}
 	if scope != TenantScope {
 		f.ScheduledBy = scope
 	}
-	return s.eachPending(ctx, p.Tenant, func(k Key) error {
-		if !f.Matches(k) || k.HasHold(HoldGuard) {
-			return nil
+	var held []Key
+	if err := s.eachPending(ctx, p.Tenant, func(k Key) error {
+		if f.Matches(k) && !k.HasHold(HoldGuard) {
+			held = append(held, k)
 		}
-		return s.changeHold(ctx, p, k, opHoldGuard, HoldGuard, false)
-	}, time.Time{})
+		return nil
+	}, time.Time{}); err != nil {
+		return err
+	}
+	c := Change{Op: OpGuardTripped, Owner: p.Tenant, By: p, Now: now.UTC().Truncate(time.Millisecond)}
+	r := c.record()
+	for _, k := range held[:min(len(held), MaxRecordKeys)] {
+		r.KeyIDs = append(r.KeyIDs, k.ID)
+	}
+	err := s.store.SetGuard(ctx, GuardChange{Owner: p.Tenant, Scope: scope, Tripped: true, By: p, Now: c.Now}, *r)
+	var failed *ConditionFailed
+	if err != nil && !errors.As(err, &failed) {
+		return fmt.Errorf("trip guard: %w", err)
+	}
+	for _, k := range held {
+		if err := s.changeHold(ctx, p, k, opHoldGuard, HoldGuard, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // GuardChange trips or releases a scope's guard, as one write with its

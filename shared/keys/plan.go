@@ -43,6 +43,13 @@ type Plan struct {
 	// Approvers, when the policy's approval rule covers the key: one of
 	// them, not the scheduler, would have to approve.
 	Approvers []string
+	// Frozen: the tenant's deletions are frozen (the schedule would be
+	// refused). GuardTripped: the caller's (or the tenant's) guard is
+	// tripped; GuardCount is how many deletion requests its guard counts in
+	// the span now, of GuardMax (0: no guard).
+	Frozen               bool
+	GuardTripped         bool
+	GuardCount, GuardMax int
 }
 
 // PlanDeletion is the dry run of ScheduleDeletion(p, id, days): the same
@@ -64,9 +71,32 @@ func (s *Service) PlanDeletion(ctx context.Context, p Principal, id string, days
 		c.Hold = HoldApproval
 		plan.Approvers = slices.Clone(c.Approval.Approvers)
 	}
-	if err := p.Policy.allows(OpSchedule, days); err != nil {
+	freeze, err := s.store.Freeze(ctx, p.Tenant)
+	if err != nil {
+		return Plan{}, err
+	}
+	plan.Frozen = freeze.Frozen
+	if g := p.Policy.Guard; g.On() {
+		plan.GuardMax = g.Max
+		trips, err := s.store.GuardTrips(ctx, p.Tenant)
+		if err != nil {
+			return Plan{}, err
+		}
+		for _, t := range trips {
+			plan.GuardTripped = plan.GuardTripped || t.Scope == TenantScope || t.Scope == p.AccessKey
+		}
+		if plan.GuardCount, err = s.guardCount(ctx, p, now); err != nil {
+			return Plan{}, err
+		}
+	}
+	switch err := p.Policy.allows(OpSchedule, days); {
+	case err != nil:
 		plan.Refusal = err
-	} else if !c.Permits(&k) {
+	case plan.Frozen:
+		plan.Refusal = &PolicyError{Op: OpSchedule, Rule: RuleFrozen}
+	case plan.GuardTripped || plan.GuardMax > 0 && plan.GuardCount >= plan.GuardMax:
+		plan.Refusal = &PolicyError{Op: OpSchedule, Rule: RuleGuard}
+	case !c.Permits(&k):
 		plan.Refusal = refusal(c, &k)
 	}
 	offsets := s.reminders

@@ -28,7 +28,13 @@ type Record struct {
 	PendingDays int
 	// Hold is the hold a schedule started its window with ("" for none).
 	Hold Hold
+	// KeyIDs are the keys a tenant-wide act concerns: the deletions a
+	// guard's trip held (at most MaxRecordKeys).
+	KeyIDs []string
 }
+
+// MaxRecordKeys bounds a record's KeyIDs (DynamoDB items are 400 KB).
+const MaxRecordKeys = 1000
 
 // Stamp is the last change made to a key, kept on the key: who, what and
 // when (it travels on the DynamoDB stream with the key's images).

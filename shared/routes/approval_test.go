@@ -192,8 +192,9 @@ func TestScheduleDryRun(t *testing.T) {
 			t.Fatalf("dev-c under its minimum: %d %v", status, m)
 		}
 		status, m = dryRun(creds["dev-d"], ids["dev-d"], `{"pendingWindowInDays":7}`)
-		if status != 200 || m["allowed"] != true || m["approvalRequired"] != true ||
-			!reflect.DeepEqual(m["approvers"], []any{"AKIADEVDAPPROVER0000"}) {
+		if status != 200 || m["allowed"] != true || m["approvalRequired"] != true || m["frozen"] != false ||
+			!reflect.DeepEqual(m["approvers"], []any{"AKIADEVDAPPROVER0000"}) ||
+			!reflect.DeepEqual(m["guard"], map[string]any{"tripped": false, "count": float64(0), "maxDeletions": float64(5)}) {
 			t.Fatalf("dev-d: %d %v", status, m)
 		}
 		for _, bad := range []struct {
@@ -260,6 +261,10 @@ func TestFreezeThroughTheDialects(t *testing.T) {
 		r := doAs(t, &dualTenant, http.MethodGet, e.url+"/governance/v1/freeze", nil, "")
 		if r.status != 200 || r.path("frozen") != true {
 			t.Fatalf("GET freeze: %d %s", r.status, r.raw)
+		}
+		status, m = governanceCall(t, e.url, dualTenant, "/governance/v1/keys/"+ids[1]+"/schedule-deletion/dry-run", `{"pendingWindowInDays":7}`)
+		if ref, _ := m["refusal"].(map[string]any); status != 200 || m["allowed"] != false || m["frozen"] != true || ref["rule"] != keys.RuleFrozen {
+			t.Fatalf("a dry run while frozen: %d %v", status, m)
 		}
 		_, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[1], PendingWindowInDays: aws.Int32(7)})
 		if code, msg := awsErr(err); code != "AccessDeniedException" || !strings.Contains(msg, "frozen") {
@@ -338,6 +343,11 @@ func TestGuardThroughTheDialects(t *testing.T) {
 		if _, err := hw.DeleteKey(&model.DeleteKeyRequest{Body: &model.ScheduleKeyDeletionRequestBody{KeyId: ids[6], PendingDays: "7"}}); err != nil {
 			t.Fatalf("another credential's schedule: %v", err)
 		}
+		status, m := governanceCall(t, e.url, dualTenant, "/governance/v1/keys/"+ids[5]+"/schedule-deletion/dry-run", `{"pendingWindowInDays":7}`)
+		if ref, _ := m["refusal"].(map[string]any); status != 200 || m["allowed"] != false || ref["rule"] != keys.RuleGuard ||
+			m["guard"].(map[string]any)["tripped"] != true {
+			t.Fatalf("a dry run after the trip: %d %v", status, m)
+		}
 		r := doAs(t, &dualTenant, http.MethodGet, e.url+"/governance/v1/guard", nil, "")
 		trips, _ := r.path("trips").([]any)
 		if r.status != 200 || len(trips) != 1 || trips[0].(map[string]any)["scope"] != dualTenant.AWSKey {
@@ -355,7 +365,7 @@ func TestGuardThroughTheDialects(t *testing.T) {
 		if status, m := governanceCall(t, e.url, approver, "/governance/v1/guard/release", `{"scope":"AKIANOTTRIPPED000000"}`); status != 404 || errorCode(m) != "NotTripped" {
 			t.Fatalf("a release of no trip: %d %v", status, m)
 		}
-		status, m := governanceCall(t, e.url, approver, "/governance/v1/guard/release", release)
+		status, m = governanceCall(t, e.url, approver, "/governance/v1/guard/release", release)
 		if status != 200 || m["released"] != float64(5) || m["complete"] != true {
 			t.Fatalf("release: %d %v", status, m)
 		}

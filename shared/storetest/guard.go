@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/keydeletion/service/shared/keys"
@@ -70,6 +71,16 @@ func testGuard(f *fixture) {
 	for _, r := range f.trail(keys.TrailQuery{}) {
 		if r.Op == keys.OpGuardTripped || r.Op == keys.OpGuardReleased {
 			acts = append(acts, r.Op)
+		}
+		if r.Op == keys.OpGuardTripped {
+			held := slices.Sorted(slices.Values(r.KeyIDs))
+			var want []string
+			for _, k := range scheduled {
+				want = append(want, k.ID)
+			}
+			if slices.Sort(want); !slices.Equal(held, want) || r.By.AccessKey != "AKIABURST" {
+				t.Errorf("the trip's record: by %q, held %v, want %v", r.By.AccessKey, held, want)
+			}
 		}
 	}
 	if len(acts) != 2 || acts[0] != keys.OpGuardTripped || acts[1] != keys.OpGuardReleased {

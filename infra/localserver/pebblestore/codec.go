@@ -20,12 +20,12 @@ import (
 // names what was wrong, never a panic.
 //
 // Format 2 of keys and records adds, at their end, what holds need (a
-// key's scheduler and holds, a record's hold); format 1 values, written
-// before, still decode.
+// key's scheduler and holds, a record's hold); format 3 of records, the
+// keys a tenant-wide act concerns. Values written before still decode.
 const (
 	keyFormat       = 2
 	tombstoneFormat = 1
-	recordFormat    = 2
+	recordFormat    = 3
 	freezeFormat    = 1
 )
 
@@ -319,6 +319,10 @@ func encodeRecord(b []byte, r keys.Record, expiresAt int64) []byte {
 	e.int(int64(r.PendingDays))
 	e.int(expiresAt)
 	e.str(string(r.Hold))
+	e.b = binary.AppendUvarint(e.b, uint64(len(r.KeyIDs)))
+	for _, id := range r.KeyIDs {
+		e.str(id)
+	}
 	return e.b
 }
 
@@ -332,6 +336,17 @@ func decodeRecord(raw []byte) (storedRecord, error) {
 	s := storedRecord{Record: r, expiresAt: d.int()}
 	if format >= 2 {
 		s.Record.Hold = keys.Hold(d.str())
+	}
+	if format >= 3 {
+		if n := d.uvarint(); n > 0 && d.err == nil {
+			if n > uint64(len(d.b)) {
+				d.err = errTruncated
+			} else {
+				for range n {
+					s.Record.KeyIDs = append(s.Record.KeyIDs, d.str())
+				}
+			}
+		}
 	}
 	return s, d.done("audit record")
 }
