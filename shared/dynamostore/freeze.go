@@ -34,24 +34,30 @@ type freezeItem struct {
 
 // notFrozen is the ConditionCheck that owner's deletions are not frozen.
 func (st *Store) notFrozen(owner string) types.TransactWriteItem {
+	return st.flagOff(owner, freezeSK, "frozen")
+}
+
+// flagOff is the ConditionCheck that the flag attr of owner's item sk is
+// not set.
+func (st *Store) flagOff(owner, sk, attr string) types.TransactWriteItem {
 	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: &st.table, Key: itemKey(owner, freezeSK),
-		ConditionExpression:       aws.String("attribute_not_exists(frozen) OR frozen = :false"),
+		TableName: &st.table, Key: itemKey(owner, sk),
+		ConditionExpression:       aws.String("attribute_not_exists(" + attr + ") OR " + attr + " = :false"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":false": &types.AttributeValueMemberBOOL{Value: false}},
 	}}
 }
 
-// SetFreeze implements keys.Store: one TransactWriteItems of the freeze
-// item (on condition that it is not already as asked) and the record.
-func (st *Store) SetFreeze(ctx context.Context, f keys.FreezeChange, r keys.Record) error {
-	av, err := attributevalue.MarshalMap(freezeItem{PK: partition(f.Owner), SK: freezeSK, Frozen: f.Frozen,
-		At: f.Now.UnixMilli(), By: keyitem.FromPrincipal(f.By)})
+// setFlag writes item, whose flag attr is on or off, and the record r in
+// one TransactWriteItems, on condition that the flag was not already so:
+// *keys.ConditionFailed if it was.
+func (st *Store) setFlag(ctx context.Context, item any, attr string, on bool, r keys.Record) error {
+	av, err := attributevalue.MarshalMap(item)
 	if err != nil {
-		return fmt.Errorf("dynamostore: marshal freeze: %w", err)
+		return fmt.Errorf("dynamostore: marshal %s: %w", attr, err)
 	}
-	cond := "attribute_not_exists(frozen) OR frozen = :false"
-	if !f.Frozen {
-		cond = "frozen = :true"
+	cond := "attribute_not_exists(" + attr + ") OR " + attr + " = :was"
+	if !on {
+		cond = attr + " = :was"
 	}
 	rec, err := st.recordItem(r)
 	if err != nil {
@@ -61,8 +67,7 @@ func (st *Store) SetFreeze(ctx context.Context, f keys.FreezeChange, r keys.Reco
 		ClientRequestToken: aws.String(r.ID),
 		TransactItems: []types.TransactWriteItem{
 			{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: aws.String(cond),
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":" + fmt.Sprint(!f.Frozen): &types.AttributeValueMemberBOOL{Value: !f.Frozen}}}},
+				ExpressionAttributeValues: map[string]types.AttributeValue{":was": &types.AttributeValueMemberBOOL{Value: !on}}}},
 			{Put: rec},
 		},
 	})
@@ -72,7 +77,14 @@ func (st *Store) SetFreeze(ctx context.Context, f keys.FreezeChange, r keys.Reco
 		}
 		return &keys.ConditionFailed{}
 	}
-	return wrap("set freeze", err)
+	return wrap("set "+attr, err)
+}
+
+// SetFreeze implements keys.Store: one TransactWriteItems of the freeze
+// item (on condition that it is not already as asked) and the record.
+func (st *Store) SetFreeze(ctx context.Context, f keys.FreezeChange, r keys.Record) error {
+	return st.setFlag(ctx, freezeItem{PK: partition(f.Owner), SK: freezeSK, Frozen: f.Frozen,
+		At: f.Now.UnixMilli(), By: keyitem.FromPrincipal(f.By)}, "frozen", f.Frozen, r)
 }
 
 // Freeze implements keys.Store with a strongly consistent read.
@@ -130,44 +142,14 @@ type guardItem struct {
 
 // notTripped is the ConditionCheck that scope's guard is not tripped.
 func (st *Store) notTripped(owner, scope string) types.TransactWriteItem {
-	return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: &st.table, Key: itemKey(owner, guardSK+scope),
-		ConditionExpression:       aws.String("attribute_not_exists(tripped) OR tripped = :false"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":false": &types.AttributeValueMemberBOOL{Value: false}},
-	}}
+	return st.flagOff(owner, guardSK+scope, "tripped")
 }
 
 // SetGuard implements keys.Store: one TransactWriteItems of the guard's
 // item (on condition that it is not already as asked) and the record.
 func (st *Store) SetGuard(ctx context.Context, g keys.GuardChange, r keys.Record) error {
-	av, err := attributevalue.MarshalMap(guardItem{PK: partition(g.Owner), SK: guardSK + g.Scope, Tripped: g.Tripped,
-		At: g.Now.UnixMilli(), By: keyitem.FromPrincipal(g.By)})
-	if err != nil {
-		return fmt.Errorf("dynamostore: marshal guard: %w", err)
-	}
-	cond, want := "attribute_not_exists(tripped) OR tripped = :v", false
-	if !g.Tripped {
-		cond, want = "tripped = :v", true
-	}
-	rec, err := st.recordItem(r)
-	if err != nil {
-		return err
-	}
-	_, err = st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-		ClientRequestToken: aws.String(r.ID),
-		TransactItems: []types.TransactWriteItem{
-			{Put: &types.Put{TableName: &st.table, Item: av, ConditionExpression: aws.String(cond),
-				ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberBOOL{Value: want}}}},
-			{Put: rec},
-		},
-	})
-	if failed := cancelledConditions(err); failed != nil {
-		if failed[1] {
-			return nil
-		}
-		return &keys.ConditionFailed{}
-	}
-	return wrap("set guard", err)
+	return st.setFlag(ctx, guardItem{PK: partition(g.Owner), SK: guardSK + g.Scope, Tripped: g.Tripped,
+		At: g.Now.UnixMilli(), By: keyitem.FromPrincipal(g.By)}, "tripped", g.Tripped, r)
 }
 
 // GuardTrips implements keys.Store: one strongly consistent Query of the
