@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,14 +126,22 @@ func TestStreamEvents(t *testing.T) {
 
 // recorded keeps what the handler publishes (the binaries' test publishes
 // through the real EventBridge client).
-type recorded struct{ events []evs.Event }
+// The handler publishes the records of different items at once.
+type recorded struct {
+	mu     sync.Mutex
+	events []evs.Event
+}
 
 func (r *recorded) Publish(_ context.Context, es []evs.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.events = append(r.events, es...)
 	return nil
 }
 
 func (r *recorded) types() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var out []string
 	for _, e := range r.events {
 		out = append(out, e.DetailType)
