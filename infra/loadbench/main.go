@@ -168,6 +168,23 @@ func (p *proc) stop() {
 	}
 }
 
+// memory is the process's resident size now and at its peak (VmRSS,
+// VmHWM), in MiB.
+func (p *proc) memory() string {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return "unknown"
+	}
+	kib := map[string]int{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if ok && (name == "VmRSS" || name == "VmHWM") {
+			kib[name], _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(value), " kB"))
+		}
+	}
+	return fmt.Sprintf("%.0f MiB (peak %.0f MiB)", float64(kib["VmRSS"])/1024, float64(kib["VmHWM"])/1024)
+}
+
 // cpu is the process's user and system time so far.
 func (p *proc) cpu() time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
@@ -524,6 +541,7 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 			}
 		}
 	}
+	fmt.Printf("\nresident memory after the rounds: local server %s; fixed-answer server %s\n", server.memory(), fixed.memory())
 	server.stop()
 	if len(logLines) > 0 {
 		fmt.Printf("\nthe store's write-ahead log in the measured rounds (Pebble's own counts):\n%s\n", strings.Join(logLines, "\n"))
