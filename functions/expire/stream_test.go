@@ -271,9 +271,9 @@ func readStream(t *testing.T, db *dynamodb.Client, table string, done func(event
 	streams := dynamodbstreams.New(dynamodbstreams.Options{Region: "us-east-1",
 		BaseEndpoint: aws.String(dynamodblocal.Endpoint(t)),
 		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", "")})
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		var out []events.DynamoDBEventRecord
+	var out []events.DynamoDBEventRecord
+	testtool.WaitFor(t, 60*time.Second, func() bool {
+		out = out[:0]
 		found := false
 		ds, err := streams.DescribeStream(ctx, &dynamodbstreams.DescribeStreamInput{StreamArn: d.Table.LatestStreamArn})
 		if err != nil {
@@ -292,18 +292,25 @@ func readStream(t *testing.T, db *dynamodb.Client, table string, done func(event
 			for _, r := range recs.Records {
 				ev := toEventRecord(r)
 				out = append(out, ev)
-				if done(ev) {
-					found = true
-				}
+				found = found || done(ev)
 			}
 		}
-		if found {
-			return out
-		}
-		time.Sleep(500 * time.Millisecond)
+		return found
+	}, "the stream to hold the record waited for")
+	return out
+}
+
+// keyItem is dev-a's key id as its item stands in the table, attribute by
+// attribute (the TTL attribute included).
+func keyItem(t *testing.T, db *dynamodb.Client, table, id string) map[string]ddbtypes.AttributeValue {
+	t.Helper()
+	raw, err := db.GetItem(t.Context(), &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
+		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "T#" + eventgen.Owner},
+			"sk": &ddbtypes.AttributeValueMemberS{Value: "K#" + id}}})
+	if err != nil || raw.Item == nil {
+		t.Fatalf("the item of key %s: %v", id, err)
 	}
-	t.Fatalf("the stream did not hold the record waited for within 60s")
-	return nil
+	return raw.Item
 }
 
 // toEventRecord converts a DynamoDB Streams record to the shape the Lambda
@@ -440,14 +447,9 @@ func TestHeldKeySurvivesTTL(t *testing.T) {
 		ids = append(ids, k.ID)
 	}
 	held, free := ids[0], ids[1]
-	raw, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
-		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "T#" + eventgen.Owner},
-			"sk": &ddbtypes.AttributeValueMemberS{Value: "K#" + held}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ttl := raw.Item["deleteAt"]; ttl || raw.Item["windowEnd"] == nil {
-		t.Fatalf("the held key's item: deleteAt present=%v, windowEnd %v; want no TTL attribute", ttl, raw.Item["windowEnd"])
+	item := keyItem(t, db, table, held)
+	if _, ttl := item["deleteAt"]; ttl || item["windowEnd"] == nil {
+		t.Fatalf("the held key's item: deleteAt present=%v, windowEnd %v; want no TTL attribute", ttl, item["windowEnd"])
 	}
 
 	records := waitForTTLRemoval(t, db, table, free)
@@ -506,13 +508,7 @@ func TestFrozenKeyTakenByTTLIsRestored(t *testing.T) {
 	if _, err := st.Tombstone(ctx, eventgen.Owner, k.ID); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("a tombstone while frozen: %v", err)
 	}
-	raw, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &table, ConsistentRead: aws.Bool(true),
-		Key: map[string]ddbtypes.AttributeValue{"pk": &ddbtypes.AttributeValueMemberS{Value: "T#" + eventgen.Owner},
-			"sk": &ddbtypes.AttributeValueMemberS{Value: "K#" + k.ID}}})
-	if err != nil || raw.Item == nil {
-		t.Fatalf("the restored item: %v", err)
-	}
-	if _, ttl := raw.Item["deleteAt"]; ttl {
+	if _, ttl := keyItem(t, db, table, k.ID)["deleteAt"]; ttl {
 		t.Fatal("the restored key carries the TTL attribute")
 	}
 }

@@ -3,7 +3,6 @@ package governance
 import (
 	"encoding/json"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/keydeletion/service/shared/httpapi"
@@ -85,18 +84,14 @@ func dryRun(svc *keys.Service, c *httpapi.Call) (any, error) {
 	for _, r := range plan.Reminders {
 		a.Reminders = append(a.Reminders, r.UTC().Format(time.RFC3339))
 	}
-	var (
-		denied   *keys.PolicyError
-		stateErr *keys.StateError
-	)
-	switch {
-	case plan.Refusal == nil:
-	case errors.As(plan.Refusal, &denied):
-		a.Refusal = &refusal{Code: "AccessDenied", Rule: denied.Rule, Message: denied.Reason()}
-	case errors.As(plan.Refusal, &stateErr):
-		a.Refusal = &refusal{Code: "InvalidState", Message: "A key in state " + string(stateErr.State) + " cannot be scheduled for deletion."}
-	default:
-		a.Refusal = &refusal{Code: "InvalidState", Message: strconv.Quote(plan.Refusal.Error())}
+	if plan.Refusal != nil {
+		a.Refusal = &refusal{Code: "InvalidState", Message: plan.Refusal.Error()}
+		if r := serviceapi.Refused(plan.Refusal); r != nil {
+			a.Refusal.Code, a.Refusal.Message = r.Code, r.Message
+		}
+		if denied := (*keys.PolicyError)(nil); errors.As(plan.Refusal, &denied) {
+			a.Refusal.Rule = denied.Rule
+		}
 	}
 	return a, nil
 }

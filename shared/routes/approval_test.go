@@ -53,6 +53,20 @@ func governanceCall(t *testing.T, base string, c devclient.Creds, path, body str
 	return resp.StatusCode, m
 }
 
+// createKeys creates n keys with c and returns their ids.
+func createKeys(t *testing.T, c *kms.Client, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		out, err := c.CreateKey(t.Context(), &kms.CreateKeyInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = *out.KeyMetadata.KeyId
+	}
+	return ids
+}
+
 func errorCode(m map[string]any) string {
 	e, _ := m["error"].(map[string]any)
 	code, _ := e["code"].(string)
@@ -71,14 +85,7 @@ func TestDualApprovalThroughTheDialects(t *testing.T) {
 		ctx := t.Context()
 		operator := awsClientAs(e.url, dualTenant.AWSKey, dualTenant.AWSSecret, dualTenant.AWSRegion)
 		hw := huaweiClientAs(t, e.url, dualTenant.HuaweiAK, dualTenant.HuaweiSK, dualTenant.HuaweiProjID)
-		var ids []string
-		for range 3 {
-			out, err := operator.CreateKey(ctx, &kms.CreateKeyInput{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, *out.KeyMetadata.KeyId)
-		}
+		ids := createKeys(t, operator, 3)
 		if _, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[0], PendingWindowInDays: aws.Int32(7)}); err != nil {
 			t.Fatalf("AWS schedule: %v", err)
 		}
@@ -168,11 +175,7 @@ func TestScheduleDryRun(t *testing.T) {
 		ids := map[string]string{}
 		for _, tenant := range []string{"dev-a", "dev-c", "dev-d"} {
 			c := creds[tenant]
-			out, err := awsClientAs(e.url, c.AWSKey, c.AWSSecret, c.AWSRegion).CreateKey(ctx, &kms.CreateKeyInput{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[tenant] = *out.KeyMetadata.KeyId
+			ids[tenant] = createKeys(t, awsClientAs(e.url, c.AWSKey, c.AWSSecret, c.AWSRegion), 1)[0]
 		}
 		now := e.clock.Now()
 		status, m := dryRun(creds["dev-a"], ids["dev-a"], `{"pendingWindowInDays":10}`)
@@ -232,14 +235,7 @@ func TestFreezeThroughTheDialects(t *testing.T) {
 		ctx := t.Context()
 		operator := awsClientAs(e.url, dualTenant.AWSKey, dualTenant.AWSSecret, dualTenant.AWSRegion)
 		hw := huaweiClientAs(t, e.url, dualTenant.HuaweiAK, dualTenant.HuaweiSK, dualTenant.HuaweiProjID)
-		var ids []string
-		for range 3 {
-			out, err := operator.CreateKey(ctx, &kms.CreateKeyInput{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, *out.KeyMetadata.KeyId)
-		}
+		ids := createKeys(t, operator, 3)
 		if _, err := operator.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &ids[0], PendingWindowInDays: aws.Int32(7)}); err != nil {
 			t.Fatal(err)
 		}
@@ -318,14 +314,7 @@ func TestGuardThroughTheDialects(t *testing.T) {
 		ctx := t.Context()
 		attacker := awsClientAs(e.url, dualTenant.AWSKey, dualTenant.AWSSecret, dualTenant.AWSRegion)
 		hw := huaweiClientAs(t, e.url, dualTenant.HuaweiAK, dualTenant.HuaweiSK, dualTenant.HuaweiProjID)
-		var ids []string
-		for range 7 {
-			out, err := attacker.CreateKey(ctx, &kms.CreateKeyInput{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, *out.KeyMetadata.KeyId)
-		}
+		ids := createKeys(t, attacker, 7)
 		for _, id := range ids[:5] {
 			if _, err := attacker.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)}); err != nil {
 				t.Fatal(err)

@@ -22,12 +22,8 @@ func TestBulkCancel(t *testing.T) {
 		attacker := awsClient(e.url)
 		hw := huaweiClient(t, e.url)
 		var burst, others []string
-		for i := range 7 {
-			out, err := attacker.CreateKey(ctx, &kms.CreateKeyInput{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := *out.KeyMetadata.KeyId
+		for i, id := range createKeys(t, attacker, 7) {
+			var err error
 			if i < 5 {
 				_, err = attacker.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &id, PendingWindowInDays: aws.Int32(7)})
 				burst = append(burst, id)

@@ -102,12 +102,10 @@ func Verify(r *http.Request, body []byte, dir *tenant.Directory, now time.Time) 
 
 func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect string, log *slog.Logger) {
 	var (
-		ae       *Error
-		verr     *validation.Error
-		syntax   *httpapi.SyntaxError
-		typeErr  *httpapi.TypeError
-		denied   *keys.PolicyError
-		stateErr *keys.StateError
+		ae      *Error
+		verr    *validation.Error
+		syntax  *httpapi.SyntaxError
+		typeErr *httpapi.TypeError
 	)
 	authErr, isAuth := auth.As(err)
 	switch {
@@ -127,12 +125,8 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect s
 		ae = &Error{http.StatusBadRequest, "MalformedRequest", "The body is not valid JSON: " + syntax.Error()}
 	case errors.As(err, &typeErr):
 		ae = &Error{http.StatusBadRequest, "MalformedRequest", typeErr.Error()}
-	case errors.As(err, &denied):
-		ae = &Error{http.StatusForbidden, "AccessDenied", denied.Reason()}
-	case errors.As(err, &stateErr):
-		ae = &Error{http.StatusConflict, "InvalidState", stateMessage(stateErr)}
-	case errors.Is(err, keys.ErrNotFound):
-		ae = &Error{http.StatusNotFound, "KeyNotFound", "No such key."}
+	case Refused(err) != nil:
+		ae = Refused(err)
 	case errors.Is(err, keys.ErrBusy):
 		log.WarnContext(ctx, "store busy", "dialect", dialect, "error", err.Error())
 		ae = &Error{http.StatusTooManyRequests, "Throttled", "The service is busy; retry."}
@@ -148,6 +142,25 @@ func writeError(ctx context.Context, w http.ResponseWriter, err error, dialect s
 	}
 	httpapi.InfoFrom(ctx).ErrorCode = ae.Code
 	writeJSON(w, ae.Status, map[string]map[string]string{"error": {"code": ae.Code, "message": ae.Message}})
+}
+
+// Refused is the answer to a call the domain refused: 403 AccessDenied by
+// the deletion policy, 409 InvalidState by the key's state, 404
+// KeyNotFound; nil for any other error.
+func Refused(err error) *Error {
+	var (
+		denied   *keys.PolicyError
+		stateErr *keys.StateError
+	)
+	switch {
+	case errors.As(err, &denied):
+		return &Error{http.StatusForbidden, "AccessDenied", denied.Reason()}
+	case errors.As(err, &stateErr):
+		return &Error{http.StatusConflict, "InvalidState", stateMessage(stateErr)}
+	case errors.Is(err, keys.ErrNotFound):
+		return &Error{http.StatusNotFound, "KeyNotFound", "No such key."}
+	}
+	return nil
 }
 
 // stateMessage says why the key's state refused the call.

@@ -36,6 +36,14 @@ func (e *encoder) str(s string) {
 	e.b = append(e.b, s...)
 }
 func (e *encoder) int(v int64) { e.b = binary.AppendVarint(e.b, v) }
+
+// strs encodes a list of strings: its length, then each.
+func strs[S ~string](e *encoder, vs []S) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(vs)))
+	for _, v := range vs {
+		e.str(string(v))
+	}
+}
 func (e *encoder) bool(v bool) {
 	if v {
 		e.b = append(e.b, 1)
@@ -169,6 +177,23 @@ func (d *decoder) formats(what string, oldest, newest byte) byte {
 	return v
 }
 
+// strs decodes a list of strings (nil if empty).
+func (d *decoder) strs() []string {
+	n := d.uvarint()
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.b)) { // each takes a byte at least
+		d.err = errTruncated
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = d.str()
+	}
+	return out
+}
+
 func (d *decoder) done(what string) error {
 	if d.err == nil && len(d.b) != 0 {
 		d.err = fmt.Errorf("%d bytes after the %s", len(d.b), what)
@@ -205,10 +230,7 @@ func encodeKey(b []byte, k keys.Key) []byte {
 	e.principal(k.LastChange.By)
 	e.ms(k.LastChange.At)
 	e.str(k.ScheduledBy)
-	e.b = binary.AppendUvarint(e.b, uint64(len(k.Holds)))
-	for _, h := range k.Holds {
-		e.str(string(h))
-	}
+	strs(&e, k.Holds)
 	return e.b
 }
 
@@ -254,14 +276,8 @@ func decodeKey(raw []byte) (*keys.Key, error) {
 	}
 	if format >= 2 {
 		k.ScheduledBy = d.str()
-		if n := d.uvarint(); n > 0 && d.err == nil {
-			if n > uint64(len(d.b)) {
-				d.err = errTruncated
-			} else {
-				for range n {
-					k.Holds = append(k.Holds, keys.Hold(d.str()))
-				}
-			}
+		for _, h := range d.strs() {
+			k.Holds = append(k.Holds, keys.Hold(h))
 		}
 	}
 	if k.Number == 0 && d.err == nil {
@@ -319,10 +335,7 @@ func encodeRecord(b []byte, r keys.Record, expiresAt int64) []byte {
 	e.int(int64(r.PendingDays))
 	e.int(expiresAt)
 	e.str(string(r.Hold))
-	e.b = binary.AppendUvarint(e.b, uint64(len(r.KeyIDs)))
-	for _, id := range r.KeyIDs {
-		e.str(id)
-	}
+	strs(&e, r.KeyIDs)
 	return e.b
 }
 
@@ -338,15 +351,7 @@ func decodeRecord(raw []byte) (storedRecord, error) {
 		s.Record.Hold = keys.Hold(d.str())
 	}
 	if format >= 3 {
-		if n := d.uvarint(); n > 0 && d.err == nil {
-			if n > uint64(len(d.b)) {
-				d.err = errTruncated
-			} else {
-				for range n {
-					s.Record.KeyIDs = append(s.Record.KeyIDs, d.str())
-				}
-			}
-		}
+		s.Record.KeyIDs = d.strs()
 	}
 	return s, d.done("audit record")
 }
