@@ -98,9 +98,7 @@ dynamodb-local:
 	DYNAMODB_LOCAL_PORT=$(DYNAMODB_LOCAL_PORT) DYNAMODB_LOCAL_FOREGROUND=1 exec infra/dynamodblocal/start.sh
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./infra/localserver/pebblestore/ ./shared/routes/
-	$(GO) test -run '^$$' -bench ColdStart -benchtime 20x ./infra/lambdaharness/
-	$(GO) run ./infra/loadbench
+	GO=$(GO) infra/bench.sh
 
 fuzz:
 	infra/fuzz.sh

@@ -18,7 +18,9 @@ import (
 // actions its requests need: what the function's policy must grant, learned
 // from what it does rather than from a list kept by hand. A transaction needs
 // the action of each of its items (a ConditionCheck needs
-// dynamodb:ConditionCheckItem), not an action of its own.
+// dynamodb:ConditionCheckItem), not an action of its own. A Query of an
+// index is recorded as "dynamodb:Query on index/<name>": the policy grants it
+// on the index's own ARN.
 type Recorder struct {
 	URL string // point the function's DYNAMODB_ENDPOINT here
 
@@ -101,6 +103,14 @@ func (r *Recorder) record(target string, body []byte) {
 		}
 	case "TransactGetItems":
 		actions = []string{"GetItem"}
+	case "Query", "Scan":
+		// An index is a resource of its own, which the policy must name.
+		var in struct{ IndexName string }
+		json.Unmarshal(body, &in)
+		actions = []string{op}
+		if in.IndexName != "" {
+			actions = []string{op + " on index/" + in.IndexName}
+		}
 	default:
 		actions = []string{op}
 	}

@@ -97,12 +97,18 @@ func (tpl samTemplate) functions(t *testing.T) map[string]*function {
 				continue
 			}
 			for _, s := range stmts {
+				// A statement on an index grants its actions there alone
+				// (Recorder's "on index/<name>").
+				on := ""
+				if _, index, ok := strings.Cut(fmt.Sprint(s.(map[string]any)["Resource"]), "/index/"); ok {
+					on = " on index/" + index
+				}
 				switch a := s.(map[string]any)["Action"].(type) {
 				case string:
-					f.actions = append(f.actions, a)
+					f.actions = append(f.actions, a+on)
 				case []any:
 					for _, x := range a {
-						f.actions = append(f.actions, fmt.Sprint(x))
+						f.actions = append(f.actions, fmt.Sprint(x)+on)
 					}
 				}
 			}

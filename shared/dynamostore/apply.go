@@ -450,6 +450,7 @@ func (st *Store) DeleteNow(ctx context.Context, c keys.Change, r keys.Record, f 
 			ExpressionAttributeValues: map[string]types.AttributeValue{":id": s(c.ID)},
 		}})
 	}
+	items = append(items, st.tallyUpdates(keys.Deleted(f.Key))...)
 	err = retryConflicts(ctx, st.backoff, func() error {
 		_, err := st.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{ClientRequestToken: aws.String(r.ID), TransactItems: items})
 		return err

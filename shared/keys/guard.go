@@ -208,7 +208,7 @@ var errStopped = errors.New("stopped at the time bound")
 func (s *Service) eachPending(ctx context.Context, owner string, fn func(Key) error, stop time.Time) error {
 	after := ""
 	for {
-		page, more, err := s.store.List(ctx, owner, after, 100, time.Time{}) // every key, live or not
+		page, more, err := s.store.List(ctx, owner, ListQuery{After: after, Limit: 100}) // every key, live or not
 		if err != nil {
 			return err
 		}

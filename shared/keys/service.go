@@ -179,7 +179,7 @@ type Page struct {
 
 // List returns up to limit live keys of the caller's tenant after the marker `after`.
 func (s *Service) List(ctx context.Context, p Principal, after string, limit int) (Page, error) {
-	ks, more, err := s.store.List(ctx, p.Tenant, after, limit, s.clock(p.Tenant))
+	ks, more, err := s.store.List(ctx, p.Tenant, ListQuery{After: after, Limit: limit, Now: s.clock(p.Tenant)})
 	if err != nil {
 		return Page{}, fmt.Errorf("list keys: %w", err)
 	}
@@ -188,26 +188,6 @@ func (s *Service) List(ctx context.Context, p Principal, after string, limit int
 		page.Next = ks[len(ks)-1].ID
 	}
 	return page, nil
-}
-
-// All returns every live key of the caller's tenant, for the dialects whose listings are
-// numbered pages with a total count. A tenant's keys are bounded (KMS quotas
-// are in the thousands), so this walks them in batches.
-func (s *Service) All(ctx context.Context, p Principal) ([]Key, error) {
-	const batch = 1000
-	var all []Key
-	after := ""
-	for {
-		page, err := s.List(ctx, p, after, batch)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.Keys...)
-		if page.Next == "" {
-			return all, nil
-		}
-		after = page.Next
-	}
 }
 
 // MaxTrailPage is the most audit records one page holds.

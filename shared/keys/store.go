@@ -18,10 +18,19 @@ type Store interface {
 	Get(ctx context.Context, owner, id string) (Key, error)
 	// ResolveAlias returns the id of the key that holds alias. ErrNotFound if none.
 	ResolveAlias(ctx context.Context, owner, alias string) (string, error)
-	// List returns up to limit keys of owner that are live at now, in
-	// ascending id order, starting after the id `after` ("" for the start).
-	// more is true when further keys may follow the last one returned.
-	List(ctx context.Context, owner, after string, limit int, now time.Time) (ks []Key, more bool, err error)
+	// List returns keys of owner as q selects them. more is true when
+	// further keys may follow the last one returned.
+	List(ctx context.Context, owner string, q ListQuery) (ks []Key, more bool, err error)
+	// Tally returns how many of owner's stored keys of spec ("" for every
+	// spec) each bucket directly under `under` holds (TallyBuckets), in
+	// ascending bucket order: the top buckets for "", a top bucket's leaf
+	// buckets for it. Create, DeleteNow and the final deletion keep it, each
+	// in the same atomic write.
+	Tally(ctx context.Context, owner, under string, spec Spec) ([]BucketCount, error)
+	// DueOf returns up to limit of owner's stored keys that are not live
+	// at before (their window ended and no hold keeps them: their final
+	// deletion has not yet run), oldest first. The tally still counts them.
+	DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]Key, error)
 	// Apply performs c as one conditional write and returns the key after it.
 	// If c.Permits does not hold for the stored item it changes nothing and
 	// returns *ConditionFailed carrying the item as stored.

@@ -115,7 +115,7 @@ func (fe *faultEnv) trail(t *testing.T, id string) map[keys.Op]int {
 // keyCount is how many live keys dev-a has.
 func (fe *faultEnv) keyCount(t *testing.T) int {
 	t.Helper()
-	ks, _, err := fe.direct.List(context.Background(), def.ID, "", 10000, time.Now())
+	ks, _, err := fe.direct.List(context.Background(), def.ID, keys.ListQuery{Limit: 10000, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

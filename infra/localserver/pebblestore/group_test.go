@@ -45,9 +45,9 @@ func TestGroupCommitSharesSyncs(t *testing.T) {
 		t.Fatalf("%d commits for %d writes: no sync was shared", commits, writes)
 	}
 	t.Logf("%d writes in %d commits (%.1f writes per fsync)", writes, commits, float64(writes)/float64(commits))
-	all, _ := svc.All(ctx, keys.Principal{Tenant: "o"})
-	if len(all) != 640 {
-		t.Fatalf("%d keys stored, want 640", len(all))
+	page, err := svc.ListNumbered(ctx, keys.Principal{Tenant: "o"}, keys.NumberedQuery{Limit: 1000})
+	if err != nil || len(page.Keys) != 640 || page.Total != 640 {
+		t.Fatalf("%d keys listed, %d counted (%v), want 640", len(page.Keys), page.Total, err)
 	}
 }
 

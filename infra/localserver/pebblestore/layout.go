@@ -24,6 +24,8 @@ import (
 //	'd' deleteAt (8 bytes) owner 0 id -> (none): keys pending deletion, by window end
 //	'l' owner 0 at (8 bytes) record id -> an audit record: the trail
 //	'o' at (8 bytes) owner 0 record id -> the record again: records whose event is not yet published
+//
+// The tally (keys.Tally) is not stored: it is kept in memory (tally.go).
 const (
 	kindKey       = 'k'
 	kindAlias     = 'a'
@@ -101,7 +103,10 @@ func getKey(r pebble.Reader, owner, id string) (*keys.Key, error) {
 }
 
 // txn is the group commit's batch: reads see the group's earlier writes.
-type txn struct{ b *pebble.Batch }
+type txn struct {
+	b      *pebble.Batch
+	deltas []keys.TallyDelta // the tally's changes of the writes in b
+}
 
 func (t *txn) set(k, v []byte) error { return t.b.Set(k, v, nil) }
 
@@ -123,6 +128,12 @@ func (t *txn) putTrail(r keys.Record, retention time.Duration) error {
 		return err
 	}
 	return t.set(outboxKey(r.Owner, r.At, r.ID), rec)
+}
+
+// tally records d, for the in-memory tally once the commit is published.
+func (t *txn) tally(d keys.TallyDelta) error {
+	t.deltas = append(t.deltas, d)
+	return nil
 }
 
 // numberName is a key number as the number item names it.

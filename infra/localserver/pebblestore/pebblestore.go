@@ -23,6 +23,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/keydeletion/service/shared/keys"
 )
 
 // Dir is the Pebble database's folder inside the data folder.
@@ -54,6 +56,7 @@ type Store struct {
 		writes int64
 	}
 	retention time.Duration
+	tally     *tally
 }
 
 // ErrClosed is a write that reached the store after Close.
@@ -107,7 +110,7 @@ func Open(dataDir string, log *slog.Logger) (*Store, error) {
 	} else if n > 0 {
 		log.Info("migrated the earlier version's store", "from", filepath.Join(dataDir, LegacyFile), "to", dir, "items", n)
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, tally: newTally()}
 	started := time.Now()
 	items, err := s.verify(dir)
 	if err != nil {
@@ -252,7 +255,7 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 	prev := s.tail // touched by the leader only
 	this := &applied{done: make(chan struct{})}
 	s.tail = this
-	b, snap, err := s.applyGroup(group)
+	g, err := s.applyGroup(group)
 	if err != nil && len(group) > 1 {
 		// One write failed and took the group down with it: commit each
 		// alone, still leading and after the previous group, so only the
@@ -261,8 +264,8 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 			<-prev.done
 		}
 		for _, gw := range group {
-			b1, snap1, err1 := s.applyGroup([]*write{gw})
-			s.finish(b1, snap1, nil)
+			g1, err1 := s.applyGroup([]*write{gw})
+			s.finish(g1, nil)
 			gw.done <- err1
 		}
 		s.handOff()
@@ -270,7 +273,7 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 		return <-w.done
 	}
 	s.handOff()
-	s.finish(b, snap, prev)
+	s.finish(g, prev)
 	close(this.done)
 	for _, gw := range group {
 		gw.done <- err
@@ -281,49 +284,60 @@ func (s *Store) update(ctx context.Context, fn func(*txn) error) error {
 // applyGroup evaluates the group's writes into one batch and applies it without
 // waiting for its sync; it returns the batch (nil if the group wrote
 // nothing) and a snapshot of the state it leaves.
-func (s *Store) applyGroup(group []*write) (*pebble.Batch, *pebble.Snapshot, error) {
+func (s *Store) applyGroup(group []*write) (*groupCommit, error) {
 	b := s.db.NewIndexedBatch()
 	t := &txn{b: b}
 	for _, w := range group {
 		if err := w.fn(t); err != nil {
 			b.Close()
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if b.Empty() {
 		b.Close()
-		return nil, nil, nil
+		return nil, nil
 	}
 	if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
 		b.Close()
-		return nil, nil, fmt.Errorf("pebblestore: commit: %w", err)
+		return nil, fmt.Errorf("pebblestore: commit: %w", err)
 	}
 	s.stats.Lock()
 	s.stats.writes += int64(len(group))
 	s.stats.Unlock()
-	return b, s.db.NewSnapshot(), nil
+	return &groupCommit{b: b, snap: s.db.NewSnapshot(), deltas: t.deltas}, nil
+}
+
+// groupCommit is an applied group: its batch, whose sync may be under way,
+// the state it leaves, and its changes of the tally.
+type groupCommit struct {
+	b      *pebble.Batch
+	snap   *pebble.Snapshot
+	deltas []keys.TallyDelta
 }
 
 // finish waits for the batch's sync and for the previous group, then
-// publishes the snapshot the batch left (a group that wrote nothing has
-// nothing to publish, but its answers still wait for its predecessor's).
-func (s *Store) finish(b *pebble.Batch, snap *pebble.Snapshot, prev *applied) {
+// publishes the snapshot the batch left and its changes of the tally (a
+// group that wrote nothing has nothing to publish, but its answers still
+// wait for its predecessor's).
+func (s *Store) finish(g *groupCommit, prev *applied) {
 	var syncErr error
-	if b != nil {
-		syncErr = b.SyncWait()
-		b.Close()
+	if g != nil {
+		syncErr = g.b.SyncWait()
+		g.b.Close()
 	}
 	if prev != nil {
 		<-prev.done
 	}
-	if snap == nil {
+	if g == nil {
 		return
 	}
+	snap := g.snap
 	if syncErr != nil {
 		// Pebble does not recover from a failed log sync: the process
 		// must not go on answering as if the write were durable.
 		panic(fmt.Sprintf("pebblestore: sync of the write-ahead log failed: %v", syncErr))
 	}
+	s.tally.apply(g.deltas)
 	v := &view{snap: snap}
 	v.refs.Store(1)
 	if old := s.view.Swap(v); old != nil {

@@ -54,6 +54,9 @@ func (s *Store) Create(ctx context.Context, k keys.Key) error {
 				return err, nil
 			}
 		}
+		if err := t.tally(keys.Created(k)); err != nil {
+			return err, nil
+		}
 		return t.putKey(k), nil
 	})
 }
@@ -91,13 +94,13 @@ func (s *Store) ResolveAlias(ctx context.Context, owner, alias string) (string, 
 }
 
 // List implements keys.Store.
-func (s *Store) List(ctx context.Context, owner, after string, limit int, now time.Time) ([]keys.Key, bool, error) {
+func (s *Store) List(ctx context.Context, owner string, q keys.ListQuery) ([]keys.Key, bool, error) {
 	var out []keys.Key
 	more := false
 	prefix := ownerPrefix(kindKey, owner)
-	start := prefix
-	if after != "" {
-		start = named(kindKey, owner, after+"\x00") // the first id sorting after `after`
+	start := named(kindKey, owner, q.From)
+	if q.After != "" {
+		start = named(kindKey, owner, q.After+"\x00") // the first id sorting after it
 	}
 	err := s.read(func(r pebble.Reader) error {
 		return scan(r, start, upperBound(prefix), func(_, v []byte) (bool, error) {
@@ -105,10 +108,10 @@ func (s *Store) List(ctx context.Context, owner, after string, limit int, now ti
 			if err != nil {
 				return false, err
 			}
-			if !k.Live(now) {
+			if !q.Now.IsZero() && !k.Live(q.Now) || q.Spec != "" && k.Spec != q.Spec {
 				return true, nil
 			}
-			if len(out) == limit {
+			if len(out) == q.Limit {
 				more = true
 				return false, nil
 			}
@@ -117,6 +120,11 @@ func (s *Store) List(ctx context.Context, owner, after string, limit int, now ti
 		})
 	})
 	return out, more, err
+}
+
+// Tally implements keys.Store from the tally kept in memory.
+func (s *Store) Tally(ctx context.Context, owner, under string, spec keys.Spec) ([]keys.BucketCount, error) {
+	return s.tally.read(owner, under, spec), nil
 }
 
 // Apply implements keys.Store: the condition is keys.Change.Permits,
@@ -184,7 +192,7 @@ func (s *Store) Due(ctx context.Context, before time.Time, limit int) ([]keys.Ke
 	return s.due("", before, limit, true)
 }
 
-// DueOf (the clock API's, package catchup) reads the due index up to before, owner's
+// DueOf implements keys.Store: it reads the due index up to before, owner's
 // entries only (the owner is in the index key: others are not decoded).
 func (s *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
 	return s.due(owner, before, limit, false)
@@ -277,6 +285,9 @@ func (s *Store) finalize(t *txn, f keys.Finalization, cur *keys.Key) error {
 		}
 	}
 	if err := t.putTombstone(f.Tombstone); err != nil {
+		return err
+	}
+	if err := t.tally(keys.Deleted(k)); err != nil {
 		return err
 	}
 	if err := t.putTrail(f.Record, s.retention); err != nil {

@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/keydeletion/service/shared/keys"
 )
 
 // ErrInUse is a data folder whose store another process has open.
@@ -30,6 +32,7 @@ func openError(dir string, err error) error {
 // verify reads every item of the store and decodes the ones it has a codec
 // for, so that a damaged file is refused at start, naming the folder, rather
 // than found by a request. Pebble checks each block's checksum as it reads.
+// It counts the keys it reads into the tally.
 func (s *Store) verify(dir string) (items int, err error) {
 	it, err := s.db.NewIter(nil)
 	if err != nil {
@@ -45,11 +48,16 @@ func (s *Store) verify(dir string) (items int, err error) {
 		var derr error
 		switch k[0] {
 		case kindKey:
-			_, derr = decodeKey(v)
+			var key *keys.Key
+			if key, derr = decodeKey(v); derr == nil {
+				s.tally.apply([]keys.TallyDelta{keys.Created(*key)})
+			}
 		case kindTombstone:
 			_, derr = decodeTombstone(v)
 		case kindTrail, kindOutbox:
 			_, derr = decodeRecord(v)
+		case kindFreeze, kindGuard: // a trip is stored as a freeze is
+			_, derr = decodeFreeze(v, "")
 		case kindAlias, kindNumber, kindUnrep, kindDue:
 		default:
 			derr = fmt.Errorf("an item of unknown kind %q", k[0])

@@ -339,30 +339,33 @@ func (a *api) listKeys(c *httpapi.Call) (any, error) {
 		}
 		spec = *req.KeySpec
 	}
-	all, err := a.svc.All(c.Ctx, c.Principal)
+	q := keys.NumberedQuery{Offset: offset, Limit: limit}
+	if spec != "ALL" {
+		q.Spec = keys.Spec(spec)
+	}
+	if req.KeyState != nil {
+		for state, code := range stateCodes {
+			if code == *req.KeyState {
+				q.State = state
+			}
+		}
+		if q.State == "" { // a code no key of this service is ever in
+			return map[string]any{"keys": []string{}, "key_details": []keyDetails{}, "next_marker": "", "truncated": "false", "total": 0}, nil
+		}
+	}
+	page, err := a.svc.ListNumbered(c.Ctx, c.Principal, q)
 	if err != nil {
 		return nil, err
 	}
-	var match []keys.Key
-	for _, k := range all {
-		if req.KeyState != nil && stateCodes[k.State] != *req.KeyState {
-			continue
-		}
-		if spec != "ALL" && string(k.Spec) != spec {
-			continue
-		}
-		match = append(match, k)
-	}
-	start := min(offset, len(match))
-	end := min(start+limit, len(match))
-	ids := make([]string, 0, end-start)
-	dets := make([]keyDetails, 0, end-start)
-	for _, k := range match[start:end] {
+	ids := make([]string, 0, len(page.Keys))
+	dets := make([]keyDetails, 0, len(page.Keys))
+	for _, k := range page.Keys {
 		ids = append(ids, k.ID)
 		dets = append(dets, details(c.Tenant, k))
 	}
-	resp := map[string]any{"keys": ids, "key_details": dets, "next_marker": "", "truncated": "false", "total": len(match)}
-	if end < len(match) {
+	end := offset + len(page.Keys)
+	resp := map[string]any{"keys": ids, "key_details": dets, "next_marker": "", "truncated": "false", "total": page.Total}
+	if end < page.Total {
 		resp["next_marker"], resp["truncated"] = strconv.Itoa(end), "true"
 	}
 	return resp, nil

@@ -253,20 +253,18 @@ func (a *api) listKeys(c *httpapi.Call) (any, error) {
 			return nil, err
 		}
 	}
-	all, err := a.svc.All(c.Ctx, c.Principal)
+	page, err := a.svc.ListNumbered(c.Ctx, c.Principal, keys.NumberedQuery{Offset: (pageNo - 1) * pageSize, Limit: pageSize})
 	if err != nil {
 		return nil, err
 	}
-	start := min((pageNo-1)*pageSize, len(all))
-	end := min(start+pageSize, len(all))
-	list := make([]keyView, 0, end-start)
+	list := make([]keyView, 0, len(page.Keys))
 	now := a.svc.Now(c.Principal.Tenant)
-	for _, k := range all[start:end] {
+	for _, k := range page.Keys {
 		list = append(list, view(c, k, now))
 	}
 	return map[string]any{
-		"keyList": list, "currentPageNo": pageNo, "totalCount": len(all),
-		"totalPageNo": (len(all) + pageSize - 1) / pageSize,
+		"keyList": list, "currentPageNo": pageNo, "totalCount": page.Total,
+		"totalPageNo": (page.Total + pageSize - 1) / pageSize,
 	}, nil
 }
 
