@@ -49,10 +49,16 @@ func freePort(t *testing.T) int {
 // its data folder and waits until Docker calls it healthy.
 func run(t *testing.T, image, volume string, env ...string) (name, url string) {
 	t.Helper()
+	return runWith(t, image, volume, nil, env...)
+}
+
+// runWith is run with more of docker run's options.
+func runWith(t *testing.T, image, volume string, options []string, env ...string) (name, url string) {
+	t.Helper()
 	port := freePort(t)
 	name = "keydeletion-test-" + strconv.Itoa(port)
-	args := []string{"run", "-d", "--name", name, "--network", "host", "-v", volume + ":/data",
-		"-e", "ADDR=127.0.0.1:" + strconv.Itoa(port)}
+	args := append([]string{"run", "-d", "--name", name, "--network", "host", "-v", volume + ":/data",
+		"-e", "ADDR=127.0.0.1:" + strconv.Itoa(port)}, options...)
 	for _, e := range env {
 		args = append(args, "-e", e)
 	}
@@ -160,8 +166,13 @@ func TestImage(t *testing.T) {
 		t.Errorf("no clean stop in the logs:\n%s", logs)
 	}
 
-	// A new container on the same volume has the key, and the deletion stands.
-	_, url = run(t, image, volume)
+	// A new container on the same volume, under a memory limit, has the
+	// key, and the deletion stands; the server gives Go three quarters of
+	// the limit.
+	name, url = runWith(t, image, volume, []string{"--memory", "128m"})
+	if logs := docker(t, "logs", name); !strings.Contains(logs, `"goMemoryLimitMiB":96`) {
+		t.Errorf("no soft memory limit of 96 MiB from the container's 128 MiB:\n%s", logs)
+	}
 	client = devclient.AWSKMS(url, a)
 	if out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: &kept}); err != nil || *out.KeyMetadata.Description != "in a container" {
 		t.Errorf("the key in the volume: %v %v", out, err)

@@ -51,6 +51,7 @@ func main() {
 	server := flag.String("server", "", "the compiled local server (default: built from ./infra/localserver)")
 	clientsFlag := flag.String("clients", "1,16", "client counts to measure")
 	only := flag.String("only", "", "measure only the workloads whose name contains this")
+	peer := flag.String("peer", localKMS, `a peer to measure beside the server: a Go module to build at a version (module@version), a binary, or "" for none`)
 	flag.Parse()
 	for _, c := range strings.Split(*clientsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -65,7 +66,7 @@ func main() {
 		serveFixed(*fixed)
 		return
 	}
-	if err := run(*server, *round, *rounds, *expireKeys); err != nil {
+	if err := run(*server, *peer, *round, *rounds, *expireKeys); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
@@ -144,7 +145,10 @@ func waitListening(url string) error {
 }
 
 func startProc(name string, cmd *exec.Cmd, addr string) (*proc, error) {
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	cmd.Stdout = io.Discard
+	if cmd.Stderr == nil {
+		cmd.Stderr = os.Stderr
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
@@ -178,11 +182,14 @@ func (p *proc) memory() string {
 	kib := map[string]int{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		name, value, ok := strings.Cut(line, ":")
-		if ok && (name == "VmRSS" || name == "VmHWM") {
+		if ok && (name == "VmRSS" || name == "VmHWM" || name == "RssAnon" || name == "RssFile") {
 			kib[name], _ = strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(value), " kB"))
 		}
 	}
-	return fmt.Sprintf("%.0f MiB (peak %.0f MiB)", float64(kib["VmRSS"])/1024, float64(kib["VmHWM"])/1024)
+	// Anonymous memory is the heap, the stacks and the caches; file-backed
+	// is the program's own code and data, as far as it was touched.
+	return fmt.Sprintf("%.0f MiB (peak %.0f MiB; %.0f MiB anonymous, %.0f MiB of files)", float64(kib["VmRSS"])/1024,
+		float64(kib["VmHWM"])/1024, float64(kib["RssAnon"])/1024, float64(kib["RssFile"])/1024)
 }
 
 // cpu is the process's user and system time so far.
@@ -408,7 +415,40 @@ func fsyncUnderLoad(dir string, fixed *proc) (syncTimes, error) {
 	return st, errors.Join(err, <-loadDone)
 }
 
-func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error {
+// localKMS is the peer the load run measures by default: nsmithuk/local-kms,
+// the KMS emulator CI pipelines run beside their tests (it syncs nothing to
+// disk and writes no audit record), built from the Go module proxy.
+const localKMS = "github.com/nsmithuk/local-kms@v0.0.0-20260228092603-2a5e92d09ab6"
+
+// startPeer builds (if it is a module@version) and starts the peer on a
+// free loopback port, its data in a folder of work.
+func startPeer(peer, work string) (*proc, error) {
+	bin := peer
+	if strings.Contains(peer, "@") {
+		gobin := filepath.Join(work, "peer-bin")
+		cmd := exec.Command("go", "install", peer)
+		cmd.Env = append(os.Environ(), "GOBIN="+gobin)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s: %v\n%s", peer, err, out)
+		}
+		module, _, _ := strings.Cut(peer, "@")
+		bin = filepath.Join(gobin, filepath.Base(module))
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	data := filepath.Join(work, "peer-data")
+	cmd := exec.Command(bin)
+	// local-kms's settings; it listens on every interface, and is called
+	// on loopback only.
+	cmd.Env = append(os.Environ(), "PORT="+port, "KMS_DATA_PATH="+data, "KMS_REGION=eu-west-1", "KMS_ACCOUNT_ID=111122223333")
+	cmd.Stderr = io.Discard // its log of every request
+	return startProc(filepath.Base(bin), cmd, addr)
+}
+
+func run(serverBin, peerSpec string, roundLen time.Duration, rounds, expireKeys int) error {
 	work, err := os.MkdirTemp("", "loadbench")
 	if err != nil {
 		return err
@@ -465,27 +505,37 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 		server.statsURL = ""
 	}
 
+	var peer *proc
+	if peerSpec != "" {
+		if peer, err = startPeer(peerSpec, work); err != nil {
+			return err
+		}
+		defer peer.stop()
+	}
+
 	fmt.Printf("machine: %d CPUs (%s); fdatasync of 4 KiB on the data folder's disk: %v\n",
 		numCPU(), cpuModel(), idleSync)
 	fmt.Printf("rounds: %d per server and workload, %v each, interleaved; every request SigV4-signed by the client\n\n", rounds, roundLen)
-	fmt.Printf("| work | clients | server ops/s | p50 | p99 | server CPU/op | client CPU/op | fixed-answer ops/s | its CPU/op | client CPU/op | ratio |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| work | clients | server ops/s | p50 | p99 | server CPU/op | client CPU/op | fixed-answer ops/s | its CPU/op | client CPU/op | ratio | peer ops/s | its CPU/op | server/peer |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 
 	var logLines []string
 	for _, clients := range clientCounts {
 		c := newClient(clients)
-		keyIDs := make([]string, clients)
-		for i := range keyIDs {
-			out, err := c.call(server.url, "CreateKey", `{}`)
-			if err != nil {
+		keyIDs, err := createKeys(c, server, clients)
+		if err != nil {
+			return err
+		}
+		var peerIDs []string
+		if peer != nil {
+			if peerIDs, err = createKeys(c, peer, clients); err != nil {
 				return err
 			}
-			keyIDs[i] = out["KeyMetadata"].(map[string]any)["KeyId"].(string)
 		}
 		for _, w := range workloads {
 			if !strings.Contains(w.name, onlyWork) {
 				continue
 			}
-			var srv, fix []result
+			var srv, fix, peers []result
 			for range rounds {
 				f, err := runRound(fixed, c, w, keyIDs, roundLen)
 				if err != nil {
@@ -496,6 +546,13 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 					return fmt.Errorf("local server, %s: %w", w.name, err)
 				}
 				fix, srv = append(fix, f), append(srv, s)
+				if peer != nil {
+					pr, err := runRound(peer, c, w, peerIDs, roundLen)
+					if err != nil {
+						return fmt.Errorf("%s, %s: %w", peer.name, w.name, err)
+					}
+					peers = append(peers, pr)
+				}
 			}
 			s, f := median(srv), median(fix)
 			var lat []time.Duration
@@ -513,9 +570,14 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 			}
 			server := func(r result) time.Duration { return r.cpu }
 			client := func(r result) time.Duration { return r.clientCPU }
-			fmt.Printf("| %s | %d | %.0f | %v | %v | %v | %v | %.0f | %v | %v | %.2f× |\n", w.name, clients, s.rate(),
+			peerCols := "| | |"
+			if len(peers) > 0 {
+				pm := median(peers)
+				peerCols = fmt.Sprintf("%.0f | %v | %.2f× |", pm.rate(), perOp(peers, server), s.rate()/pm.rate())
+			}
+			fmt.Printf("| %s | %d | %.0f | %v | %v | %v | %v | %.0f | %v | %v | %.2f× | %s\n", w.name, clients, s.rate(),
 				percentile(lat, 0.5).Round(time.Microsecond), percentile(lat, 0.99).Round(time.Microsecond),
-				perOp(srv, server), perOp(srv, client), f.rate(), perOp(fix, server), perOp(fix, client), s.rate()/f.rate())
+				perOp(srv, server), perOp(srv, client), f.rate(), perOp(fix, server), perOp(fix, client), s.rate()/f.rate(), peerCols)
 			if clients == 1 && strings.HasPrefix(w.name, "deletion cycle") {
 				var fixLat []time.Duration
 				for _, r := range fix {
@@ -541,7 +603,11 @@ func run(serverBin string, roundLen time.Duration, rounds, expireKeys int) error
 			}
 		}
 	}
-	fmt.Printf("\nresident memory after the rounds: local server %s; fixed-answer server %s\n", server.memory(), fixed.memory())
+	peerMemory := ""
+	if peer != nil {
+		peerMemory = "; " + peer.name + " " + peer.memory()
+	}
+	fmt.Printf("\nresident memory after the rounds: local server %s; fixed-answer server %s%s\n", server.memory(), fixed.memory(), peerMemory)
 	server.stop()
 	if len(logLines) > 0 {
 		fmt.Printf("\nthe store's write-ahead log in the measured rounds (Pebble's own counts):\n%s\n", strings.Join(logLines, "\n"))
@@ -684,4 +750,17 @@ func expiryRate(serverBin, work string, n int) (float64, error) {
 		return 0, fmt.Errorf("the server stopped after %d of %d final deletions", deleted, n)
 	}
 	return float64(n) / last.Sub(began).Seconds(), nil
+}
+
+// createKeys creates n keys on p, one per client.
+func createKeys(c *client, p *proc, n int) ([]string, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		out, err := c.call(p.url, "CreateKey", `{}`)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		ids[i] = out["KeyMetadata"].(map[string]any)["KeyId"].(string)
+	}
+	return ids, nil
 }

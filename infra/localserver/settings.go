@@ -37,6 +37,7 @@ var settings = []option{
 	{"audit-retention-days", "AUDIT_RETENTION_DAYS", "365", "how long audit records are kept (0: for good)"},
 	{"read-header-timeout", "READ_HEADER_TIMEOUT", "5s", "how long a client may take to send a request's headers"},
 	{"read-timeout", "READ_TIMEOUT", "10s", "how long a client may take to send a whole request"},
+	{"store-cache", "STORE_CACHE_MIB", "64", "the most the embedded store's block cache holds, in MiB (it holds only what was read; its memtables take 4 MiB more)"},
 	{"log-level", "LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"pprof-addr", "PPROF_ADDR", "", "serve Go's profiler and store counters here (for measuring only)"},
 }

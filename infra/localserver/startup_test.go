@@ -53,6 +53,7 @@ func TestCommandLine(t *testing.T) {
 		{"log level flag", nil, []string{"-log-level", "verbose"}, 1, `\"verbose\" is not one of`},
 		{"clock offset", []string{data}, []string{"-clock-offset", "3 days"}, 1, `CLOCK_OFFSET (-clock-offset) \"3 days\": must be days`},
 		{"move timeout", []string{data}, []string{"-clock-move-timeout", "soon"}, 1, `CLOCK_MOVE_TIMEOUT (-clock-move-timeout) \"soon\": must be a positive duration`},
+		{"store cache", []string{data}, []string{"-store-cache", "0"}, 1, `STORE_CACHE_MIB (-store-cache) \"0\": must be a whole number of MiB, at least 1`},
 		{"credentials", []string{data}, []string{"-credentials", "no/such.json"}, 1, "no/such.json"},
 		{"seed", []string{data}, []string{"-seed", "no/such.yaml"}, 1, "seed file"},
 	} {
