@@ -13,6 +13,7 @@ export DYNAMODB_ENDPOINT REQUIRE_DYNAMODB=1
 "$GO" test -run '^$' -bench 'ScheduleCancel|Describe' -benchmem ./shared/routes/
 # The listing benchmark seeds 100,000 keys per store once; its timings are
 # its own interleaved rounds, reported as metrics (ms-median, ×aws, RCU/op).
-"$GO" test -run '^$' -bench ListPage -benchtime 20x -timeout 30m ./shared/routes/
+# The cost benchmark reports units and dollars per million calls.
+"$GO" test -run '^$' -bench 'ListPage|Cost' -benchtime 20x -timeout 30m ./shared/routes/
 "$GO" test -run '^$' -bench ColdStart -benchtime 20x ./infra/lambdaharness/
 "$GO" run ./infra/loadbench
