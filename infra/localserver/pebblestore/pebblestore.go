@@ -34,8 +34,9 @@ const Dir = "pebble"
 // cache holds only blocks that were read, so a small store never fills it:
 // after the load run the server held 21 MiB of anonymous memory with 64 MiB
 // of cache as with 8, and a store of 20,000 due keys was finalized faster
-// with it (8,200-10,600 keys a second, against 7,200-7,800). The memtables are Pebble's default 4 MiB: at 32
-// MiB (and GOGC 400) the same run held 40 MiB (README, Performance).
+// with it (8,200-10,600 keys a second, against 7,200-7,800). The memtables
+// are Pebble's default 4 MiB: with 32 MiB ones (and GOGC 400) the server
+// held 101 MiB resident after the run (README, Performance).
 const (
 	DefaultCacheSize = 64 << 20
 	memTableSize     = 4 << 20
