@@ -219,28 +219,9 @@ func newClient(conns int) *client {
 }
 
 func (c *client) call(url, op, body string) (map[string]any, error) {
-	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
+	raw, err := c.send(url, "/", body, "application/x-amz-json-1.1", "TrentService."+op)
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
-	req.Header.Set("X-Amz-Target", "TrentService."+op)
-	sum := sha256.Sum256([]byte(body))
-	if err := c.signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey},
-		req, hex.EncodeToString(sum[:]), "kms", region, time.Now()); err != nil {
-		return nil, err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: %d %s", op, resp.StatusCode, raw)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if op != "CreateKey" {
 		// The measured calls' answers are read, not parsed: the fixed
@@ -487,7 +468,7 @@ func run(serverBin, peerSpec string, roundLen time.Duration, rounds, expireKeys 
 		return err
 	}
 	cmd := exec.Command(serverBin)
-	cmd.Env = append(os.Environ(), "ADDR="+srvAddr, "DATA_DIR="+dataDir, "CREDENTIALS_FILE=infra/local/credentials.json", "TABLE_NAME=", "DYNAMODB_ENDPOINT=")
+	cmd.Env = serverEnv(srvAddr, dataDir)
 	debugAddr, err := freeAddr()
 	if err != nil {
 		return err
@@ -675,8 +656,7 @@ func expiryRate(serverBin, work string, n int) (fromStart, fromListening float64
 	if err != nil {
 		return 0, 0, err
 	}
-	env := append(os.Environ(), "ADDR="+addr, "DATA_DIR="+dataDir, "CREDENTIALS_FILE=infra/local/credentials.json",
-		"TABLE_NAME=", "DYNAMODB_ENDPOINT=", "REMINDER_OFFSETS=none")
+	env := serverEnv(addr, dataDir, "REMINDER_OFFSETS=none")
 	cmd := exec.Command(serverBin)
 	cmd.Env = env
 	p, err := startProc("local server", cmd, addr)
@@ -794,8 +774,7 @@ func clockMoveRate(serverBin, work string, n int) (float64, error) {
 		return 0, err
 	}
 	cmd := exec.Command(serverBin)
-	cmd.Env = append(os.Environ(), "ADDR="+addr, "DATA_DIR="+dataDir, "CREDENTIALS_FILE=infra/local/credentials.json",
-		"TABLE_NAME=", "DYNAMODB_ENDPOINT=", "REMINDER_OFFSETS=none", "CLOCK_MOVE_TIMEOUT=5m", "EXPIRY_INTERVAL=1h")
+	cmd.Env = serverEnv(addr, dataDir, "REMINDER_OFFSETS=none", "CLOCK_MOVE_TIMEOUT=5m", "EXPIRY_INTERVAL=1h")
 	p, err := startProc("local server", cmd, addr)
 	if err != nil {
 		return 0, err
@@ -816,13 +795,28 @@ func clockMoveRate(serverBin, work string, n int) (float64, error) {
 	return float64(n) / elapsed.Seconds(), nil
 }
 
-// post sends a SigV4-signed JSON POST to path and returns its parsed answer.
+// post sends a signed JSON POST to path and returns its parsed answer.
 func (c *client) post(url, path, body string) (map[string]any, error) {
+	raw, err := c.send(url, path, body, "application/json", "")
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(raw, &out)
+}
+
+// send POSTs body to url+path, SigV4-signed as an SDK signs it (service
+// kms; target, if any, as X-Amz-Target), and returns the answer's body,
+// which must come with a 200.
+func (c *client) send(url, path, body, contentType, target string) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodPost, url+path, strings.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
+	if target != "" {
+		req.Header.Set("X-Amz-Target", target)
+	}
 	sum := sha256.Sum256([]byte(body))
 	if err := c.signer.SignHTTP(context.Background(), aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey},
 		req, hex.EncodeToString(sum[:]), "kms", region, time.Now()); err != nil {
@@ -840,6 +834,13 @@ func (c *client) post(url, path, body string) (map[string]any, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, raw)
 	}
-	var out map[string]any
-	return out, json.Unmarshal(raw, &out)
+	return raw, nil
+}
+
+// serverEnv is the local server's environment for a measurement: on the
+// embedded store in dataDir, the development tenants, listening on addr,
+// with extra settings.
+func serverEnv(addr, dataDir string, extra ...string) []string {
+	return append(append(os.Environ(), "ADDR="+addr, "DATA_DIR="+dataDir, "CREDENTIALS_FILE=infra/local/credentials.json",
+		"TABLE_NAME=", "DYNAMODB_ENDPOINT="), extra...)
 }

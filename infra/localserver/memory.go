@@ -43,8 +43,9 @@ func applyMemoryLimit() int64 {
 	if !ok {
 		return 0
 	}
-	debug.SetMemoryLimit(softLimit(limit))
-	return softLimit(limit)
+	soft := softLimit(limit)
+	debug.SetMemoryLimit(soft)
+	return soft
 }
 
 // softLimit is the Go runtime's share of a container's memory limit.

@@ -196,7 +196,7 @@ func (st *Store) List(ctx context.Context, owner string, q keys.ListQuery) ([]ke
 		// start of the range to the marker, 29 ms at the 100,000th key.
 		from = q.After
 	}
-	lo, hi := keyRange(from)
+	lo, hi := sortKeyRange(prefixKey, from)
 	in := &dynamodb.QueryInput{
 		TableName:              &st.table,
 		ConsistentRead:         aws.Bool(true),

@@ -2,9 +2,9 @@ package dynamostore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +55,7 @@ func (st *Store) Tally(ctx context.Context, owner, under string, spec keys.Spec)
 	if under != "" {
 		prefix = prefixTallyLeaf + under
 	}
+	lo, hi := sortKeyRange(prefix, "")
 	in := &dynamodb.QueryInput{
 		TableName: &st.table, ConsistentRead: aws.Bool(true),
 		// BETWEEN, not begins_with: the same items, and DynamoDB Local reads
@@ -62,7 +63,7 @@ func (st *Store) Tally(ctx context.Context, owner, under string, spec keys.Spec)
 		// 100,000 keys).
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": s(partition(owner)), ":lo": s(prefix), ":hi": s(prefix + string(utf8.MaxRune)),
+			":pk": s(partition(owner)), ":lo": lo, ":hi": hi,
 		},
 	}
 	var out []keys.BucketCount
@@ -98,18 +99,20 @@ func (st *Store) Tally(ctx context.Context, owner, under string, spec keys.Spec)
 }
 
 // DueOf implements keys.Store with the due index, whose answer is a
-// candidate (it is eventually consistent): each of owner's is read again,
-// strongly, and kept if it is still stored and not live. The index holds
-// every owner's due keys, which the sweep and TTL remove within minutes, so
-// what it reads is what is due, not what the owner stores.
+// candidate (it is eventually consistent): up to limit of owner's are read
+// again, strongly, and kept if they are still stored and not live, oldest
+// first.
+// The index holds every owner's due keys, which the sweep and TTL remove
+// within minutes, so what it reads is what is due, not what the owner
+// stores.
 func (st *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
 	items, err := st.dueItems(ctx, prefixKey, before, math.MaxInt32)
 	if err != nil {
 		return nil, err
 	}
-	var out []keys.Key
+	var reads []map[string]types.AttributeValue
 	for _, item := range items {
-		if len(out) == limit {
+		if len(reads) == limit {
 			break
 		}
 		if pk, _ := item[attrPK].(*types.AttributeValueMemberS); pk == nil || pk.Value != partition(owner) {
@@ -119,23 +122,32 @@ func (st *Store) DueOf(ctx context.Context, owner string, before time.Time, limi
 		if err != nil {
 			return nil, err
 		}
-		if candidate.Live(before) {
-			continue
-		}
-		k, err := st.Get(ctx, owner, candidate.ID)
-		switch {
-		case err == nil && !k.Live(before):
-			out = append(out, k)
-		case err != nil && !errors.Is(err, keys.ErrNotFound):
-			return nil, err
+		if !candidate.Live(before) {
+			reads = append(reads, itemKey(owner, prefixKey+candidate.ID))
 		}
 	}
+	stored, err := st.batchGet(ctx, "due of "+owner, reads, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []keys.Key
+	for _, item := range stored {
+		k, err := decodeKey(item)
+		if err != nil {
+			return nil, err
+		}
+		if !k.Live(before) {
+			out = append(out, k)
+		}
+	}
+	slices.SortFunc(out, func(a, b keys.Key) int { return a.DeleteAt.Compare(b.DeleteAt) })
 	return out, nil
 }
 
-// keyRange is the sort keys of every key item from id from on.
-func keyRange(from string) (lo, hi types.AttributeValue) {
-	return s(prefixKey + from), s(prefixKey + string(utf8.MaxRune))
+// sortKeyRange bounds, for a Query's BETWEEN, the sort keys that start with
+// prefix and do not sort before prefix+from.
+func sortKeyRange(prefix, from string) (lo, hi types.AttributeValue) {
+	return s(prefix + from), s(prefix + string(utf8.MaxRune))
 }
 
 // Recount writes every owner's tally afresh from the key items, for a table

@@ -101,11 +101,6 @@ func withoutAlias(r keys.Record) bool {
 	return r.Alias == "" && (r.Op == keys.OpSchedule || r.Op == keys.OpCancel || r.Op == keys.OpDeleteNow)
 }
 
-// fillAliases gives every record written without its key's alias
-// (withoutAlias) the alias of its key, live or finally deleted: strongly
-// consistent BatchGetItems of those keys and their tombstones, 100 items a
-// request (aliases never change, so either item says it; "" if the key has
-// none).
 // aliases fills in recs' aliases unless q says it needs none.
 func (st *Store) aliases(ctx context.Context, q keys.TrailQuery, recs []keys.Record) error {
 	if q.NoAlias {
@@ -114,6 +109,10 @@ func (st *Store) aliases(ctx context.Context, q keys.TrailQuery, recs []keys.Rec
 	return st.fillAliases(ctx, recs)
 }
 
+// fillAliases gives every record written without its key's alias
+// (withoutAlias) the alias of its key, live or finally deleted: strongly
+// consistent reads of those keys and their tombstones (aliases never
+// change, so either item says it; "" if the key has none).
 func (st *Store) fillAliases(ctx context.Context, recs []keys.Record) error {
 	type ref struct{ owner, id string }
 	var reads []map[string]types.AttributeValue
@@ -124,37 +123,22 @@ func (st *Store) fillAliases(ctx context.Context, recs []keys.Record) error {
 			reads = append(reads, itemKey(r.Owner, prefixKey+r.KeyID), itemKey(r.Owner, prefixTombstone+r.KeyID))
 		}
 	}
+	items, err := st.batchGet(ctx, "aliases", reads, &types.KeysAndAttributes{
+		ProjectionExpression: aws.String("pk, sk, #alias"), ExpressionAttributeNames: map[string]string{"#alias": "alias"},
+	})
+	if err != nil {
+		return err
+	}
 	aliases := map[ref]string{}
-	for chunk := range slices.Chunk(reads, 100) {
-		pending := map[string]types.KeysAndAttributes{st.table: {
-			Keys: chunk, ConsistentRead: aws.Bool(true),
-			ProjectionExpression: aws.String("pk, sk, #alias"), ExpressionAttributeNames: map[string]string{"#alias": "alias"},
-		}}
-		for wait := 10 * time.Millisecond; len(pending) > 0; wait = min(2*wait, time.Second) {
-			out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
-			if err != nil {
-				return wrap("aliases", err)
-			}
-			for _, item := range out.Responses[st.table] {
-				pk, _ := item[attrPK].(*types.AttributeValueMemberS)
-				sk, _ := item[attrSK].(*types.AttributeValueMemberS)
-				alias, _ := item["alias"].(*types.AttributeValueMemberS)
-				if pk == nil || sk == nil || alias == nil {
-					continue
-				}
-				id := strings.TrimPrefix(strings.TrimPrefix(sk.Value, prefixKey), prefixTombstone)
-				aliases[ref{strings.TrimPrefix(pk.Value, prefixTenant), id}] = alias.Value
-			}
-			pending = out.UnprocessedKeys
-			if len(pending) > 0 {
-				// DynamoDB left some unread (throttling, size): again, after a wait.
-				select {
-				case <-ctx.Done():
-					return wrap("aliases", ctx.Err())
-				case <-time.After(wait):
-				}
-			}
+	for _, item := range items {
+		pk, _ := item[attrPK].(*types.AttributeValueMemberS)
+		sk, _ := item[attrSK].(*types.AttributeValueMemberS)
+		alias, _ := item["alias"].(*types.AttributeValueMemberS)
+		if pk == nil || sk == nil || alias == nil {
+			continue
 		}
+		id := strings.TrimPrefix(strings.TrimPrefix(sk.Value, prefixKey), prefixTombstone)
+		aliases[ref{strings.TrimPrefix(pk.Value, prefixTenant), id}] = alias.Value
 	}
 	for i, r := range recs {
 		if withoutAlias(r) {
@@ -162,6 +146,36 @@ func (st *Store) fillAliases(ctx context.Context, recs []keys.Record) error {
 		}
 	}
 	return nil
+}
+
+// batchGet reads the items of keys strongly consistently, 100 a
+// BatchGetItem, with attrs' projection (nil: whole items), reading again
+// after a doubling wait what DynamoDB left unread (throttling, size). It
+// returns the items found, in no order.
+func (st *Store) batchGet(ctx context.Context, op string, keys []map[string]types.AttributeValue, attrs *types.KeysAndAttributes) ([]map[string]types.AttributeValue, error) {
+	var found []map[string]types.AttributeValue
+	for chunk := range slices.Chunk(keys, 100) {
+		read := types.KeysAndAttributes{Keys: chunk, ConsistentRead: aws.Bool(true)}
+		if attrs != nil {
+			read.ProjectionExpression, read.ExpressionAttributeNames = attrs.ProjectionExpression, attrs.ExpressionAttributeNames
+		}
+		pending := map[string]types.KeysAndAttributes{st.table: read}
+		for wait := 10 * time.Millisecond; len(pending) > 0; wait = min(2*wait, time.Second) {
+			out, err := st.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			if err != nil {
+				return nil, wrap(op, err)
+			}
+			found = append(found, out.Responses[st.table]...)
+			if pending = out.UnprocessedKeys; len(pending) > 0 {
+				select {
+				case <-ctx.Done():
+					return nil, wrap(op, ctx.Err())
+				case <-time.After(wait):
+				}
+			}
+		}
+	}
+	return found, nil
 }
 
 // Unpublished implements expiry.Store with the due index: audit records

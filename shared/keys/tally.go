@@ -178,25 +178,27 @@ func locate(counts []BucketCount, offset int) (bucket string, skip int) {
 }
 
 // listNumberedByState walks the tenant's keys: the tally does not count
-// states (above).
+// states (above). It keeps only the page's keys, and counts the rest.
 func (s *Service) listNumberedByState(ctx context.Context, p Principal, q NumberedQuery) (NumberedPage, error) {
-	var match []Key
-	after := ""
+	var page NumberedPage
+	lq := ListQuery{Limit: 1000, Now: s.clock(p.Tenant), Spec: q.Spec}
 	for {
-		ks, more, err := s.store.List(ctx, p.Tenant, ListQuery{After: after, Limit: 1000, Now: s.clock(p.Tenant), Spec: q.Spec})
+		ks, more, err := s.store.List(ctx, p.Tenant, lq)
 		if err != nil {
 			return NumberedPage{}, fmt.Errorf("list: %w", err)
 		}
 		for _, k := range ks {
-			if k.State == q.State {
-				match = append(match, k)
+			if k.State != q.State {
+				continue
 			}
+			if page.Total >= q.Offset && len(page.Keys) < q.Limit {
+				page.Keys = append(page.Keys, k)
+			}
+			page.Total++
 		}
 		if !more || len(ks) == 0 {
-			break
+			return page, nil
 		}
-		after = ks[len(ks)-1].ID
+		lq.After = ks[len(ks)-1].ID
 	}
-	start := min(q.Offset, len(match))
-	return NumberedPage{Keys: match[start:min(start+q.Limit, len(match))], Total: len(match)}, nil
 }

@@ -1,7 +1,6 @@
 package routes_test
 
 import (
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -66,17 +65,17 @@ func BenchmarkCost(b *testing.B) {
 	}
 	hw := "/v1.0/" + projectID + "/kms/"
 	type dialect struct {
-		create                          func(n int) presigned
-		describe, list, disable, enable func(id string) presigned
-		schedule, cancel                func(id string) presigned
+		create, list              func() presigned
+		describe, disable, enable func(id string) presigned
+		schedule, cancel          func(id string) presigned
 	}
 	dialects := map[string]dialect{
 		"aws": {
-			create: func(int) presigned { return presign(b, "POST", "/", `{}`, awsHeaders("CreateKey")) },
+			create: func() presigned { return presign(b, "POST", "/", `{}`, awsHeaders("CreateKey")) },
 			describe: func(id string) presigned {
 				return presign(b, "POST", "/", `{"KeyId":"`+id+`"}`, awsHeaders("DescribeKey"))
 			},
-			list: func(string) presigned { return presign(b, "POST", "/", `{"Limit":100}`, awsHeaders("ListKeys")) },
+			list: func() presigned { return presign(b, "POST", "/", `{"Limit":100}`, awsHeaders("ListKeys")) },
 			disable: func(id string) presigned {
 				return presign(b, "POST", "/", `{"KeyId":"`+id+`"}`, awsHeaders("DisableKey"))
 			},
@@ -91,13 +90,13 @@ func BenchmarkCost(b *testing.B) {
 			},
 		},
 		"huawei": {
-			create: func(n int) presigned {
-				return presign(b, "POST", hw+"create-key", fmt.Sprintf(`{"key_alias":"cost-%d-%d"}`, n, time.Now().UnixNano()), hwHeaders)
+			create: func() presigned {
+				return presign(b, "POST", hw+"create-key", `{"key_alias":"cost-`+uuid.NewString()+`"}`, hwHeaders)
 			},
 			describe: func(id string) presigned {
 				return presign(b, "POST", hw+"describe-key", `{"key_id":"`+id+`"}`, hwHeaders)
 			},
-			list: func(string) presigned { return presign(b, "POST", hw+"list-keys", `{"limit":"100"}`, hwHeaders) },
+			list: func() presigned { return presign(b, "POST", hw+"list-keys", `{"limit":"100"}`, hwHeaders) },
 			disable: func(id string) presigned {
 				return presign(b, "POST", hw+"disable-key", `{"key_id":"`+id+`"}`, hwHeaders)
 			},
@@ -112,14 +111,14 @@ func BenchmarkCost(b *testing.B) {
 			},
 		},
 		"ncp": {
-			create: func(int) presigned {
+			create: func() presigned {
 				// NCP's names: 3 to 15 letters or digits, from a letter.
 				name := "k" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 				body := `{"keyName":"` + name + `","keyType":"AES256","isAutoRotation":false,"protectionType":"BASIC"}`
 				return presign(b, "POST", "/kms/v1/keys", body, map[string]string{"Content-Type": "application/json"})
 			},
 			describe: func(id string) presigned { return presign(b, "GET", "/kms/v1/keys/"+validation.KeyTagFor(id), "", nil) },
-			list:     func(string) presigned { return presign(b, "GET", "/kms/v1/keys?pageNo=1&pageSize=100", "", nil) },
+			list:     func() presigned { return presign(b, "GET", "/kms/v1/keys?pageNo=1&pageSize=100", "", nil) },
 			disable: func(id string) presigned {
 				return presign(b, "POST", "/kms/v1/keys/"+validation.KeyTagFor(id)+"/disable", "", nil)
 			},
@@ -136,51 +135,44 @@ func BenchmarkCost(b *testing.B) {
 	}
 	for _, name := range []string{"aws", "huawei", "ncp"} {
 		d := dialects[name]
-		single := func(call string, req func(b *testing.B, i int) presigned) {
+		single := func(call string, req func() presigned) {
 			b.Run(name+"/"+call, func(b *testing.B) {
 				var total capacity.Units
-				i := 0
 				for b.Loop() {
-					r := req(b, i)
-					u := metered(func() { r.serve(b, h) })
-					total = total.Add(u)
-					i++
+					r := req()
+					total = total.Add(metered(func() { r.serve(b, h) }))
 				}
 				report(b, total, true)
 			})
 		}
-		single("create", func(_ *testing.B, i int) presigned { return d.create(i) })
+		single("create", d.create)
 		id := newKey(b)
-		single("describe", func(*testing.B, int) presigned { return d.describe(id) })
-		single("list", func(*testing.B, int) presigned { return d.list("") })
-		// Paired calls leave the key as they found it: each is measured
-		// on its own, the other runs unmetered between.
-		alternate := func(call string, first bool, one, two func(id string) presigned) {
+		single("describe", func() presigned { return d.describe(id) })
+		single("list", d.list)
+		// cycle measures a call on a key that other, unmetered, returns to
+		// where it was: after the measured call, or before it with
+		// otherFirst.
+		cycle := func(call string, measure, other func(id string) presigned, otherFirst bool) {
 			b.Run(name+"/"+call, func(b *testing.B) {
 				k := newKey(b)
-				a, c := one(k), two(k)
+				m, o := measure(k), other(k)
 				var total capacity.Units
 				for b.Loop() {
-					if !first {
-						a.serve(b, h)
+					if otherFirst {
+						o.serve(b, h)
 					}
-					target := a
-					if !first {
-						target = c
-					}
-					u := metered(func() { target.serve(b, h) })
-					total = total.Add(u)
-					if first {
-						c.serve(b, h)
+					total = total.Add(metered(func() { m.serve(b, h) }))
+					if !otherFirst {
+						o.serve(b, h)
 					}
 				}
 				report(b, total, true)
 			})
 		}
-		alternate("disable", true, d.disable, d.enable)
-		alternate("enable", false, d.disable, d.enable)
-		alternate("schedule", true, d.schedule, d.cancel)
-		alternate("cancel", false, d.schedule, d.cancel)
+		cycle("disable", d.disable, d.enable, false)
+		cycle("enable", d.enable, d.disable, true)
+		cycle("schedule", d.schedule, d.cancel, false)
+		cycle("cancel", d.cancel, d.schedule, true)
 	}
 
 	// The final deletion as the expire function carries it out after TTL

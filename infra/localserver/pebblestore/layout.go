@@ -131,10 +131,7 @@ func (t *txn) putTrail(r keys.Record, retention time.Duration) error {
 }
 
 // tally records d, for the in-memory tally once the commit is published.
-func (t *txn) tally(d keys.TallyDelta) error {
-	t.deltas = append(t.deltas, d)
-	return nil
-}
+func (t *txn) tally(d keys.TallyDelta) { t.deltas = append(t.deltas, d) }
 
 // numberName is a key number as the number item names it.
 func numberName(n int64) string { return strconv.FormatInt(n, 10) }

@@ -54,9 +54,7 @@ func (s *Store) Create(ctx context.Context, k keys.Key) error {
 				return err, nil
 			}
 		}
-		if err := t.tally(keys.Created(k)); err != nil {
-			return err, nil
-		}
+		t.tally(keys.Created(k))
 		return t.putKey(k), nil
 	})
 }
@@ -198,11 +196,10 @@ func (s *Store) DueOf(ctx context.Context, owner string, before time.Time, limit
 	return s.due(owner, before, limit, false)
 }
 
-// due reads the due index up to before: every owner's entries, or only
-// owner's when it is not "".
-// due reads the due index up to before: keys whose window ended by then,
-// and with held, those a hold keeps past it (the sweep reminds of them; a
-// catch-up finalizes none of them).
+// due reads the due index up to before, every owner's entries or only
+// owner's when it is not "": keys whose window ended by then, and with
+// held, those a hold keeps past it (the sweep reminds of them; a catch-up
+// finalizes none of them).
 func (s *Store) due(owner string, before time.Time, limit int, held bool) ([]keys.Key, error) {
 	var out []keys.Key
 	end := u64(before.Unix() + 1) // due when deleteAt <= before, in whole seconds
@@ -287,9 +284,7 @@ func (s *Store) finalize(t *txn, f keys.Finalization, cur *keys.Key) error {
 	if err := t.putTombstone(f.Tombstone); err != nil {
 		return err
 	}
-	if err := t.tally(keys.Deleted(k)); err != nil {
-		return err
-	}
+	t.tally(keys.Deleted(k))
 	if err := t.putTrail(f.Record, s.retention); err != nil {
 		return err
 	}
