@@ -5,7 +5,7 @@
 // disk's fdatasync latency, the final deletion of due keys, and prints
 // ops/s, p50, p99, the server's CPU per operation and the ratios.
 //
-//	go run ./infra/loadbench [-round 2s] [-rounds 5] [-expire 20000]
+//	go run ./infra/loadbench [-round 2s] [-rounds 5] [-expire 20000] [-cpuprofile dir]
 //
 // Loopback only; bounded in time (about a minute with the defaults).
 package main
@@ -51,6 +51,7 @@ func main() {
 	server := flag.String("server", "", "the compiled local server (default: built from ./infra/localserver)")
 	clientsFlag := flag.String("clients", "1,16", "client counts to measure")
 	only := flag.String("only", "", "measure only the workloads whose name contains this")
+	cpuProfile := flag.String("cpuprofile", "", "write the server's CPU profile of each workload's measured rounds to this folder")
 	peer := flag.String("peer", localKMS, `a peer to measure beside the server: a Go module to build at a version (module@version), a binary, or "" for none`)
 	flag.Parse()
 	for _, c := range strings.Split(*clientsFlag, ",") {
@@ -62,6 +63,7 @@ func main() {
 		clientCounts = append(clientCounts, n)
 	}
 	onlyWork = *only
+	profileDir = *cpuProfile
 	if *fixed != "" {
 		serveFixed(*fixed)
 		return
@@ -90,7 +92,50 @@ func serveFixed(addr string) {
 var (
 	clientCounts []int
 	onlyWork     string
+	profileDir   string
+	profileRound int
 )
+
+// short names a workload in a file name: "cycle", "DescribeKey".
+func (w workload) short() string {
+	if f := strings.Fields(w.name); len(f) > 1 {
+		return f[1]
+	}
+	return w.name
+}
+
+// profile starts the server's CPU profile for about one round, if -cpuprofile
+// asked for it; the function it returns waits for the profile and writes it as
+// <dir>/<name>-<round>.pprof (go tool pprof merges the rounds' files).
+func (p *proc) profile() func(name string) {
+	if profileDir == "" || p.statsURL == "" {
+		return func(string) {}
+	}
+	url := strings.TrimSuffix(p.statsURL, "/debug/vars") + "/debug/pprof/profile?seconds=2"
+	done := make(chan []byte, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench: profile:", err)
+			done <- nil
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- b
+	}()
+	return func(name string) {
+		b := <-done
+		if len(b) == 0 {
+			return
+		}
+		profileRound++
+		path := filepath.Join(profileDir, fmt.Sprintf("%s-%d.pprof", name, profileRound))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench: profile:", err)
+		}
+	}
+}
 
 // proc is a server process under measurement.
 type proc struct {
@@ -522,7 +567,9 @@ func run(serverBin, peerSpec string, roundLen time.Duration, rounds, expireKeys 
 				if err != nil {
 					return fmt.Errorf("fixed answer, %s: %w", w.name, err)
 				}
+				stopProfile := server.profile()
 				s, err := runRound(server, c, w, keyIDs, roundLen)
+				stopProfile(fmt.Sprintf("%s-%d", w.short(), clients))
 				if err != nil {
 					return fmt.Errorf("local server, %s: %w", w.name, err)
 				}
