@@ -92,7 +92,7 @@ func (s *Service) PlanDeletion(ctx context.Context, p Principal, id string, days
 	switch err := p.Policy.allows(OpSchedule, days); {
 	case err != nil:
 		plan.Refusal = err
-	case plan.Frozen:
+	case plan.Frozen && c.CheckFreeze:
 		plan.Refusal = &PolicyError{Op: OpSchedule, Rule: RuleFrozen}
 	case plan.GuardTripped || plan.GuardMax > 0 && plan.GuardCount >= plan.GuardMax:
 		plan.Refusal = &PolicyError{Op: OpSchedule, Rule: RuleGuard}

@@ -104,6 +104,38 @@ func testFreeze(f *fixture) {
 	}
 }
 
+// testFreezeLeftByAnEarlierPolicy: a tenant whose policy names no freezer
+// cannot be frozen, so its schedules skip the freeze's check (a write's
+// cost on DynamoDB); a freeze set under an earlier policy that named one
+// still lets no final deletion through.
+func testFreezeLeftByAnEarlierPolicy(f *fixture) {
+	t := f.t
+	earlier := f.as("AKIAFREEZER", keys.Policy{FreezeBy: []string{"AKIAFREEZER"}})
+	if _, err := f.svc.SetFreeze(f.ctx, earlier, true, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	now := f.as("AKIASOMEONE", keys.Policy{})
+	k := f.create("", keys.OriginKMS)
+	if plan, err := f.svc.PlanDeletion(f.ctx, now, k.ID, 7); err != nil || plan.Refusal != nil || !plan.Frozen {
+		t.Fatalf("its dry run: %+v %v, want allowed, and the freeze shown", plan, err)
+	}
+	if _, err := f.svc.ScheduleDeletion(f.ctx, now, k.ID, 7); err != nil {
+		t.Fatalf("a schedule under a policy that names no freezer: %v", err)
+	}
+	scheduled, err := f.store.Get(f.ctx, f.owner, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(8 * 24 * time.Hour)
+	fin, err := keys.Finalize(scheduled, f.clock.Now(), keys.System(f.owner, "stream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.store.Finalize(f.ctx, fin); !errors.Is(err, keys.ErrFrozen) {
+		t.Fatalf("its final deletion under the freeze the earlier policy set: %v, want ErrFrozen", err)
+	}
+}
+
 // testFreezeOverApproval: a freeze over a deletion already held for
 // approval adds its hold to the other; the approval then takes only its
 // own off (the key stays held by the freeze); lifting the freeze gives the

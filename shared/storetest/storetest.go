@@ -96,6 +96,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("BulkCancelPages", func(t *testing.T) { testBulkCancelPages(setup(t)) })
 	t.Run("Freeze", func(t *testing.T) { testFreeze(setup(t)) })
 	t.Run("FreezeOverApproval", func(t *testing.T) { testFreezeOverApproval(setup(t)) })
+	t.Run("FreezeLeftByAnEarlierPolicy", func(t *testing.T) { testFreezeLeftByAnEarlierPolicy(setup(t)) })
 	t.Run("Guard", func(t *testing.T) { testGuard(setup(t)) })
 }
 
