@@ -21,20 +21,20 @@ import (
 // not yet reported, audit records whose event is not out), by kind and
 // shard, oldest first. The sweep reads it; reminders are marked on the key.
 
-// dueItems queries every shard of kind in the due index (the shards at
-// once) for items due at or before before, and returns up to limit of
-// them, oldest first. The index is eventually consistent: what it returns
-// is a candidate, and the write that acts on it holds the condition.
-func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, limit int) ([]map[string]types.AttributeValue, error) {
+// dueItems queries the shards of the due index (at once) for items due at
+// or before before, and returns up to limit of them, oldest first. The index
+// is eventually consistent: what it returns is a candidate, and the write
+// that acts on it holds the condition.
+func (st *Store) dueItems(ctx context.Context, shardNames []string, before time.Time, limit int) ([]map[string]types.AttributeValue, error) {
 	type due struct {
 		at   int64
 		sk   string
 		item map[string]types.AttributeValue
 	}
-	shards := make([][]due, dueShards)
-	errs := make([]error, dueShards)
+	shards := make([][]due, len(shardNames))
+	errs := make([]error, len(shardNames))
 	var wg sync.WaitGroup
-	for shard := range dueShards {
+	for shard, name := range shardNames {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -42,7 +42,7 @@ func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, li
 				TableName: &st.table, IndexName: aws.String(dueIndex),
 				KeyConditionExpression: aws.String("dueShard = :shard AND dueAt <= :before"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":shard": s(kind + strconv.Itoa(shard)), ":before": n(before.UnixMilli()),
+					":shard": s(name), ":before": n(before.UnixMilli()),
 				},
 				Limit: aws.Int32(int32(min(limit, 1000))),
 			}
@@ -93,7 +93,7 @@ func (st *Store) dueItems(ctx context.Context, kind string, before time.Time, li
 
 // due is dueItems of kind, decoded.
 func due[T any](ctx context.Context, st *Store, kind string, before time.Time, limit int, decode func(map[string]types.AttributeValue) (T, error)) ([]T, error) {
-	items, err := st.dueItems(ctx, kind, before, limit)
+	items, err := st.dueItems(ctx, dueShardsOf(kind), before, limit)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package dynamostore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -98,15 +99,15 @@ func (st *Store) Tally(ctx context.Context, owner, under string, spec keys.Spec)
 	}
 }
 
-// DueOf implements keys.Store with the due index, whose answer is a
-// candidate (it is eventually consistent): up to limit of owner's are read
-// again, strongly, and kept if they are still stored and not live, oldest
-// first.
-// The index holds every owner's due keys, which the sweep and TTL remove
-// within minutes, so what it reads is what is due, not what the owner
-// stores.
+// DueOf implements keys.Store with one Query of the due index, on the
+// owner's shard (dueShard), whose answer is a candidate (the index is
+// eventually consistent): up to limit of owner's are read again, strongly,
+// and kept if they are still stored and not live, oldest first. The shard
+// holds the due keys of the owners that share it, which the sweep and TTL
+// remove within minutes, so what it reads is what is due, not what the
+// owner stores.
 func (st *Store) DueOf(ctx context.Context, owner string, before time.Time, limit int) ([]keys.Key, error) {
-	items, err := st.dueItems(ctx, prefixKey, before, math.MaxInt32)
+	items, err := st.dueItems(ctx, []string{dueShard(prefixKey, owner, "")}, before, math.MaxInt32)
 	if err != nil {
 		return nil, err
 	}
@@ -152,13 +153,17 @@ func sortKeyRange(prefix, from string) (lo, hi types.AttributeValue) {
 
 // Recount writes every owner's tally afresh from the key items, for a table
 // written by a version that kept none: one Scan of the table, then a Put of
-// each bucket's counts, and a Delete of each count item no key backs. Run it
-// once, with writes stopped (a create or final deletion while it runs is
-// counted or not), before the numbered pages are served from the table
+// each bucket's counts, and a Delete of each count item no key backs. It
+// also moves each pending key written by such a version to its owner's
+// shard of the due index (dueShard), where DueOf looks. Run it once, with
+// writes stopped (a create or final deletion while it runs is counted or
+// not), before the numbered pages are served from the table
 // (infra/recount). It returns how many keys it counted.
 func (st *Store) Recount(ctx context.Context) (int, error) {
 	want := map[string]map[string]map[keys.Spec]int{} // pk -> sk -> counts
 	have := map[string]map[string]bool{}
+	type move struct{ pk, sk, from, to string }
+	var moves []move
 	in := &dynamodb.ScanInput{
 		TableName: &st.table, ConsistentRead: aws.Bool(true),
 		FilterExpression: aws.String("begins_with(sk, :k) OR begins_with(sk, :top) OR begins_with(sk, :leaf)"),
@@ -188,6 +193,11 @@ func (st *Store) Recount(ctx context.Context) (int, error) {
 			k, err := decodeKey(item)
 			if err != nil {
 				return 0, err
+			}
+			if shard, _ := item[attrDueShard].(*types.AttributeValueMemberS); shard != nil {
+				if to := dueShard(prefixKey, k.Owner, k.ID); shard.Value != to {
+					moves = append(moves, move{pk.Value, sk.Value, shard.Value, to})
+				}
 			}
 			top, leaf := keys.TallyBuckets(k.ID)
 			if want[pk.Value] == nil {
@@ -224,6 +234,19 @@ func (st *Store) Recount(ctx context.Context) (int, error) {
 			if _, err := st.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &st.table, Key: key}); err != nil {
 				return 0, wrap("recount", err)
 			}
+		}
+	}
+	for _, m := range moves {
+		_, err := st.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: &st.table, Key: map[string]types.AttributeValue{attrPK: s(m.pk), attrSK: s(m.sk)},
+			ConditionExpression:       aws.String("dueShard = :from"),
+			UpdateExpression:          aws.String("SET dueShard = :to"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":from": s(m.from), ":to": s(m.to)},
+		})
+		if cf := (*types.ConditionalCheckFailedException)(nil); err != nil && !errors.As(err, &cf) {
+			// A failed condition: the key changed meanwhile, and the
+			// change wrote it to its owner's shard, or out of the index.
+			return 0, wrap("recount", err)
 		}
 	}
 	return counted, nil

@@ -17,6 +17,9 @@ type Service struct {
 	clock Clock
 	// reminders are the offsets a dry run reports (SetReminders).
 	reminders []time.Duration
+	// lastTops are the top counts each tenant's last numbered page read:
+	// the guess of where its next page starts (ListNumbered).
+	lastTops topsCache
 }
 
 // Clock tells a tenant's time: the time its keys' windows are measured in.

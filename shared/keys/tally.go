@@ -2,6 +2,7 @@ package keys
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -93,10 +94,13 @@ type NumberedPage struct {
 // ListNumbered returns a numbered page. Without a state it is found from the
 // tally: the top buckets' counts, one top bucket's leaf counts, and a read
 // of the keys from the leaf bucket the page starts in (skipping the keys of
-// that bucket before it). Keys whose window ended and that still await
-// their final deletion are counted but not live: the store lists them
-// (DueOf) and they are taken off the counts. A page is consistent up to
-// writes that run while it is read, as any paged listing is.
+// that bucket before it). The first page's keys are read with the top
+// counts; so are a deeper page's leaf counts, of the top bucket the
+// tenant's previous page's counts place it in, read again after the top
+// counts if those place it elsewhere. Keys whose window ended and that still await their final deletion are
+// counted but not live: the store lists them (DueOf) and they are taken off
+// the counts. A page is consistent up to writes that run while it is read,
+// as any paged listing is.
 func (s *Service) ListNumbered(ctx context.Context, p Principal, q NumberedQuery) (NumberedPage, error) {
 	if q.Offset < 0 || q.Limit < 1 {
 		return NumberedPage{}, fmt.Errorf("list: offset %d, limit %d", q.Offset, q.Limit)
@@ -105,29 +109,45 @@ func (s *Service) ListNumbered(ctx context.Context, p Principal, q NumberedQuery
 		return s.listNumberedByState(ctx, p, q)
 	}
 	now := s.clock(p.Tenant)
-	// The two reads are independent: at once, one round trip on DynamoDB.
+	// These reads are independent: at once, one round trip on DynamoDB. The
+	// first page's keys are the first live ones, so they are read with them;
+	// a deeper page needs the counts first.
 	var (
-		tops       []BucketCount
-		overdue    []Key
-		tallyErr   error
-		overdueErr error
-		wg         sync.WaitGroup
+		tops, guessed                []BucketCount
+		overdue, first               []Key
+		tallyErr, overdueErr, keyErr error
+		guessErr                     error
+		wg                           sync.WaitGroup
 	)
+	guess := ""
+	if last := s.lastTops.get(p.Tenant, q.Spec); q.Offset > 0 && last != nil {
+		guess, _ = locate(last, q.Offset)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			guessed, guessErr = s.store.Tally(ctx, p.Tenant, guess, q.Spec)
+		}()
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		overdue, overdueErr = s.store.DueOf(ctx, p.Tenant, now, math.MaxInt)
 	}()
+	if q.Offset == 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first, _, keyErr = s.store.List(ctx, p.Tenant, ListQuery{Limit: q.Limit, Now: now, Spec: q.Spec})
+		}()
+	}
 	tops, tallyErr = s.store.Tally(ctx, p.Tenant, "", q.Spec)
 	wg.Wait()
-	if tallyErr != nil {
-		return NumberedPage{}, fmt.Errorf("list: tally: %w", tallyErr)
-	}
-	if overdueErr != nil {
-		return NumberedPage{}, fmt.Errorf("list: overdue keys: %w", overdueErr)
+	if err := errors.Join(tallyErr, overdueErr, keyErr); err != nil {
+		return NumberedPage{}, fmt.Errorf("list: %w", err)
 	}
 	overdue = slices.DeleteFunc(overdue, func(k Key) bool { return q.Spec != "" && k.Spec != q.Spec })
 	uncount(tops, overdue, func(id string) string { top, _ := TallyBuckets(id); return top })
+	s.lastTops.put(p.Tenant, q.Spec, tops)
 	total := 0
 	for _, b := range tops {
 		total += max(b.Keys, 0)
@@ -136,10 +156,17 @@ func (s *Service) ListNumbered(ctx context.Context, p Principal, q NumberedQuery
 	if q.Offset >= total {
 		return page, nil
 	}
+	if q.Offset == 0 {
+		page.Keys = first
+		return page, nil
+	}
 	top, skip := locate(tops, q.Offset)
-	leaves, err := s.store.Tally(ctx, p.Tenant, top, q.Spec)
-	if err != nil {
-		return NumberedPage{}, fmt.Errorf("list: tally of %q: %w", top, err)
+	leaves := guessed
+	if top != guess || guessErr != nil {
+		var err error
+		if leaves, err = s.store.Tally(ctx, p.Tenant, top, q.Spec); err != nil {
+			return NumberedPage{}, fmt.Errorf("list: tally of %q: %w", top, err)
+		}
 	}
 	uncount(leaves, overdue, func(id string) string { _, leaf := TallyBuckets(id); return leaf })
 	leaf, skip := locate(leaves, skip)
@@ -201,4 +228,30 @@ func (s *Service) listNumberedByState(ctx context.Context, p Principal, q Number
 		}
 		lq.After = ks[len(ks)-1].ID
 	}
+}
+
+// topsCache holds the top counts of the last numbered page of each tenant
+// and spec: 16 numbers each, for up to maxCachedTops of them (then it
+// starts afresh). They are only ever a guess, checked against the counts
+// read with it.
+type topsCache struct {
+	mu sync.Mutex
+	m  map[string][]BucketCount
+}
+
+const maxCachedTops = 10_000
+
+func (c *topsCache) get(tenant string, spec Spec) []BucketCount {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[tenant+"\x00"+string(spec)]
+}
+
+func (c *topsCache) put(tenant string, spec Spec, tops []BucketCount) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedTops {
+		c.m = map[string][]BucketCount{}
+	}
+	c.m[tenant+"\x00"+string(spec)] = slices.Clone(tops)
 }

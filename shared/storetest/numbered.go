@@ -1,8 +1,11 @@
 package storetest
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/keydeletion/service/shared/keys"
@@ -162,4 +165,73 @@ func ids(ks []keys.Key) []string {
 		out[i] = k.ID
 	}
 	return out
+}
+
+// testNumberedPageReadsAhead: a deep page reads its leaf counts at once with
+// the top counts, from where the tenant's previous page placed it (one
+// round trip fewer on DynamoDB), and is exact all the same, whether the
+// guess was right or not.
+func testNumberedPageReadsAhead(f *fixture) {
+	t := f.t
+	// Fixed ids, three to a top bucket: the pages below start in different
+	// top buckets before and after the deletions.
+	var want []string
+	for i := range 40 {
+		id := fmt.Sprintf("%x%07d-0000-4000-8000-%012d", i/3, i, i)
+		if _, err := f.svc.CreateWithID(f.ctx, f.p, id, keys.CreateRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, id)
+	}
+	st := &aheadStore{Store: f.store}
+	svc := keys.NewService(st, f.clock.Now)
+	page := func(offset int) {
+		t.Helper()
+		got, err := svc.ListNumbered(f.ctx, f.p, keys.NumberedQuery{Offset: offset, Limit: 5})
+		if err != nil || got.Total != len(want) || !slices.Equal(ids(got.Keys), want[offset:offset+5]) {
+			t.Fatalf("page at %d: %d %v %v; want %d %v", offset, got.Total, ids(got.Keys), err, len(want), want[offset:offset+5])
+		}
+	}
+	page(30) // no previous page: the counts, then the leaves
+	st.ahead.Store(true)
+	page(30) // the same page: the leaves with the counts
+	page(5)  // elsewhere: the guess was of the previous page's counts
+	// A guess gone wrong: the keys before the page's are gone since.
+	for _, id := range want[:20] {
+		if _, err := f.scheduleKey(f.p, id, 7); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.DeleteNow(f.ctx, f.p, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = want[20:]
+	page(10)
+}
+
+// aheadStore, once ahead is set, holds a read of the top counts until a
+// read of leaf counts has started beside it (or a long time has passed,
+// when the read fails).
+type aheadStore struct {
+	Store
+	ahead  atomic.Bool
+	leaves atomic.Int64
+}
+
+func (s *aheadStore) Tally(ctx context.Context, owner, under string, spec keys.Spec) ([]keys.BucketCount, error) {
+	if under != "" {
+		s.leaves.Add(1)
+		return s.Store.Tally(ctx, owner, under, spec)
+	}
+	if s.ahead.Load() {
+		before := s.leaves.Load()
+		deadline := time.Now().Add(10 * time.Second)
+		for s.leaves.Load() == before {
+			if time.Now().After(deadline) {
+				return nil, errors.New("the top counts were read without the leaf counts beside them")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return s.Store.Tally(ctx, owner, under, spec)
 }

@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("WindowBoundary", func(t *testing.T) { testWindowBoundary(setup(t)) })
 	t.Run("List", func(t *testing.T) { testList(setup(t)) })
 	t.Run("NumberedPages", func(t *testing.T) { testNumberedPages(setup(t)) })
+	t.Run("NumberedPageReadsAhead", func(t *testing.T) { testNumberedPageReadsAhead(setup(t)) })
 	t.Run("DueAndFinalize", func(t *testing.T) { testDueAndFinalize(setup(t)) })
 	t.Run("ConcurrentTransitions", func(t *testing.T) { testConcurrent(setup(t)) })
 	t.Run("ConcurrentCreatesOfOneAlias", func(t *testing.T) { testConcurrentAlias(setup(t)) })
