@@ -168,6 +168,39 @@ func (p *proc) syncStats() (syncStats, error) {
 	return vars.Store, nil
 }
 
+// heldMemory says what holds the server's memory, from its own counts
+// (expvar): Go's heap in use, heap Go holds but does not use, stacks, the
+// runtime's own, and the store's memtables and block cache.
+func (p *proc) heldMemory() (string, error) {
+	if p.statsURL == "" {
+		return "", errors.New("no stats")
+	}
+	resp, err := http.Get(p.statsURL)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var vars struct {
+		Memstats struct {
+			HeapInuse, HeapIdle, HeapReleased, StackInuse, Sys    uint64
+			MSpanInuse, MCacheInuse, GCSys, OtherSys, BuckHashSys uint64
+		}
+		StoreMemory struct {
+			MemTableBytes   uint64
+			BlockCacheBytes int64
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		return "", fmt.Errorf("%s: %w", p.statsURL, err)
+	}
+	m, st := vars.Memstats, vars.StoreMemory
+	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+	return fmt.Sprintf("Go's heap in use %s, heap kept but unused %s, stacks %s, the runtime's own %s; "+
+		"Pebble's memtables %s and block cache %s (apart from Go's heap when built with cgo)",
+		mib(m.HeapInuse), mib(m.HeapIdle-m.HeapReleased), mib(m.StackInuse),
+		mib(m.MSpanInuse+m.MCacheInuse+m.GCSys+m.OtherSys+m.BuckHashSys), mib(st.MemTableBytes), mib(uint64(max(st.BlockCacheBytes, 0)))), nil
+}
+
 func freeAddr() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -636,6 +669,9 @@ func run(serverBin, peerSpec string, roundLen time.Duration, rounds, expireKeys 
 		peerMemory = "; " + peer.name + " " + peer.memory()
 	}
 	fmt.Printf("\nresident memory after the rounds: local server %s; fixed-answer server %s%s\n", server.memory(), fixed.memory(), peerMemory)
+	if held, err := server.heldMemory(); err == nil {
+		fmt.Printf("what holds the local server's memory (its own counts): %s\n", held)
+	}
 	server.stop()
 	if len(logLines) > 0 {
 		fmt.Printf("\nthe store's write-ahead log in the measured rounds (Pebble's own counts):\n%s\n", strings.Join(logLines, "\n"))

@@ -152,6 +152,12 @@ func run(ctx context.Context, log *slog.Logger, memoryLimit int64) error {
 				// The log's syncs so far: make bench reads them between rounds.
 				expvar.Publish("store", expvar.Func(func() any { return st.SyncStats() }))
 			}
+			if st, ok := store.(interface {
+				MemoryStats() pebblestore.MemoryStats
+			}); ok {
+				// With expvar's memstats, what holds the memory (make bench).
+				expvar.Publish("storeMemory", expvar.Func(func() any { return st.MemoryStats() }))
+			}
 			mux.Handle("/debug/vars", expvar.Handler())
 			log.Info("profiler", "addr", addr, "error", fmt.Sprint(http.ListenAndServe(addr, mux)))
 		}()

@@ -183,6 +183,20 @@ func (s *Store) SyncStats() SyncStats {
 	return out
 }
 
+// MemoryStats are what the store holds in memory: Pebble allocates its
+// memtables and cached blocks itself (with C's allocator when built with
+// cgo), apart from Go's heap.
+type MemoryStats struct {
+	MemTableBytes   uint64 // the memtables, zombies included
+	BlockCacheBytes int64  // the blocks the cache holds
+}
+
+// MemoryStats reports the store's memtables and cached blocks now.
+func (s *Store) MemoryStats() MemoryStats {
+	m := s.db.Metrics()
+	return MemoryStats{MemTableBytes: m.MemTable.Size + m.MemTable.ZombieSize, BlockCacheBytes: m.BlockCache.Size}
+}
+
 // publish makes the database's current state the readers' view. The
 // committer calls it after each synced commit, so readers never see a write
 // before it is durable.
