@@ -187,6 +187,7 @@ func testNumberedPageReadsAhead(f *fixture) {
 	svc := keys.NewService(st, f.clock.Now)
 	page := func(offset int) {
 		t.Helper()
+		st.before.Store(st.leaves.Load())
 		got, err := svc.ListNumbered(f.ctx, f.p, keys.NumberedQuery{Offset: offset, Limit: 5})
 		if err != nil || got.Total != len(want) || !slices.Equal(ids(got.Keys), want[offset:offset+5]) {
 			t.Fatalf("page at %d: %d %v %v; want %d %v", offset, got.Total, ids(got.Keys), err, len(want), want[offset:offset+5])
@@ -210,12 +211,12 @@ func testNumberedPageReadsAhead(f *fixture) {
 }
 
 // aheadStore, once ahead is set, holds a read of the top counts until a
-// read of leaf counts has started beside it (or a long time has passed,
-// when the read fails).
+// read of leaf counts has started since the page began (before: the count
+// of leaf reads then), or a long time has passed, when the read fails.
 type aheadStore struct {
 	Store
-	ahead  atomic.Bool
-	leaves atomic.Int64
+	ahead          atomic.Bool
+	leaves, before atomic.Int64
 }
 
 func (s *aheadStore) Tally(ctx context.Context, owner, under string, spec keys.Spec) ([]keys.BucketCount, error) {
@@ -224,9 +225,8 @@ func (s *aheadStore) Tally(ctx context.Context, owner, under string, spec keys.S
 		return s.Store.Tally(ctx, owner, under, spec)
 	}
 	if s.ahead.Load() {
-		before := s.leaves.Load()
 		deadline := time.Now().Add(10 * time.Second)
-		for s.leaves.Load() == before {
+		for s.leaves.Load() == s.before.Load() {
 			if time.Now().After(deadline) {
 				return nil, errors.New("the top counts were read without the leaf counts beside them")
 			}
