@@ -97,10 +97,11 @@ type NumberedPage struct {
 // that bucket before it). The first page's keys are read with the top
 // counts; so are a deeper page's leaf counts, of the top bucket the
 // tenant's previous page's counts place it in, read again after the top
-// counts if those place it elsewhere. Keys whose window ended and that still await their final deletion are
-// counted but not live: the store lists them (DueOf) and they are taken off
-// the counts. A page is consistent up to writes that run while it is read,
-// as any paged listing is.
+// counts if those place it elsewhere. Keys whose window ended and that
+// still await their final deletion are counted but not live: the store
+// lists them (DueOf) and they are taken off the counts. A page is
+// consistent up to writes that run while it is read, as any paged listing
+// is.
 func (s *Service) ListNumbered(ctx context.Context, p Principal, q NumberedQuery) (NumberedPage, error) {
 	if q.Offset < 0 || q.Limit < 1 {
 		return NumberedPage{}, fmt.Errorf("list: offset %d, limit %d", q.Offset, q.Limit)
