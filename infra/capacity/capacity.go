@@ -51,21 +51,11 @@ func (u Units) Add(v Units) Units {
 	return Units{Read: u.Read + v.Read, Write: u.Write + v.Write, RuleWrite: u.RuleWrite + v.RuleWrite, Requests: u.Requests + v.Requests}
 }
 
-// rule adds the units DynamoDB's rules charge for a write of items items,
-// transactional or not.
-func (m *Meter) rule(items int, transactional bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if transactional {
-		m.u.RuleWrite += float64(2 * items)
-	} else {
-		m.u.RuleWrite += float64(items)
-	}
-}
-
 // add counts one request's units: the total of each table and index it
-// used (what ReturnConsumedCapacity TOTAL returns), as reads or writes.
-func (m *Meter) add(write bool, ccs ...types.ConsumedCapacity) {
+// used (what ReturnConsumedCapacity TOTAL returns), as reads or writes, and
+// for a write of ruleItems items (transactional or not) what DynamoDB's
+// rules charge for it.
+func (m *Meter) add(write bool, ruleItems int, transactional bool, ccs ...types.ConsumedCapacity) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.u.Requests++
@@ -76,6 +66,10 @@ func (m *Meter) add(write bool, ccs ...types.ConsumedCapacity) {
 			m.u.Read += value(cc.CapacityUnits)
 		}
 	}
+	if transactional {
+		ruleItems *= 2
+	}
+	m.u.RuleWrite += float64(ruleItems)
 }
 
 func value(p *float64) float64 {
@@ -98,7 +92,7 @@ func (m *Meter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.GetItem(ctx, in, opts...)
 	if err == nil {
-		m.add(false, one(out.ConsumedCapacity)...)
+		m.add(false, 0, false, one(out.ConsumedCapacity)...)
 	}
 	return out, err
 }
@@ -107,7 +101,7 @@ func (m *Meter) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.BatchGetItem(ctx, in, opts...)
 	if err == nil {
-		m.add(false, out.ConsumedCapacity...)
+		m.add(false, 0, false, out.ConsumedCapacity...)
 	}
 	return out, err
 }
@@ -116,7 +110,7 @@ func (m *Meter) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.Query(ctx, in, opts...)
 	if err == nil {
-		m.add(false, one(out.ConsumedCapacity)...)
+		m.add(false, 0, false, one(out.ConsumedCapacity)...)
 	}
 	return out, err
 }
@@ -125,7 +119,7 @@ func (m *Meter) Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.Scan(ctx, in, opts...)
 	if err == nil {
-		m.add(false, one(out.ConsumedCapacity)...)
+		m.add(false, 0, false, one(out.ConsumedCapacity)...)
 	}
 	return out, err
 }
@@ -134,8 +128,7 @@ func (m *Meter) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, op
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.UpdateItem(ctx, in, opts...)
 	if err == nil {
-		m.add(true, one(out.ConsumedCapacity)...)
-		m.rule(1, false)
+		m.add(true, 1, false, one(out.ConsumedCapacity)...)
 	}
 	return out, err
 }
@@ -144,8 +137,7 @@ func (m *Meter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.PutItem(ctx, in, opts...)
 	if err == nil {
-		m.add(true, one(out.ConsumedCapacity)...)
-		m.rule(1, false)
+		m.add(true, 1, false, one(out.ConsumedCapacity)...)
 	}
 	return out, err
 }
@@ -154,8 +146,7 @@ func (m *Meter) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, op
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.DeleteItem(ctx, in, opts...)
 	if err == nil {
-		m.add(true, one(out.ConsumedCapacity)...)
-		m.rule(1, false)
+		m.add(true, 1, false, one(out.ConsumedCapacity)...)
 	}
 	return out, err
 }
@@ -164,8 +155,7 @@ func (m *Meter) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWri
 	in.ReturnConsumedCapacity = total
 	out, err := m.api.TransactWriteItems(ctx, in, opts...)
 	if err == nil {
-		m.add(true, out.ConsumedCapacity...)
-		m.rule(len(in.TransactItems), true)
+		m.add(true, len(in.TransactItems), true, out.ConsumedCapacity...)
 	}
 	return out, err
 }

@@ -156,16 +156,22 @@ func (p *proc) syncStats() (syncStats, error) {
 	if p.statsURL == "" {
 		return syncStats{}, nil
 	}
+	var vars struct{ Store syncStats }
+	err := p.vars(&vars)
+	return vars.Store, err
+}
+
+// vars decodes the server's expvar page into v.
+func (p *proc) vars(v any) error {
 	resp, err := http.Get(p.statsURL)
 	if err != nil {
-		return syncStats{}, err
+		return err
 	}
 	defer resp.Body.Close()
-	var vars struct{ Store syncStats }
-	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
-		return syncStats{}, fmt.Errorf("%s: %w", p.statsURL, err)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s: %w", p.statsURL, err)
 	}
-	return vars.Store, nil
+	return nil
 }
 
 // heldMemory says what holds the server's memory, from its own counts
@@ -175,11 +181,6 @@ func (p *proc) heldMemory() (string, error) {
 	if p.statsURL == "" {
 		return "", errors.New("no stats")
 	}
-	resp, err := http.Get(p.statsURL)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
 	var vars struct {
 		Memstats struct {
 			HeapInuse, HeapIdle, HeapReleased, StackInuse, Sys    uint64
@@ -190,8 +191,8 @@ func (p *proc) heldMemory() (string, error) {
 			BlockCacheBytes int64
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
-		return "", fmt.Errorf("%s: %w", p.statsURL, err)
+	if err := p.vars(&vars); err != nil {
+		return "", err
 	}
 	m, st := vars.Memstats, vars.StoreMemory
 	mib := func(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -148,14 +148,11 @@ func run(ctx context.Context, log *slog.Logger, memoryLimit int64) error {
 			mux := http.NewServeMux()
 			mux.HandleFunc("/debug/pprof/", pprof.Index)
 			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-			if st, ok := store.(interface{ SyncStats() pebblestore.SyncStats }); ok {
-				// The log's syncs so far: make bench reads them between rounds.
+			if st, ok := store.(*pebblestore.Store); ok {
+				// The log's syncs so far, which make bench reads between
+				// rounds, and what the store holds in memory (beside
+				// expvar's memstats).
 				expvar.Publish("store", expvar.Func(func() any { return st.SyncStats() }))
-			}
-			if st, ok := store.(interface {
-				MemoryStats() pebblestore.MemoryStats
-			}); ok {
-				// With expvar's memstats, what holds the memory (make bench).
 				expvar.Publish("storeMemory", expvar.Func(func() any { return st.MemoryStats() }))
 			}
 			mux.Handle("/debug/vars", expvar.Handler())

@@ -52,11 +52,11 @@ func (st *Store) tallyUpdates(d keys.TallyDelta) []types.TransactWriteItem {
 // bucket items, which come in bucket order: 16 top buckets, or a top
 // bucket's (up to 256 with random ids) leaves.
 func (st *Store) Tally(ctx context.Context, owner, under string, spec keys.Spec) ([]keys.BucketCount, error) {
-	prefix := prefixTallyTop
+	kind := prefixTallyTop
 	if under != "" {
-		prefix = prefixTallyLeaf + under
+		kind = prefixTallyLeaf
 	}
-	lo, hi := sortKeyRange(prefix, "")
+	lo, hi := sortKeyRange(kind+under, "")
 	in := &dynamodb.QueryInput{
 		TableName: &st.table, ConsistentRead: aws.Bool(true),
 		// BETWEEN, not begins_with: the same items, and DynamoDB Local reads
@@ -78,7 +78,7 @@ func (st *Store) Tally(ctx context.Context, owner, under string, spec keys.Spec)
 			if sk == nil {
 				return nil, fmt.Errorf("dynamostore: tally: an item without a sort key")
 			}
-			b := keys.BucketCount{Bucket: sk.Value[len(prefixTallyTop):]}
+			b := keys.BucketCount{Bucket: strings.TrimPrefix(sk.Value, kind)}
 			for name, av := range item {
 				num, ok := av.(*types.AttributeValueMemberN)
 				if !ok || name == attrPK || name == attrSK || spec != "" && name != string(spec) {

@@ -123,23 +123,13 @@ func (s *Service) ListNumbered(ctx context.Context, p Principal, q NumberedQuery
 	guess := ""
 	if last := s.lastTops.get(p.Tenant, q.Spec); q.Offset > 0 && last != nil {
 		guess, _ = locate(last, q.Offset)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			guessed, guessErr = s.store.Tally(ctx, p.Tenant, guess, q.Spec)
-		}()
+		wg.Go(func() { guessed, guessErr = s.store.Tally(ctx, p.Tenant, guess, q.Spec) })
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		overdue, overdueErr = s.store.DueOf(ctx, p.Tenant, now, math.MaxInt)
-	}()
+	wg.Go(func() { overdue, overdueErr = s.store.DueOf(ctx, p.Tenant, now, math.MaxInt) })
 	if q.Offset == 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			first, _, keyErr = s.store.List(ctx, p.Tenant, ListQuery{Limit: q.Limit, Now: now, Spec: q.Spec})
-		}()
+		})
 	}
 	tops, tallyErr = s.store.Tally(ctx, p.Tenant, "", q.Spec)
 	wg.Wait()
@@ -242,10 +232,12 @@ type topsCache struct {
 
 const maxCachedTops = 10_000
 
+func topsKey(tenant string, spec Spec) string { return tenant + "\x00" + string(spec) }
+
 func (c *topsCache) get(tenant string, spec Spec) []BucketCount {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[tenant+"\x00"+string(spec)]
+	return c.m[topsKey(tenant, spec)]
 }
 
 func (c *topsCache) put(tenant string, spec Spec, tops []BucketCount) {
@@ -254,5 +246,5 @@ func (c *topsCache) put(tenant string, spec Spec, tops []BucketCount) {
 	if c.m == nil || len(c.m) >= maxCachedTops {
 		c.m = map[string][]BucketCount{}
 	}
-	c.m[tenant+"\x00"+string(spec)] = slices.Clone(tops)
+	c.m[topsKey(tenant, spec)] = slices.Clone(tops)
 }
